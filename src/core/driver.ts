@@ -1,0 +1,161 @@
+import type { ExpectedVersion } from './expected-version.ts';
+
+/**
+ * The contract between the core and a backend. A driver stores and reads bytes; the core owns
+ * every rule about events (validation, codecs, upcasting, expected-version semantics,
+ * idempotent retries, snapshots policies, subscriptions). Keep drivers thin: if two drivers
+ * would need the same logic, it belongs in the core.
+ *
+ * Contract, for every driver:
+ * 1. Per-stream order: the events of one stream get consecutive versions 1, 2, 3… and all live
+ *    in one partition (`partitionOf(streamId, partitions)` from the core), in version order.
+ * 2. Positions: `offset` grows strictly within a partition (gaps allowed). There is no order
+ *    across partitions and the API never promises one.
+ * 3. Atomic append: one `append` stores all of its events or none.
+ * 4. Conditional append (`capabilities.concurrency === 'conditional-append'`): `append` checks
+ *    `expectedVersion` against the stream's current version inside the same atomic step
+ *    (use `matchesExpectedVersion`) and throws `ExpectedVersionConflictError` with the actual
+ *    version when it does not match. Of N concurrent appends with the same expected version,
+ *    across processes, exactly one succeeds.
+ * 5. Event ids are unique in the store: an append carrying an id that is already stored throws
+ *    `DuplicateEventIdError` naming where it is, and writes nothing. (The core turns an exact
+ *    retry of an earlier append into a success; drivers do not need to.)
+ * 6. Reads return what was appended, byte for byte; `time` is whatever the core passed.
+ * 7. Checkpoints and snapshots are plain key/value records; the last write wins.
+ * 8. Errors: the typed errors above for the conditions above; anything else is a `DriverError`.
+ */
+export interface EventStoreDriver {
+  /** Short backend name used in error prefixes: `[eventfold] [sqlite]`. */
+  readonly name: string;
+  /** Number of partitions the store's streams are spread over (1 for SQLite). */
+  readonly partitions: number;
+  readonly capabilities: DriverCapabilities;
+
+  /** Called once by the core before first use; creates tables, topics, scripts… */
+  open(): Promise<void>;
+  /** Releases connections. The core never calls a driver after `close`. */
+  close(): Promise<void>;
+
+  /** Appends to one stream. See contract points 3–5. `events` is never empty. */
+  append(request: AppendRequest): Promise<AppendResult>;
+  /**
+   * Appends to several streams as one atomic step (all or none), when
+   * `capabilities.multiStreamAppend` is true. Each request is checked as in `append`.
+   */
+  appendMany?(requests: readonly AppendRequest[]): Promise<AppendResult[]>;
+
+  /** Current version of a stream (0 when it does not exist). */
+  streamVersion(streamId: string): Promise<number>;
+  /** Events of one stream with `fromVersion <= version <= toVersion`, oldest first, at most `limit`. */
+  readStream(streamId: string, range: { fromVersion: number; toVersion: number; limit: number }): Promise<StoredEvent[]>;
+  /** Events of one partition with offset > `after` (all when `after` is undefined), oldest first. */
+  readPartition(partition: number, range: { after: bigint | undefined; limit: number }): Promise<StoredEvent[]>;
+  /** Last offset of the partition, or undefined when it is empty. */
+  partitionHead(partition: number): Promise<bigint | undefined>;
+  /**
+   * Offset just before the first event of the partition whose `time` is >= `time` (so it can be
+   * passed as `after`), or `undefined` to read from the start. Drivers with a time index
+   * (`capabilities.timeIndex`) implement it; the core otherwise scans from the start.
+   */
+  offsetBeforeTime?(partition: number, time: number): Promise<bigint | undefined>;
+
+  readSnapshot(streamId: string, name: string): Promise<StoredSnapshot | undefined>;
+  writeSnapshot(snapshot: StoredSnapshot): Promise<void>;
+
+  /** Position vector of a consumer group: the last processed offset of each partition it has seen. */
+  readCheckpoint(group: string): Promise<readonly Position[] | undefined>;
+  writeCheckpoint(group: string, positions: readonly Position[]): Promise<void>;
+  deleteCheckpoint(group: string): Promise<void>;
+
+  /**
+   * Optional wake-up for live subscriptions: resolves when new events may be there or when
+   * `signal` aborts. Without it the core polls and wakes on appends made in this process.
+   */
+  waitForEvents?(signal: AbortSignal): Promise<void>;
+
+  /**
+   * For `capabilities.concurrency === 'partition-owner'` backends (Kafka, Pulsar), which have
+   * no conditional append: a writer claims a partition (fencing earlier holders), catches up
+   * to its end, and the core checks expected versions against the lease's index before it
+   * appends through the lease. Conditional-append drivers leave this out.
+   */
+  claimPartition?(partition: number): Promise<PartitionLease>;
+}
+
+export interface DriverCapabilities {
+  /**
+   * `'conditional-append'`: `append` checks the expected version atomically (SQLite, Redis).
+   * `'partition-owner'`: optimistic concurrency comes from single ownership of a partition
+   * (see `claimPartition`).
+   */
+  readonly concurrency: 'conditional-append' | 'partition-owner';
+  /** `appendMany` is atomic across streams. Default false. */
+  readonly multiStreamAppend: boolean;
+  /** `offsetBeforeTime` is backed by an index, not a scan. */
+  readonly timeIndex: boolean;
+}
+
+/**
+ * Exclusive right to append to one partition. While a lease is valid no other writer can
+ * commit to that partition; once another process claims it, every later `append` of this
+ * lease fails (the writer has been fenced) and nothing it sends becomes visible.
+ */
+export interface PartitionLease {
+  readonly partition: number;
+  /** Offset up to which the partition was read when the lease was taken (the last stable offset). */
+  readonly caughtUpTo: bigint | undefined;
+  /** Appends already version-checked requests in one transaction. */
+  append(requests: readonly AppendRequest[]): Promise<AppendResult[]>;
+  release(): Promise<void>;
+}
+
+export interface Position {
+  readonly partition: number;
+  readonly offset: bigint;
+}
+
+/** An event as the driver stores it: the payload already encoded by the core's codec. */
+export interface EncodedEvent {
+  readonly id: string;
+  readonly type: string;
+  readonly schemaVersion: number;
+  readonly codec: string;
+  readonly data: Uint8Array;
+  /** JSON object of string values. */
+  readonly metadata: string;
+  /** Milliseconds since the epoch, set by the core when the event was appended. */
+  readonly time: number;
+}
+
+export interface StoredEvent extends EncodedEvent {
+  readonly streamId: string;
+  readonly version: number;
+  readonly position: Position;
+}
+
+export interface AppendRequest {
+  readonly streamId: string;
+  readonly partition: number;
+  readonly expectedVersion: ExpectedVersion;
+  readonly events: readonly EncodedEvent[];
+}
+
+export interface AppendResult {
+  /** Version of the stream after the append (the version of its last event). */
+  readonly nextExpectedVersion: number;
+  /** Position of each appended event, in order. */
+  readonly positions: readonly Position[];
+}
+
+export interface StoredSnapshot {
+  readonly streamId: string;
+  /** Snapshot name, usually the aggregate's name: one stream may be folded by several. */
+  readonly name: string;
+  readonly schemaVersion: number;
+  /** Stream version the state covers. */
+  readonly version: number;
+  /** Position of the event at `version`. */
+  readonly position: Position;
+  readonly state: Uint8Array;
+  readonly takenAt: number;
+}

@@ -1,0 +1,169 @@
+/**
+ * Every error eventfold throws is an `EventfoldError` with a stable `code`, so callers can
+ * branch on `err.code` (or `instanceof`) instead of parsing messages. Messages are prefixed
+ * `[eventfold]` or `[eventfold] [<backend>]` so a log line says where it came from.
+ */
+export type EventfoldErrorCode =
+  | 'VERSION_CONFLICT'
+  | 'DUPLICATE_EVENT_ID'
+  | 'INVALID_EVENT'
+  | 'UNKNOWN_EVENT_TYPE'
+  | 'EVENT_TOO_LARGE'
+  | 'INVALID_STREAM_NAME'
+  | 'INVALID_ARGUMENT'
+  | 'DECODE_FAILED'
+  | 'STORE_CLOSED'
+  | 'DRIVER_ERROR'
+  | 'COMMAND_REJECTED';
+
+export class EventfoldError extends Error {
+  readonly code: EventfoldErrorCode;
+  constructor(code: EventfoldErrorCode, message: string, options?: { cause?: unknown; backend?: string }) {
+    const prefix = options?.backend ? `[eventfold] [${options.backend}]` : '[eventfold]';
+    super(`${prefix} ${message}`, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** Base of optimistic-concurrency failures: retrying after a reload may succeed. */
+export class ConcurrencyError extends EventfoldError {}
+
+/** The stream was not at the version the writer expected. Nothing was written. */
+export class ExpectedVersionConflictError extends ConcurrencyError {
+  readonly streamId: string;
+  readonly expectedVersion: ExpectedVersionLike;
+  readonly actualVersion: number;
+  constructor(streamId: string, expectedVersion: ExpectedVersionLike, actualVersion: number, backend?: string) {
+    super(
+      'VERSION_CONFLICT',
+      `stream "${streamId}" is at version ${actualVersion}, expected ${String(expectedVersion)}`,
+      backend === undefined ? undefined : { backend },
+    );
+    this.streamId = streamId;
+    this.expectedVersion = expectedVersion;
+    this.actualVersion = actualVersion;
+  }
+}
+
+type ExpectedVersionLike = number | 'any' | 'no_stream' | 'stream_exists';
+
+/**
+ * An event id of the batch is already stored, and the batch is not an exact retry of the
+ * append that stored it. Nothing was written.
+ */
+export class DuplicateEventIdError extends EventfoldError {
+  readonly eventId: string;
+  /** Where the id is already stored. */
+  readonly existing: { readonly streamId: string; readonly version: number };
+  constructor(eventId: string, existing: { streamId: string; version: number }, backend?: string) {
+    super(
+      'DUPLICATE_EVENT_ID',
+      `event id ${eventId} is already stored as version ${existing.version} of stream "${existing.streamId}"`,
+      backend === undefined ? undefined : { backend },
+    );
+    this.eventId = eventId;
+    this.existing = existing;
+  }
+}
+
+export interface ValidationIssue {
+  readonly message: string;
+  readonly path: readonly PropertyKey[];
+}
+
+/** The payload or metadata of an event failed validation. Nothing was written. */
+export class InvalidEventError extends EventfoldError {
+  readonly eventType: string;
+  readonly issues: readonly ValidationIssue[];
+  constructor(eventType: string, issues: readonly ValidationIssue[]) {
+    const summary = issues
+      .slice(0, 5)
+      .map((i) => (i.path.length ? `${i.path.map(String).join('.')}: ${i.message}` : i.message))
+      .join('; ');
+    super('INVALID_EVENT', `invalid ${eventType} event: ${summary}`);
+    this.eventType = eventType;
+    this.issues = issues;
+  }
+}
+
+/** The event type is not registered with the store (on write) or cannot be decoded (on read). */
+export class UnknownEventTypeError extends EventfoldError {
+  readonly eventType: string;
+  readonly streamId: string | undefined;
+  readonly version: number | undefined;
+  constructor(eventType: string, where?: { streamId: string; version: number }) {
+    super(
+      'UNKNOWN_EVENT_TYPE',
+      where
+        ? `unknown event type "${eventType}" at version ${where.version} of stream "${where.streamId}"`
+        : `unknown event type "${eventType}": register it with the store's \`events\` option`,
+    );
+    this.eventType = eventType;
+    this.streamId = where?.streamId;
+    this.version = where?.version;
+  }
+}
+
+export class EventTooLargeError extends EventfoldError {
+  readonly eventType: string;
+  readonly size: number;
+  readonly limit: number;
+  constructor(eventType: string, size: number, limit: number) {
+    super('EVENT_TOO_LARGE', `${eventType} event is ${size} bytes encoded, over the limit of ${limit} bytes`);
+    this.eventType = eventType;
+    this.size = size;
+    this.limit = limit;
+  }
+}
+
+export class InvalidStreamNameError extends EventfoldError {
+  readonly streamId: string;
+  constructor(streamId: string, reason: string) {
+    super('INVALID_STREAM_NAME', `invalid stream name ${JSON.stringify(streamId)}: ${reason}`);
+    this.streamId = streamId;
+  }
+}
+
+export class InvalidArgumentError extends EventfoldError {
+  constructor(message: string) {
+    super('INVALID_ARGUMENT', message);
+  }
+}
+
+/** A stored event could not be decoded or upcast. Names the event so it can be found. */
+export class EventDecodeError extends EventfoldError {
+  readonly streamId: string;
+  readonly version: number;
+  readonly eventType: string;
+  constructor(at: { streamId: string; version: number; type: string }, reason: string, cause?: unknown) {
+    super(
+      'DECODE_FAILED',
+      `cannot decode ${at.type} at version ${at.version} of stream "${at.streamId}": ${reason}`,
+      { cause },
+    );
+    this.streamId = at.streamId;
+    this.version = at.version;
+    this.eventType = at.type;
+  }
+}
+
+export class StoreClosedError extends EventfoldError {
+  constructor() {
+    super('STORE_CLOSED', 'the event store is closed');
+  }
+}
+
+/** A backend failed in a way that is not one of the typed conditions above. */
+export class DriverError extends EventfoldError {
+  constructor(backend: string, message: string, cause?: unknown) {
+    super('DRIVER_ERROR', message, { backend, cause });
+  }
+}
+
+/** Thrown by a decider's `decide` to refuse a command; carried through `handle` unchanged. */
+export class CommandRejectedError extends EventfoldError {
+  constructor(message: string) {
+    super('COMMAND_REJECTED', message);
+  }
+}

@@ -1,0 +1,302 @@
+import { jsonCodec } from '../codecs/json.ts';
+import { AggregateRepository, type AggregateDefinition } from './aggregate.ts';
+import type { Codec } from './codec.ts';
+import type { AppendRequest, AppendResult, EventStoreDriver, Position, StoredEvent } from './driver.ts';
+import { DuplicateEventIdError, ExpectedVersionConflictError, InvalidArgumentError } from './errors.ts';
+import { EventCodec } from './event-codec.ts';
+import type { AnyEventType, Event, EventOf } from './event-type.ts';
+import { assertExpectedVersion, type ExpectedVersion } from './expected-version.ts';
+import { partitionOf } from './partition.ts';
+import type { EventInput, RecordedEvent } from './recorded-event.ts';
+import { RuntimeDriver } from './runtime-driver.ts';
+import { assertStreamName } from './stream-name.ts';
+import { ConsumerGroups, Subscription, type SubscribeOptions } from './subscription.ts';
+
+export interface EventStoreOptions<Types extends readonly AnyEventType[]> {
+  readonly driver: EventStoreDriver;
+  /** Every event type this store may write or read. */
+  readonly events: Types;
+  /** Payload codec. Default: JSON. */
+  readonly codec?: Codec;
+  /** Largest encoded event accepted (payload + metadata). Default 1 MiB. */
+  readonly maxEventBytes?: number;
+  /** Validate every payload read back against its schema, not only upcast ones. Default false. */
+  readonly validateOnRead?: boolean;
+  /** Called with failures that must not fail the caller (a snapshot write, say). Default: a process warning. */
+  readonly onBackgroundError?: (error: unknown) => void;
+  /** Clock for event times, in ms since the epoch. Default `Date.now`. */
+  readonly clock?: () => number;
+}
+
+export interface AppendOptions {
+  /** Default `'any'`. */
+  readonly expectedVersion?: ExpectedVersion;
+}
+
+export interface AppendOutcome<E extends Event> {
+  /** Version of the stream after the append; pass it as the next `expectedVersion`. */
+  readonly nextExpectedVersion: number;
+  readonly events: readonly RecordedEvent<E>[];
+  /** True when the events were already stored by an earlier try of the same append. */
+  readonly alreadyStored: boolean;
+}
+
+export interface ReadStreamOptions {
+  /** First version to read (default 1). */
+  readonly fromVersion?: number;
+  /** Last version to read (default: the end). */
+  readonly toVersion?: number;
+  readonly batchSize?: number;
+}
+
+const DEFAULT_BATCH = 500;
+
+/**
+ * The event store: typed appends and reads over any driver. `E` is the union of the store's
+ * event types, so every read and subscription hands back fully typed events.
+ */
+export class EventStore<E extends Event = Event> {
+  readonly runtime: RuntimeDriver;
+  readonly codec: EventCodec<E>;
+  readonly groups: ConsumerGroups;
+  readonly onBackgroundError: (error: unknown) => void;
+  readonly #clock: () => number;
+  readonly #appendListeners = new Set<() => void>();
+
+  constructor(options: EventStoreOptions<readonly AnyEventType[]>) {
+    const maxEventBytes = options.maxEventBytes ?? 1024 * 1024;
+    if (!Number.isInteger(maxEventBytes) || maxEventBytes <= 0) throw new InvalidArgumentError('maxEventBytes must be a positive integer');
+    const names = new Set<string>();
+    for (const t of options.events) {
+      if (names.has(t.type)) throw new InvalidArgumentError(`event type "${t.type}" is registered twice`);
+      names.add(t.type);
+    }
+    this.runtime = new RuntimeDriver(options.driver);
+    this.codec = new EventCodec<E>({
+      types: options.events,
+      codec: options.codec ?? jsonCodec(),
+      maxEventBytes,
+      validateOnRead: options.validateOnRead ?? false,
+    });
+    this.#clock = options.clock ?? Date.now;
+    this.onBackgroundError =
+      options.onBackgroundError ?? ((error) => process.emitWarning(error instanceof Error ? error : new Error(String(error))));
+    this.groups = new ConsumerGroups(this.runtime);
+  }
+
+  get backend(): string {
+    return this.runtime.driver.name;
+  }
+
+  get partitions(): number {
+    return this.runtime.driver.partitions;
+  }
+
+  /**
+   * Appends events to one stream, atomically. With `expectedVersion`, of several concurrent
+   * writers expecting the same version exactly one succeeds; the others get an
+   * `ExpectedVersionConflictError` and nothing of theirs is stored. Retrying an append whose
+   * outcome was lost (same event ids) stores nothing new and reports `alreadyStored`.
+   */
+  async append(streamId: string, events: EventInput<E> | readonly EventInput<E>[], options: AppendOptions = {}): Promise<AppendOutcome<E>> {
+    const request = this.#prepare({ streamId, events, expectedVersion: options.expectedVersion ?? 'any' });
+    return this.runtime.use(async (driver) => {
+      let result: AppendResult & { stored?: StoredEvent[] };
+      try {
+        result = await driver.append(request.request);
+      } catch (error) {
+        const retried = await this.#resolveRetry(driver, request.request, error);
+        if (!retried) throw error;
+        result = retried;
+      }
+      if (!result.stored) this.#notifyAppend();
+      return this.#outcome(request, result);
+    });
+  }
+
+  /**
+   * Appends to several streams in one atomic step: all of them or none. Only for backends whose
+   * driver says `multiStreamAppend` (SQLite, Kafka transactions).
+   */
+  async appendMany(
+    batches: readonly { streamId: string; events: EventInput<E> | readonly EventInput<E>[]; expectedVersion?: ExpectedVersion }[],
+  ): Promise<AppendOutcome<E>[]> {
+    const driver = this.runtime.driver;
+    if (!driver.capabilities.multiStreamAppend || !driver.appendMany) {
+      throw new InvalidArgumentError(`the ${driver.name} backend cannot append to several streams atomically`);
+    }
+    if (batches.length === 0) return [];
+    const prepared = batches.map((b) => this.#prepare({ ...b, expectedVersion: b.expectedVersion ?? 'any' }));
+    const streams = new Set(prepared.map((p) => p.request.streamId));
+    if (streams.size !== prepared.length) throw new InvalidArgumentError('appendMany takes each stream at most once');
+    return this.runtime.use(async (d) => {
+      const results = await d.appendMany!(prepared.map((p) => p.request));
+      this.#notifyAppend();
+      return results.map((r, i) => this.#outcome(prepared[i]!, r));
+    });
+  }
+
+  /** Current version of a stream; 0 when it has no events. */
+  async streamVersion(streamId: string): Promise<number> {
+    assertStreamName(streamId);
+    return this.runtime.use((d) => d.streamVersion(streamId));
+  }
+
+  /** Events of one stream in version order, optionally within a version range. */
+  async *readStream(streamId: string, options: ReadStreamOptions = {}): AsyncGenerator<RecordedEvent<E>> {
+    assertStreamName(streamId);
+    const batch = positiveInt(options.batchSize ?? DEFAULT_BATCH, 'batchSize');
+    let from = options.fromVersion ?? 1;
+    const to = options.toVersion ?? Number.MAX_SAFE_INTEGER;
+    if (!Number.isSafeInteger(from) || from < 1) throw new InvalidArgumentError('fromVersion must be an integer >= 1');
+    if (!Number.isSafeInteger(to) || to < 0) throw new InvalidArgumentError('toVersion must be a non-negative integer');
+    while (from <= to) {
+      const page = await this.runtime.use((d) => d.readStream(streamId, { fromVersion: from, toVersion: to, limit: batch }));
+      for (const stored of page) yield this.codec.decode(stored);
+      if (page.length < batch) return;
+      from = page[page.length - 1]!.version + 1;
+    }
+  }
+
+  /**
+   * Every event of the store, partition by partition: in order within a partition (and so within
+   * a stream), in no promised order across partitions. `after` resumes from a position vector
+   * such as a subscription checkpoint.
+   */
+  async *readAll(options: { after?: readonly Position[]; batchSize?: number } = {}): AsyncGenerator<RecordedEvent<E>> {
+    const batch = positiveInt(options.batchSize ?? DEFAULT_BATCH, 'batchSize');
+    for (let partition = 0; partition < this.partitions; partition++) {
+      const after = options.after?.find((p) => p.partition === partition)?.offset;
+      for await (const stored of this.#scanPartition(partition, after, batch)) yield this.codec.decode(stored);
+    }
+  }
+
+  /** Events appended at or after `since`, partition by partition (see `readAll`). */
+  async *readSince(since: Date, options: { batchSize?: number } = {}): AsyncGenerator<RecordedEvent<E>> {
+    const time = since.getTime();
+    if (Number.isNaN(time)) throw new InvalidArgumentError('readSince needs a valid Date');
+    const batch = positiveInt(options.batchSize ?? DEFAULT_BATCH, 'batchSize');
+    for (let partition = 0; partition < this.partitions; partition++) {
+      const after = await this.runtime.use(async (d) => (d.offsetBeforeTime ? d.offsetBeforeTime(partition, time) : undefined));
+      for await (const stored of this.#scanPartition(partition, after, batch)) {
+        if (stored.time >= time) yield this.codec.decode(stored);
+      }
+    }
+  }
+
+  /** Repository for an aggregate: load (snapshot + tail), time travel, command handling. */
+  aggregate<State, AE extends E, Command>(definition: AggregateDefinition<State, AE, Command>): AggregateRepository<State, AE, Command> {
+    return new AggregateRepository(this as unknown as EventStore<AE>, definition);
+  }
+
+  /**
+   * Runs `handler` for every event, from the group's saved position, then live. The group's
+   * position is saved after each batch, so a restarted subscription resumes where it stopped
+   * (at-least-once: a crash between a handler and the save replays that batch).
+   */
+  subscribe(options: SubscribeOptions<E>): Subscription<E> {
+    return this.groups.start(this, options);
+  }
+
+  /** Resolves on the next append made through this store object (or when `signal` aborts). */
+  onAppend(listener: () => void): () => void {
+    this.#appendListeners.add(listener);
+    return () => this.#appendListeners.delete(listener);
+  }
+
+  /** Stops subscriptions, waits for running operations, closes the driver. */
+  async close(): Promise<void> {
+    await this.groups.stopAll();
+    await this.runtime.close();
+  }
+
+  async *#scanPartition(partition: number, after: bigint | undefined, batch: number): AsyncGenerator<StoredEvent> {
+    let cursor = after;
+    for (;;) {
+      const page = await this.runtime.use((d) => d.readPartition(partition, { after: cursor, limit: batch }));
+      yield* page;
+      if (page.length < batch) return;
+      cursor = page[page.length - 1]!.position.offset;
+    }
+  }
+
+  #prepare(input: { streamId: string; events: unknown; expectedVersion: ExpectedVersion }): {
+    request: AppendRequest;
+    events: E[];
+  } {
+    assertStreamName(input.streamId);
+    assertExpectedVersion(input.expectedVersion);
+    const list = (Array.isArray(input.events) ? input.events : [input.events]) as unknown[];
+    if (list.length === 0) throw new InvalidArgumentError(`append to "${input.streamId}" needs at least one event`);
+    const time = this.#clock();
+    const encoded = list.map((e) => this.codec.encode(e, time));
+    const ids = new Set(encoded.map((e) => e.encoded.id));
+    if (ids.size !== encoded.length) throw new InvalidArgumentError('the same event id appears twice in one append');
+    return {
+      events: encoded.map((e) => e.event),
+      request: {
+        streamId: input.streamId,
+        partition: partitionOf(input.streamId, this.partitions),
+        expectedVersion: input.expectedVersion,
+        events: encoded.map((e) => e.encoded),
+      },
+    };
+  }
+
+  #outcome(prepared: { request: AppendRequest; events: E[] }, result: AppendResult & { stored?: StoredEvent[] }): AppendOutcome<E> {
+    const { request } = prepared;
+    const first = result.nextExpectedVersion - request.events.length + 1;
+    const stored =
+      result.stored ??
+      request.events.map((encoded, i) => ({ ...encoded, streamId: request.streamId, version: first + i, position: result.positions[i]! }));
+    return {
+      nextExpectedVersion: result.nextExpectedVersion,
+      alreadyStored: result.stored !== undefined,
+      events: stored.map((s) => this.codec.decode(s)),
+    };
+  }
+
+  /**
+   * An append that failed on a version conflict or a duplicate id may be the retry of an append
+   * that did succeed (its reply was lost). If the stream holds exactly these event ids at the
+   * versions they would have had, report that earlier success instead of an error.
+   */
+  async #resolveRetry(
+    driver: EventStoreDriver,
+    request: AppendRequest,
+    error: unknown,
+  ): Promise<(AppendResult & { stored: StoredEvent[] }) | undefined> {
+    let from: number | undefined;
+    if (error instanceof DuplicateEventIdError) {
+      if (error.existing.streamId !== request.streamId) return undefined;
+      const index = request.events.findIndex((e) => e.id === error.eventId);
+      if (index === -1) return undefined;
+      from = error.existing.version - index;
+    } else if (error instanceof ExpectedVersionConflictError) {
+      const expected = request.expectedVersion;
+      if (typeof expected === 'number') from = expected + 1;
+      else if (expected === 'no_stream') from = 1;
+    }
+    if (from === undefined || from < 1) return undefined;
+    const count = request.events.length;
+    const stored = await driver.readStream(request.streamId, { fromVersion: from, toVersion: from + count - 1, limit: count });
+    if (stored.length !== count || stored.some((s, i) => s.id !== request.events[i]!.id)) return undefined;
+    return { nextExpectedVersion: from + count - 1, positions: stored.map((s) => s.position), stored };
+  }
+
+  #notifyAppend(): void {
+    for (const listener of this.#appendListeners) listener();
+  }
+}
+
+/** Creates an event store; the event union is inferred from `events`. */
+export function createEventStore<const Types extends readonly AnyEventType[]>(
+  options: EventStoreOptions<Types>,
+): EventStore<EventOf<Types>> {
+  return new EventStore<EventOf<Types>>(options);
+}
+
+function positiveInt(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
+  return value;
+}

@@ -1,0 +1,58 @@
+import type { EventStoreDriver } from './driver.ts';
+import { DriverError, EventfoldError, StoreClosedError } from './errors.ts';
+
+/**
+ * Lifecycle for any driver, written once: open on first use (concurrent first calls share one
+ * open), refuse use after close, and turn untyped backend failures into `DriverError`s.
+ */
+export class RuntimeDriver {
+  readonly driver: EventStoreDriver;
+  #opening: Promise<void> | undefined;
+  #closed = false;
+  #inFlight = new Set<Promise<unknown>>();
+
+  constructor(driver: EventStoreDriver) {
+    this.driver = driver;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Runs `fn` against the open driver. */
+  async use<T>(fn: (driver: EventStoreDriver) => Promise<T>): Promise<T> {
+    if (this.#closed) throw new StoreClosedError();
+    this.#opening ??= this.driver.open().catch((error: unknown) => {
+      this.#opening = undefined;
+      throw wrap(this.driver.name, error, 'open failed');
+    });
+    await this.#opening;
+    if (this.#closed) throw new StoreClosedError();
+    const run = fn(this.driver).catch((error: unknown) => {
+      throw wrap(this.driver.name, error, 'operation failed');
+    });
+    this.#inFlight.add(run);
+    try {
+      return await run;
+    } finally {
+      this.#inFlight.delete(run);
+    }
+  }
+
+  /** Waits for running operations, then closes the driver. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled([...this.#inFlight]);
+    if (this.#opening) {
+      await this.#opening.catch(() => undefined);
+      await this.driver.close();
+    }
+  }
+}
+
+function wrap(backend: string, error: unknown, what: string): Error {
+  if (error instanceof EventfoldError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new DriverError(backend, `${what}: ${message}`, error);
+}

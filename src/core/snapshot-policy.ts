@@ -1,0 +1,41 @@
+/** What a snapshot policy sees after an aggregate was loaded or changed. */
+export interface SnapshotContext {
+  /** Stream version of the state. */
+  readonly version: number;
+  /** Events folded since the last snapshot (all of them when there is none). */
+  readonly eventsSinceSnapshot: number;
+  /** Serialized size of the state in bytes (computed only when a policy reads it). */
+  readonly stateBytes: number;
+  /** Milliseconds since the last snapshot was taken, undefined when there is none. */
+  readonly msSinceSnapshot: number | undefined;
+}
+
+/** Decides whether to write a snapshot now. Only consulted when there are new events. */
+export type SnapshotPolicy = (context: SnapshotContext) => boolean;
+
+/** Snapshot once `n` events were folded since the last snapshot. */
+export function everyNEvents(n: number): SnapshotPolicy {
+  assertPositive(n, 'everyNEvents');
+  return (c) => c.eventsSinceSnapshot >= n;
+}
+
+/** Snapshot when the state has grown to `bytes` or more (large states are costly to rebuild). */
+export function whenStateExceeds(bytes: number): SnapshotPolicy {
+  assertPositive(bytes, 'whenStateExceeds');
+  return (c) => c.stateBytes >= bytes;
+}
+
+/** Snapshot when the last one is older than `ms` (or there is none). */
+export function everyInterval(ms: number): SnapshotPolicy {
+  assertPositive(ms, 'everyInterval');
+  return (c) => c.msSinceSnapshot === undefined || c.msSinceSnapshot >= ms;
+}
+
+/** Snapshot when any of the policies says so. */
+export function anyOf(...policies: SnapshotPolicy[]): SnapshotPolicy {
+  return (c) => policies.some((p) => p(c));
+}
+
+function assertPositive(n: number, name: string): void {
+  if (!(Number.isFinite(n) && n > 0)) throw new RangeError(`[eventfold] ${name} needs a positive number`);
+}

@@ -1,0 +1,279 @@
+import type { Position } from './driver.ts';
+import { InvalidArgumentError } from './errors.ts';
+import type { Event } from './event-type.ts';
+import type { EventStore } from './event-store.ts';
+import type { RecordedEvent } from './recorded-event.ts';
+import type { RuntimeDriver } from './runtime-driver.ts';
+
+export interface SubscribeOptions<E extends Event> {
+  /** Consumer group name. Each group keeps its own position; a new group starts per `start`. */
+  readonly group: string;
+  readonly handler: (event: RecordedEvent<E>) => void | Promise<void>;
+  /** Where a group without a saved position starts. Default `'beginning'` (a new group replays everything). */
+  readonly start?: 'beginning' | 'end';
+  /** Events per read and per checkpoint write. Default 100. */
+  readonly batchSize?: number;
+  /** How often to look for new events when idle. Default 100 ms. */
+  readonly pollIntervalMs?: number;
+  /** A failing handler is retried this many times with exponential backoff before the subscription stops. Default 3. */
+  readonly retries?: number;
+  /** First backoff delay; doubles each retry. Default 50 ms. */
+  readonly retryDelayMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$/;
+
+function assertGroup(group: unknown): asserts group is string {
+  if (typeof group !== 'string' || !GROUP_NAME.test(group) || group.includes('..')) {
+    throw new InvalidArgumentError(`group name ${JSON.stringify(group)} must be 1-200 ASCII letters, digits, "_", "-" or "."`);
+  }
+}
+
+/** Reads, moves and resets consumer-group positions. */
+export class ConsumerGroups {
+  readonly #runtime: RuntimeDriver;
+  readonly #running = new Map<string, Subscription<Event>>();
+
+  constructor(runtime: RuntimeDriver) {
+    this.#runtime = runtime;
+  }
+
+  /** The group's saved position vector (empty when it has none). */
+  async position(group: string): Promise<readonly Position[]> {
+    assertGroup(group);
+    return (await this.#runtime.use((d) => d.readCheckpoint(group))) ?? [];
+  }
+
+  /** Forgets the group's position: its next run replays from the beginning. */
+  async reset(group: string): Promise<void> {
+    await this.seek(group, []);
+  }
+
+  /**
+   * Moves the group to a position vector: processing resumes after these offsets (partitions
+   * not named start from the beginning). A running subscription of the group in this process
+   * picks the new position up at its next batch.
+   */
+  async seek(group: string, positions: readonly Position[]): Promise<void> {
+    assertGroup(group);
+    for (const p of positions) {
+      if (!Number.isInteger(p.partition) || p.partition < 0 || typeof p.offset !== 'bigint') {
+        throw new InvalidArgumentError('a position is { partition: integer >= 0, offset: bigint }');
+      }
+    }
+    const running = this.#running.get(group);
+    if (running) running.requestSeek(positions);
+    await this.#runtime.use((d) => (positions.length === 0 ? d.deleteCheckpoint(group) : d.writeCheckpoint(group, positions)));
+  }
+
+  start<E extends Event>(store: EventStore<E>, options: SubscribeOptions<E>): Subscription<E> {
+    assertGroup(options.group);
+    if (this.#running.has(options.group)) {
+      throw new InvalidArgumentError(`group "${options.group}" already has a running subscription in this process`);
+    }
+    const subscription = new Subscription(store, options, () => this.#running.delete(options.group));
+    this.#running.set(options.group, subscription as unknown as Subscription<Event>);
+    subscription.run();
+    return subscription;
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.allSettled([...this.#running.values()].map((s) => s.stop()));
+  }
+}
+
+/** A running subscription. `done` settles when it stops: resolved on `stop()`, rejected on failure. */
+export class Subscription<E extends Event> {
+  readonly group: string;
+  readonly done: Promise<void>;
+  readonly #store: EventStore<E>;
+  readonly #options: Required<Omit<SubscribeOptions<E>, 'signal'>> & { signal: AbortSignal | undefined };
+  readonly #stopController = new AbortController();
+  readonly #onEnd: () => void;
+  #resolveDone!: () => void;
+  #rejectDone!: (error: unknown) => void;
+  #positions = new Map<number, bigint>();
+  #pendingSeek: readonly Position[] | undefined;
+  #waiters: { heads: (bigint | undefined)[]; resolve: () => void }[] = [];
+  #processed = 0;
+
+  constructor(store: EventStore<E>, options: SubscribeOptions<E>, onEnd: () => void) {
+    this.group = options.group;
+    this.#store = store;
+    this.#onEnd = onEnd;
+    this.#options = {
+      group: options.group,
+      handler: options.handler,
+      start: options.start ?? 'beginning',
+      batchSize: options.batchSize ?? 100,
+      pollIntervalMs: options.pollIntervalMs ?? 100,
+      retries: options.retries ?? 3,
+      retryDelayMs: options.retryDelayMs ?? 50,
+      signal: options.signal,
+    };
+    this.done = new Promise((resolve, reject) => {
+      this.#resolveDone = resolve;
+      this.#rejectDone = reject;
+    });
+    // Callers that only await `caughtUp()` must not see an unhandled rejection from `done`.
+    this.done.catch(() => undefined);
+    options.signal?.addEventListener('abort', () => this.#stopController.abort(), { once: true });
+  }
+
+  /** Events handled by this subscription object so far. */
+  get processed(): number {
+    return this.#processed;
+  }
+
+  /** The position vector processed so far. */
+  positions(): Position[] {
+    return [...this.#positions].map(([partition, offset]) => ({ partition, offset }));
+  }
+
+  /**
+   * Resolves once the subscription has handled every event stored when this was called (the
+   * head of each partition at that moment); rejects if the subscription fails first.
+   */
+  async caughtUp(): Promise<void> {
+    const heads: (bigint | undefined)[] = [];
+    for (let partition = 0; partition < this.#store.partitions; partition++) {
+      heads.push(await this.#store.runtime.use((d) => d.partitionHead(partition)));
+    }
+    const reached = new Promise<void>((resolve) => this.#waiters.push({ heads, resolve }));
+    this.#checkWaiters();
+    const stopped = this.done.then(() => {
+      throw new InvalidArgumentError(`subscription of group "${this.group}" stopped before it caught up`);
+    });
+    stopped.catch(() => undefined);
+    await Promise.race([reached, stopped]);
+  }
+
+  #checkWaiters(): void {
+    this.#waiters = this.#waiters.filter((w) => {
+      const done = w.heads.every((head, partition) => {
+        if (head === undefined) return true;
+        const at = this.#positions.get(partition);
+        return at !== undefined && at >= head;
+      });
+      if (done) w.resolve();
+      return !done;
+    });
+  }
+
+  /** Stops after the current event and saves the position. */
+  async stop(): Promise<void> {
+    this.#stopController.abort();
+    await this.done.catch(() => undefined);
+  }
+
+  requestSeek(positions: readonly Position[]): void {
+    this.#pendingSeek = positions;
+  }
+
+  run(): void {
+    this.#loop().then(
+      () => {
+        this.#onEnd();
+        this.#resolveDone();
+      },
+      (error: unknown) => {
+        this.#onEnd();
+        this.#rejectDone(error);
+      },
+    );
+  }
+
+  async #loop(): Promise<void> {
+    const stop = this.#stopController.signal;
+    const { group, batchSize } = this.#options;
+    const saved = await this.#store.runtime.use((d) => d.readCheckpoint(group));
+    if (saved) for (const p of saved) this.#positions.set(p.partition, p.offset);
+    else if (this.#options.start === 'end') {
+      for (let partition = 0; partition < this.#store.partitions; partition++) {
+        const head = await this.#store.runtime.use((d) => d.partitionHead(partition));
+        if (head !== undefined) this.#positions.set(partition, head);
+      }
+    }
+    while (!stop.aborted) {
+      if (this.#pendingSeek) {
+        this.#positions = new Map(this.#pendingSeek.map((p) => [p.partition, p.offset]));
+        this.#pendingSeek = undefined;
+      }
+      // Arm the wake-up before reading so an append during the read is not missed.
+      const wake = this.#wakeUp(stop);
+      let handled = 0;
+      for (let partition = 0; partition < this.#store.partitions && !stop.aborted; partition++) {
+        const after = this.#positions.get(partition);
+        const page = await this.#store.runtime.use((d) => d.readPartition(partition, { after, limit: batchSize }));
+        if (page.length === 0) continue;
+        let last: bigint | undefined;
+        try {
+          for (const stored of page) {
+            if (stop.aborted || this.#pendingSeek) break;
+            await this.#handle(this.#store.codec.decode(stored), stop);
+            last = stored.position.offset;
+            handled++;
+          }
+        } finally {
+          if (last !== undefined && !this.#pendingSeek) {
+            this.#positions.set(partition, last);
+            await this.#store.runtime.use((d) => d.writeCheckpoint(group, this.positions()));
+            this.#checkWaiters();
+          }
+        }
+      }
+      if (handled === 0 && !this.#pendingSeek) {
+        this.#checkWaiters();
+        await wake.promise;
+      }
+      wake.cancel();
+    }
+  }
+
+  async #handle(event: RecordedEvent<E>, stop: AbortSignal): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#options.handler(event);
+        this.#processed++;
+        return;
+      } catch (error) {
+        if (attempt >= this.#options.retries || stop.aborted) throw error;
+        await sleep(this.#options.retryDelayMs * 2 ** attempt, stop);
+      }
+    }
+  }
+
+  /** Resolves on the next append in this process, on the driver's own signal, after the poll interval, or on stop. */
+  #wakeUp(stop: AbortSignal): { promise: Promise<void>; cancel: () => void } {
+    const controller = new AbortController();
+    const onStop = (): void => controller.abort();
+    stop.addEventListener('abort', onStop, { once: true });
+    const unsubscribe = this.#store.onAppend(() => controller.abort());
+    const waits: Promise<void>[] = [sleep(this.#options.pollIntervalMs, controller.signal)];
+    const driver = this.#store.runtime.driver;
+    if (driver.waitForEvents) waits.push(driver.waitForEvents(controller.signal).catch(() => undefined));
+    const promise = Promise.race(waits).finally(() => controller.abort());
+    return {
+      promise,
+      cancel: () => {
+        controller.abort();
+        unsubscribe();
+        stop.removeEventListener('abort', onStop);
+      },
+    };
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,53 @@
+// The public API of `eventfold`. Backends live in their own subpath exports
+// (`eventfold/sqlite`, …); this entry never imports a backend's client.
+export { createEventStore, EventStore } from './core/event-store.ts';
+export type { AppendOptions, AppendOutcome, EventStoreOptions, ReadStreamOptions } from './core/event-store.ts';
+export { defineEvent } from './core/event-type.ts';
+export type { AnyEventType, Event, EventMetadata, EventOf, EventType, EventTypeOptions, Upcaster } from './core/event-type.ts';
+export type { EventInput, RecordedEvent, RecordedFields } from './core/recorded-event.ts';
+export { AggregateRepository, defineAggregate } from './core/aggregate.ts';
+export type {
+  AggregateDefinition,
+  Decider,
+  HandleOptions,
+  HandleResult,
+  LoadedAggregate,
+  SnapshotOptions,
+} from './core/aggregate.ts';
+export { anyOf, everyInterval, everyNEvents, whenStateExceeds } from './core/snapshot-policy.ts';
+export type { SnapshotContext, SnapshotPolicy } from './core/snapshot-policy.ts';
+export { ConsumerGroups, Subscription } from './core/subscription.ts';
+export type { SubscribeOptions } from './core/subscription.ts';
+export type { ExpectedVersion } from './core/expected-version.ts';
+export { matchesExpectedVersion } from './core/expected-version.ts';
+export { assertStreamName, categoryOf } from './core/stream-name.ts';
+export { partitionOf } from './core/partition.ts';
+export type { Codec } from './core/codec.ts';
+export { jsonCodec } from './codecs/json.ts';
+export type {
+  AppendRequest,
+  AppendResult,
+  DriverCapabilities,
+  EncodedEvent,
+  EventStoreDriver,
+  PartitionLease,
+  Position,
+  StoredEvent,
+  StoredSnapshot,
+} from './core/driver.ts';
+export {
+  CommandRejectedError,
+  ConcurrencyError,
+  DriverError,
+  DuplicateEventIdError,
+  EventDecodeError,
+  EventfoldError,
+  EventTooLargeError,
+  ExpectedVersionConflictError,
+  InvalidArgumentError,
+  InvalidEventError,
+  InvalidStreamNameError,
+  StoreClosedError,
+  UnknownEventTypeError,
+} from './core/errors.ts';
+export type { EventfoldErrorCode, ValidationIssue } from './core/errors.ts';
