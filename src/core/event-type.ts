@@ -33,27 +33,26 @@ export interface EventTypeOptions<Type extends string, Schema extends StandardSc
   readonly upcasters?: Readonly<Record<number, Upcaster>>;
 }
 
-export interface EventType<Type extends string = string, Schema extends StandardSchemaV1 = StandardSchemaV1> {
+export interface EventType<Type extends string = string, Input = unknown, Output = Input> {
   /** Validates `data`, freezes it and returns the event; throws `InvalidEventError`. */
-  (data: StandardSchemaV1.InferInput<Schema>, options?: { id?: string; metadata?: EventMetadata }): Event<
-    Type,
-    StandardSchemaV1.InferOutput<Schema>
-  >;
+  (data: Input, options?: { id?: string; metadata?: EventMetadata }): Event<Type, Output>;
   readonly type: Type;
-  readonly schema: Schema;
+  readonly schema: StandardSchemaV1<Input, Output>;
   readonly schemaVersion: number;
   readonly upcasters: Readonly<Record<number, Upcaster>>;
   /** Validates a payload read back from storage (after upcasting) without building an event. */
-  parse(data: unknown): StandardSchemaV1.InferOutput<Schema>;
+  parse(data: unknown): Output;
 }
 
-export type AnyEventType = EventType<string, StandardSchemaV1>;
+/** Any event type. (`any` because a constructor's parameter type varies contravariantly.) */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyEventType = EventType<string, any, any>;
 
 /** The event union produced by a list of event types. */
 export type EventOf<T extends AnyEventType | readonly AnyEventType[]> = T extends readonly AnyEventType[]
   ? EventOf<T[number]>
-  : T extends EventType<infer Type, infer Schema>
-    ? Event<Type, StandardSchemaV1.InferOutput<Schema>>
+  : T extends EventType<infer Type, infer _Input, infer Output>
+    ? Event<Type, Output>
     : never;
 
 const EVENT_TYPE_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,127}$/;
@@ -64,7 +63,7 @@ const EVENT_TYPE_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,127}$/;
  */
 export function defineEvent<const Type extends string, Schema extends StandardSchemaV1>(
   options: EventTypeOptions<Type, Schema>,
-): EventType<Type, Schema> {
+): EventType<Type, StandardSchemaV1.InferInput<Schema>, StandardSchemaV1.InferOutput<Schema>> {
   const { type, schema } = options;
   const schemaVersion = options.schemaVersion ?? 1;
   if (!EVENT_TYPE_NAME.test(type)) {
@@ -98,7 +97,7 @@ export function defineEvent<const Type extends string, Schema extends StandardSc
     return event;
   };
 
-  return Object.freeze(Object.assign(create, { type, schema, schemaVersion, upcasters, parse })) as EventType<Type, Schema>;
+  return Object.freeze(Object.assign(create, { type, schema, schemaVersion, upcasters, parse }));
 }
 
 /** Events built by a constructor are already validated; the store re-validates anything else. */

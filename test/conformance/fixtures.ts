@@ -1,0 +1,53 @@
+// Event types and an aggregate shared by the conformance suite.
+import { z } from 'zod';
+import { defineAggregate, defineEvent, everyNEvents } from '../../src/index.ts';
+
+export const Deposited = defineEvent({
+  type: 'Deposited',
+  schema: z.object({ amount: z.number().int().positive(), note: z.string().max(2_000_000).optional() }),
+});
+export const Withdrawn = defineEvent({
+  type: 'Withdrawn',
+  schema: z.object({ amount: z.number().int().positive() }),
+});
+/** Registered only in the "wide" store, to test reading a type the reader does not know. */
+export const Audited = defineEvent({ type: 'Audited', schema: z.object({ by: z.string() }) });
+
+/** Version 1 of a renamed field, and version 2 with its upcaster. */
+export const RenamedV1 = defineEvent({ type: 'Renamed', schema: z.object({ name: z.string() }) });
+export const RenamedV2 = defineEvent({
+  type: 'Renamed',
+  schemaVersion: 2,
+  schema: z.object({ firstName: z.string(), lastName: z.string() }),
+  upcasters: {
+    1: (v1) => {
+      const [firstName = '', lastName = ''] = (v1 as { name: string }).name.split(' ');
+      return { firstName, lastName };
+    },
+  },
+});
+
+export const accountEvents = [Deposited, Withdrawn] as const;
+
+export type AccountCommand = { kind: 'deposit'; amount: number } | { kind: 'withdraw'; amount: number };
+
+export function accountAggregate(snapshot?: { every: number; schemaVersion?: number }) {
+  return defineAggregate({
+    name: 'account',
+    events: accountEvents,
+    initialState: () => ({ balance: 0, operations: 0 }),
+    evolve: (state, event) => {
+      switch (event.type) {
+        case 'Deposited':
+          return { balance: state.balance + event.data.amount, operations: state.operations + 1 };
+        case 'Withdrawn':
+          return { balance: state.balance - event.data.amount, operations: state.operations + 1 };
+      }
+    },
+    decide: (command: AccountCommand, _state) =>
+      command.kind === 'deposit' ? Deposited({ amount: command.amount }) : Withdrawn({ amount: command.amount }),
+    ...(snapshot
+      ? { snapshot: { policy: everyNEvents(snapshot.every), ...(snapshot.schemaVersion ? { schemaVersion: snapshot.schemaVersion } : {}) } }
+      : {}),
+  });
+}
