@@ -17,9 +17,11 @@ import type { ExpectedVersion } from './expected-version.ts';
  *    (use `matchesExpectedVersion`) and throws `ExpectedVersionConflictError` with the actual
  *    version when it does not match. Of N concurrent appends with the same expected version,
  *    across processes, exactly one succeeds.
- * 5. Event ids are unique in the store: an append carrying an id that is already stored throws
+ * 5. Event ids are unique within a partition (so within a stream, and in the whole store for a
+ *    one-partition backend): an append carrying an id already stored in its partition throws
  *    `DuplicateEventIdError` naming where it is, and writes nothing. (The core turns an exact
- *    retry of an earlier append into a success; drivers do not need to.)
+ *    retry of an earlier append into a success; drivers do not need to.) Per partition, not
+ *    global, because a partition is the largest unit a log backend can check atomically.
  * 6. Reads return what was appended, byte for byte; `time` is whatever the core passed.
  * 7. Checkpoints and snapshots are plain key/value records; the last write wins.
  * 8. Errors: the typed errors above for the conditions above; anything else is a `DriverError`.
@@ -68,10 +70,11 @@ export interface EventStoreDriver {
   deleteCheckpoint(group: string): Promise<void>;
 
   /**
-   * Optional wake-up for live subscriptions: resolves when new events may be there or when
-   * `signal` aborts. Without it the core polls and wakes on appends made in this process.
+   * Optional wake-up for live subscriptions: resolves when a partition may have events after
+   * the given positions (a blocking read), or when `signal` aborts. Without it the core polls
+   * and wakes on appends made in this process.
    */
-  waitForEvents?(signal: AbortSignal): Promise<void>;
+  waitForEvents?(after: readonly Position[], signal: AbortSignal): Promise<void>;
 
   /**
    * For `capabilities.concurrency === 'partition-owner'` backends (Kafka, Pulsar), which have

@@ -252,7 +252,7 @@ export class Subscription<E extends Event> {
     const unsubscribe = this.#store.onAppend(() => controller.abort());
     const waits: Promise<void>[] = [sleep(this.#options.pollIntervalMs, controller.signal)];
     const driver = this.#store.runtime.driver;
-    if (driver.waitForEvents) waits.push(driver.waitForEvents(controller.signal).catch(() => undefined));
+    if (driver.waitForEvents) waits.push(driver.waitForEvents(this.positions(), controller.signal).catch(() => undefined));
     const promise = Promise.race(waits).finally(() => controller.abort());
     return {
       promise,
