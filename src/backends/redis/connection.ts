@@ -1,0 +1,79 @@
+import { createClient, createCluster, RESP_TYPES, type RedisClientOptions, type RedisClusterOptions } from 'redis';
+
+type Argument = string | Buffer;
+/** Raw RESP2 replies with bulk strings as Buffers: event payloads are bytes. */
+export type Reply = null | number | string | Buffer | Reply[];
+
+const BUFFERS = { [RESP_TYPES.BLOB_STRING]: Buffer } as const;
+
+/**
+ * The few raw commands the driver sends, over a single node or a cluster alike. node-redis
+ * routes cluster commands by their first key; every multi-key call here stays in one slot.
+ */
+export interface RedisConnection {
+  send(key: string, args: readonly Argument[], readonly?: boolean): Promise<Reply>;
+  /** A separate connection for blocking reads, so they never hold up appends. */
+  blocking(): Promise<RedisConnection & { close(): Promise<void> }>;
+  readonly cluster: boolean;
+  close(): Promise<void>;
+}
+
+export async function connectClient(options: RedisClientOptions): Promise<RedisConnection> {
+  const client = createClient(options);
+  client.on('error', () => undefined); // reconnects are handled by node-redis; failures surface on commands
+  await client.connect();
+  const wrap = (c: typeof client): RedisConnection & { close(): Promise<void> } => ({
+    cluster: false,
+    send: (_key, args) => c.sendCommand<Reply>(args, { typeMapping: BUFFERS }),
+    blocking: async () => {
+      const d = c.duplicate();
+      d.on('error', () => undefined);
+      await d.connect();
+      return wrap(d);
+    },
+    close: async () => {
+      if (c.isOpen) await c.close();
+    },
+  });
+  return wrap(client);
+}
+
+export async function connectCluster(options: RedisClusterOptions): Promise<RedisConnection> {
+  const cluster = createCluster(options);
+  cluster.on('error', () => undefined);
+  await cluster.connect();
+  const wrap = (c: typeof cluster): RedisConnection & { close(): Promise<void> } => ({
+    cluster: true,
+    send: (key, args, readonly = false) => c.sendCommand<Reply>(key, readonly, [...args], { typeMapping: BUFFERS }),
+    blocking: async () => {
+      const d = c.duplicate();
+      d.on('error', () => undefined);
+      await d.connect();
+      return wrap(d);
+    },
+    close: async () => {
+      if (c.isOpen) await c.close();
+    },
+  });
+  return wrap(cluster);
+}
+
+export function str(reply: Reply | undefined): string {
+  if (Buffer.isBuffer(reply)) return reply.toString('utf8');
+  if (typeof reply === 'number' || typeof reply === 'string') return String(reply);
+  throw new TypeError(`expected a string reply, got ${reply === null ? 'null' : typeof reply}`);
+}
+
+export function arr(reply: Reply | undefined): Reply[] {
+  if (Array.isArray(reply)) return reply;
+  if (reply === null) return [];
+  throw new TypeError(`expected an array reply, got ${typeof reply}`);
+}
+
+/** Field/value pairs of a stream entry or HGETALL reply. */
+export function fields(reply: Reply | undefined): Map<string, Buffer> {
+  const list = arr(reply);
+  const out = new Map<string, Buffer>();
+  for (let i = 0; i + 1 < list.length; i += 2) out.set(str(list[i]), list[i + 1] as Buffer);
+  return out;
+}

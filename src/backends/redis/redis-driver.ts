@@ -1,0 +1,285 @@
+import { createHash } from 'node:crypto';
+import type { RedisClientOptions, RedisClusterOptions } from 'redis';
+import type {
+  AppendRequest,
+  AppendResult,
+  DriverCapabilities,
+  EventStoreDriver,
+  Position,
+  StoredEvent,
+  StoredSnapshot,
+} from '../../core/driver.ts';
+import { DriverError, DuplicateEventIdError, ExpectedVersionConflictError, InvalidArgumentError } from '../../core/errors.ts';
+import { APPEND_SCRIPT } from './append-script.ts';
+import { arr, connectClient, connectCluster, fields, str, type RedisConnection, type Reply } from './connection.ts';
+import { idToOffset, offsetToId, RedisKeys } from './keys.ts';
+import { partitionOf as partitionOfStream } from '../../core/partition.ts';
+
+export interface RedisDriverOptions {
+  /** `redis://` or `rediss://` URL of a single node. Default `redis://127.0.0.1:6379`. */
+  readonly url?: string;
+  /** Options for node-redis `createClient` (TLS in `socket`, `username`/`password`, …), merged with `url`. */
+  readonly client?: RedisClientOptions;
+  /** Connect to a Redis Cluster instead: node-redis `createCluster` options (`rootNodes`, `defaults` for TLS/auth). */
+  readonly cluster?: RedisClusterOptions;
+  /** Number of partitions (each an "all" stream with its own hash slot). Fixed for the life of the data. Default 16. */
+  readonly partitions?: number;
+  /** Prefix of every key. Default `ef`. */
+  readonly prefix?: string;
+  /**
+   * After each append, wait until the write is fsynced to the AOF of `local` (0 or 1) nodes and
+   * `replicas` replicas (WAITAOF, Redis >= 7.2). Off by default: see the README.
+   */
+  readonly waitForAof?: { readonly local: 0 | 1; readonly replicas: number; readonly timeoutMs: number };
+  /** Longest a blocking read of a live subscription waits before the core looks again. Default 1000 ms. */
+  readonly blockMs?: number;
+}
+
+const NAME = 'redis';
+const SCRIPT_SHA = createHash('sha1').update(APPEND_SCRIPT).digest('hex');
+const REPLACE_HASH_SCRIPT = "redis.call('DEL', KEYS[1]) if #ARGV > 0 then redis.call('HSET', KEYS[1], unpack(ARGV)) end return 1";
+
+/**
+ * Redis Streams: a stream per aggregate plus a per-partition log ("all" stream), both written
+ * by one Lua script so the expected-version check, the duplicate check and the two XADDs are
+ * atomic. Stream ids are explicit: `0-<version>` in a stream, `<ms>-<seq>` in the log, which
+ * makes the log a time index for `readSince`.
+ */
+export class RedisDriver implements EventStoreDriver {
+  readonly name = NAME;
+  readonly partitions: number;
+  readonly capabilities: DriverCapabilities = { concurrency: 'conditional-append', multiStreamAppend: false, timeIndex: true };
+  readonly keys: RedisKeys;
+  readonly #options: RedisDriverOptions;
+  #conn: RedisConnection | undefined;
+  #idleBlocking: (RedisConnection & { close(): Promise<void> })[] = [];
+  #allBlocking = new Set<RedisConnection & { close(): Promise<void> }>();
+
+  constructor(options: RedisDriverOptions = {}) {
+    const partitions = options.partitions ?? 16;
+    if (!Number.isInteger(partitions) || partitions < 1 || partitions > 16384) {
+      throw new InvalidArgumentError('partitions must be an integer from 1 to 16384');
+    }
+    this.partitions = partitions;
+    this.keys = new RedisKeys(options.prefix ?? 'ef');
+    this.#options = options;
+  }
+
+  async open(): Promise<void> {
+    this.#conn = this.#options.cluster
+      ? await connectCluster(this.#options.cluster)
+      : await connectClient({ ...this.#options.client, url: this.#options.url ?? this.#options.client?.url ?? 'redis://127.0.0.1:6379' });
+    if (this.#options.waitForAof) {
+      const info = arr(await this.#c.send(this.keys.all(0), ['COMMAND', 'INFO', 'WAITAOF'], true));
+      if (info.length === 0 || info[0] === null) {
+        await this.close();
+        throw new DriverError(NAME, 'waitForAof needs WAITAOF (Redis >= 7.2); this server does not have it');
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#allBlocking].map((c) => c.close()));
+    this.#allBlocking.clear();
+    this.#idleBlocking = [];
+    await this.#conn?.close();
+    this.#conn = undefined;
+  }
+
+  async append(request: AppendRequest): Promise<AppendResult> {
+    const p = request.partition;
+    const keys = [this.keys.stream(p, request.streamId), this.keys.all(p), this.keys.ids(p)];
+    const expected = request.expectedVersion;
+    const args: (string | Buffer)[] = [
+      typeof expected === 'number' ? 'exact' : expected,
+      typeof expected === 'number' ? String(expected) : '0',
+      request.streamId,
+      String(request.events.length),
+    ];
+    for (const e of request.events) {
+      args.push(e.id, e.type, String(e.schemaVersion), e.codec, Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength), e.metadata, String(e.time));
+    }
+    const reply = arr(await this.#evalAppend(keys, args));
+    const status = str(reply[0]);
+    if (status === 'conflict') {
+      throw new ExpectedVersionConflictError(request.streamId, expected, Number(str(reply[1])), NAME);
+    }
+    if (status === 'duplicate') {
+      const [version, streamId] = str(reply[2]).split(' ');
+      throw new DuplicateEventIdError(str(reply[1]), { streamId: streamId!, version: Number(version) }, NAME);
+    }
+    if (this.#options.waitForAof) {
+      const { local, replicas, timeoutMs } = this.#options.waitForAof;
+      const acked = arr(await this.#c.send(keys[0]!, ['WAITAOF', String(local), String(replicas), String(timeoutMs)]));
+      if (Number(acked[0]) < local || Number(acked[1]) < replicas) {
+        throw new DriverError(NAME, `append stored but not confirmed in the AOF in ${timeoutMs} ms (local ${String(acked[0])}, replicas ${String(acked[1])})`);
+      }
+    }
+    return {
+      nextExpectedVersion: Number(str(reply[1])),
+      positions: reply.slice(2).map((id) => ({ partition: p, offset: idToOffset(str(id)) })),
+    };
+  }
+
+  async streamVersion(streamId: string): Promise<number> {
+    const key = this.keys.stream(this.#partitionOf(streamId), streamId);
+    const last = arr(await this.#c.send(key, ['XREVRANGE', key, '+', '-', 'COUNT', '1'], true));
+    return last.length === 0 ? 0 : versionOf(str(arr(last[0])[0]));
+  }
+
+  async readStream(streamId: string, range: { fromVersion: number; toVersion: number; limit: number }): Promise<StoredEvent[]> {
+    const partition = this.#partitionOf(streamId);
+    const key = this.keys.stream(partition, streamId);
+    const to = Math.min(range.toVersion, Number.MAX_SAFE_INTEGER);
+    const entries = arr(await this.#c.send(key, ['XRANGE', key, `0-${range.fromVersion}`, `0-${to}`, 'COUNT', String(range.limit)], true));
+    return entries.map((entry) => {
+      const [id, body] = arr(entry);
+      const f = fields(body);
+      return toStored(f, streamId, versionOf(str(id)), { partition, offset: idToOffset(str(f.get('l'))) });
+    });
+  }
+
+  async readPartition(partition: number, range: { after: bigint | undefined; limit: number }): Promise<StoredEvent[]> {
+    const key = this.keys.all(partition);
+    const start = range.after === undefined ? '-' : `(${offsetToId(range.after)}`;
+    const entries = arr(await this.#c.send(key, ['XRANGE', key, start, '+', 'COUNT', String(range.limit)], true));
+    return entries.map((entry) => logEntry(partition, entry));
+  }
+
+  async partitionHead(partition: number): Promise<bigint | undefined> {
+    const key = this.keys.all(partition);
+    const last = arr(await this.#c.send(key, ['XREVRANGE', key, '+', '-', 'COUNT', '1'], true));
+    return last.length === 0 ? undefined : idToOffset(str(arr(last[0])[0]));
+  }
+
+  async offsetBeforeTime(partition: number, time: number): Promise<bigint | undefined> {
+    const key = this.keys.all(partition);
+    const first = arr(await this.#c.send(key, ['XRANGE', key, `${Math.max(0, Math.floor(time))}-0`, '+', 'COUNT', '1'], true));
+    if (first.length === 0) return this.partitionHead(partition);
+    const offset = idToOffset(str(arr(first[0])[0]));
+    return offset === 0n ? undefined : offset - 1n;
+  }
+
+  async readSnapshot(streamId: string, name: string): Promise<StoredSnapshot | undefined> {
+    const partition = this.#partitionOf(streamId);
+    const key = this.keys.snapshot(partition, streamId, name);
+    const f = fields(await this.#c.send(key, ['HGETALL', key], true));
+    if (f.size === 0) return undefined;
+    return {
+      streamId,
+      name,
+      schemaVersion: Number(str(f.get('sv'))),
+      version: Number(str(f.get('v'))),
+      position: { partition: Number(str(f.get('p'))), offset: BigInt(str(f.get('o'))) },
+      state: new Uint8Array(f.get('st')!),
+      takenAt: Number(str(f.get('at'))),
+    };
+  }
+
+  async writeSnapshot(s: StoredSnapshot): Promise<void> {
+    const key = this.keys.snapshot(this.#partitionOf(s.streamId), s.streamId, s.name);
+    await this.#c.send(key, [
+      'HSET', key,
+      'sv', String(s.schemaVersion),
+      'v', String(s.version),
+      'p', String(s.position.partition),
+      'o', String(s.position.offset),
+      'st', Buffer.from(s.state.buffer, s.state.byteOffset, s.state.byteLength),
+      'at', String(s.takenAt),
+    ]);
+  }
+
+  async readCheckpoint(group: string): Promise<readonly Position[] | undefined> {
+    const key = this.keys.group(group);
+    const f = fields(await this.#c.send(key, ['HGETALL', key], true));
+    if (f.size === 0) return undefined;
+    return [...f].map(([partition, offset]) => ({ partition: Number(partition), offset: BigInt(offset.toString()) })).sort((a, b) => a.partition - b.partition);
+  }
+
+  async writeCheckpoint(group: string, positions: readonly Position[]): Promise<void> {
+    const key = this.keys.group(group);
+    // Replace the whole vector atomically (a seek may name fewer partitions than before).
+    await this.#c.send(key, ['EVAL', REPLACE_HASH_SCRIPT, '1', key, ...positions.flatMap((p) => [String(p.partition), String(p.offset)])]);
+  }
+
+  async deleteCheckpoint(group: string): Promise<void> {
+    const key = this.keys.group(group);
+    await this.#c.send(key, ['DEL', key]);
+  }
+
+  /** Blocks on the partition logs (XREAD BLOCK) on a connection of its own. */
+  async waitForEvents(after: readonly Position[], signal: AbortSignal): Promise<void> {
+    if (this.#c.cluster) return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    const conn = this.#idleBlocking.pop() ?? (await this.#newBlocking());
+    const keys: string[] = [];
+    const ids: string[] = [];
+    for (let partition = 0; partition < this.partitions; partition++) {
+      keys.push(this.keys.all(partition));
+      const offset = after.find((p) => p.partition === partition)?.offset;
+      ids.push(offset === undefined ? '0-0' : offsetToId(offset));
+    }
+    const read = conn
+      .send(keys[0]!, ['XREAD', 'COUNT', '1', 'BLOCK', String(this.#options.blockMs ?? 1000), 'STREAMS', ...keys, ...ids], true)
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .finally(() => {
+        if (this.#allBlocking.has(conn)) this.#idleBlocking.push(conn);
+      });
+    const aborted = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    await Promise.race([read, aborted]);
+  }
+
+  async #newBlocking(): Promise<RedisConnection & { close(): Promise<void> }> {
+    const conn = await this.#c.blocking();
+    this.#allBlocking.add(conn);
+    return conn;
+  }
+
+  get #c(): RedisConnection {
+    if (!this.#conn) throw new DriverError(NAME, 'not connected');
+    return this.#conn;
+  }
+
+  #partitionOf(streamId: string): number {
+    return partitionOfStream(streamId, this.partitions);
+  }
+
+  async #evalAppend(keys: string[], args: (string | Buffer)[]): Promise<Reply> {
+    try {
+      return await this.#c.send(keys[0]!, ['EVALSHA', SCRIPT_SHA, String(keys.length), ...keys, ...args]);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      return this.#c.send(keys[0]!, ['EVAL', APPEND_SCRIPT, String(keys.length), ...keys, ...args]);
+    }
+  }
+}
+
+
+
+function versionOf(streamEntryId: string): number {
+  return Number(streamEntryId.slice(streamEntryId.indexOf('-') + 1));
+}
+
+function toStored(f: Map<string, Buffer>, streamId: string, version: number, position: Position): StoredEvent {
+  const data = f.get('d')!;
+  return {
+    id: str(f.get('i')),
+    type: str(f.get('t')),
+    schemaVersion: Number(str(f.get('sv'))),
+    codec: str(f.get('c')),
+    data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    metadata: str(f.get('m')),
+    time: Number(str(f.get('tm'))),
+    streamId,
+    version,
+    position,
+  };
+}
+
+function logEntry(partition: number, entry: Reply): StoredEvent {
+  const [id, body] = arr(entry);
+  const f = fields(body);
+  return toStored(f, str(f.get('s')), Number(str(f.get('v'))), { partition, offset: idToOffset(str(id)) });
+}
