@@ -17,7 +17,7 @@ export type {
 export { anyOf, everyInterval, everyNEvents, whenStateExceeds } from './core/snapshot-policy.ts';
 export type { SnapshotContext, SnapshotPolicy } from './core/snapshot-policy.ts';
 export { ConsumerGroups, Subscription } from './core/subscription.ts';
-export type { SubscribeOptions } from './core/subscription.ts';
+export type { PositionStore, SubscribeOptions } from './core/subscription.ts';
 export type { ExpectedVersion } from './core/expected-version.ts';
 export { matchesExpectedVersion } from './core/expected-version.ts';
 export { assertStreamName, categoryOf } from './core/stream-name.ts';

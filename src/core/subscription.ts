@@ -5,6 +5,17 @@ import type { EventStore } from './event-store.ts';
 import type { RecordedEvent } from './recorded-event.ts';
 import type { RuntimeDriver } from './runtime-driver.ts';
 
+/**
+ * Where a subscription keeps its group's position. Default: the event store itself. Pass your
+ * own to keep it in the read model's database, next to the rows the handler writes — then the
+ * handler can write the row and `event.position` in one transaction, and a crash can never
+ * separate them. (`store.groups` manages only positions kept in the event store.)
+ */
+export interface PositionStore {
+  load(group: string): Promise<readonly Position[] | undefined>;
+  save(group: string, positions: readonly Position[]): Promise<void>;
+}
+
 export interface SubscribeOptions<E extends Event> {
   /** Consumer group name. Each group keeps its own position; a new group starts per `start`. */
   readonly group: string;
@@ -20,6 +31,8 @@ export interface SubscribeOptions<E extends Event> {
   /** First backoff delay; doubles each retry. Default 50 ms. */
   readonly retryDelayMs?: number;
   readonly signal?: AbortSignal;
+  /** Where the group's position lives. Default: the event store. */
+  readonly positions?: PositionStore;
 }
 
 const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$/;
@@ -89,6 +102,7 @@ export class Subscription<E extends Event> {
   readonly done: Promise<void>;
   readonly #store: EventStore<E>;
   readonly #options: Required<Omit<SubscribeOptions<E>, 'signal'>> & { signal: AbortSignal | undefined };
+  readonly #positionStore: PositionStore;
   readonly #stopController = new AbortController();
   readonly #onEnd: () => void;
   #resolveDone!: () => void;
@@ -111,7 +125,12 @@ export class Subscription<E extends Event> {
       retries: options.retries ?? 3,
       retryDelayMs: options.retryDelayMs ?? 50,
       signal: options.signal,
+      positions: options.positions ?? {
+        load: (group) => store.runtime.use((d) => d.readCheckpoint(group)),
+        save: (group, positions) => store.runtime.use((d) => d.writeCheckpoint(group, positions)),
+      },
     };
+    this.#positionStore = this.#options.positions;
     this.done = new Promise((resolve, reject) => {
       this.#resolveDone = resolve;
       this.#rejectDone = reject;
@@ -187,7 +206,7 @@ export class Subscription<E extends Event> {
   async #loop(): Promise<void> {
     const stop = this.#stopController.signal;
     const { group, batchSize } = this.#options;
-    const saved = await this.#store.runtime.use((d) => d.readCheckpoint(group));
+    const saved = await this.#positionStore.load(group);
     if (saved) for (const p of saved) this.#positions.set(p.partition, p.offset);
     else if (this.#options.start === 'end') {
       for (let partition = 0; partition < this.#store.partitions; partition++) {
@@ -218,7 +237,7 @@ export class Subscription<E extends Event> {
         } finally {
           if (last !== undefined && !this.#pendingSeek) {
             this.#positions.set(partition, last);
-            await this.#store.runtime.use((d) => d.writeCheckpoint(group, this.positions()));
+            await this.#positionStore.save(group, this.positions());
             this.#checkWaiters();
           }
         }

@@ -4,6 +4,7 @@
  * done when this suite is green on it against the real server.
  */
 import assert from 'node:assert/strict';
+import { DatabaseSync } from 'node:sqlite';
 import { after, afterEach, describe, it } from 'node:test';
 import { fromBinary } from '@bufbuild/protobuf';
 import {
@@ -21,7 +22,9 @@ import {
   type AnyEventType,
   type Codec,
   type EventStore,
+  type EventOf,
   type EventStoreDriver,
+  type PositionStore,
   type RecordedEvent,
 } from '../../src/index.ts';
 import { protobufCodec } from '../../src/codecs/protobuf.ts';
@@ -49,7 +52,7 @@ export interface OpenOptions<Types extends readonly AnyEventType[]> {
 export type OpenStore = <const Types extends readonly AnyEventType[] = typeof accountEvents>(
   storeName: string,
   options?: OpenOptions<Types>,
-) => Promise<EventStore<import('../../src/index.ts').EventOf<Types>>>;
+) => Promise<EventStore<EventOf<Types>>>;
 
 let runId = 0;
 
@@ -427,6 +430,38 @@ export function runConformanceSuite(target: ConformanceTarget): void {
         await a3.caughtUp();
         assert.deepEqual(afterSeek, log.filter((e) => e.position.partition !== log[2]!.position.partition || e.position.offset > log[2]!.position.offset).map((e) => e.id));
         await a3.stop();
+      });
+
+      it("keeps a group's position in the read model's own database when asked, written with the rows", async () => {
+        const name = fresh('readmodel');
+        const store = await open(name);
+        for (let i = 1; i <= 4; i++) await store.append(`account-rm${i % 2}`, Deposited({ amount: i }));
+        const db = new DatabaseSync(':memory:');
+        db.exec('CREATE TABLE totals (stream TEXT PRIMARY KEY, total INTEGER); CREATE TABLE positions (grp TEXT, part INTEGER, off TEXT, PRIMARY KEY (grp, part))');
+        const positions: PositionStore = {
+          load: async (group) => {
+            const rows = db.prepare('SELECT part, off FROM positions WHERE grp = ?').all(group) as { part: number; off: string }[];
+            return rows.length ? rows.map((r) => ({ partition: r.part, offset: BigInt(r.off) })) : undefined;
+          },
+          save: async () => undefined, // the handler already wrote it, in the row's transaction
+        };
+        const project = (e: RecordedEvent<EventOf<typeof accountEvents>>): void => {
+          db.exec('BEGIN');
+          db.prepare('INSERT INTO totals VALUES (?, ?) ON CONFLICT (stream) DO UPDATE SET total = total + excluded.total').run(e.streamId, e.data.amount);
+          db.prepare('INSERT OR REPLACE INTO positions VALUES (?, ?, ?)').run('totals', e.position.partition, String(e.position.offset));
+          db.exec('COMMIT');
+        };
+        const first = store.subscribe({ group: 'totals', positions, handler: project });
+        await first.caughtUp();
+        await first.stop();
+        await store.append('account-rm1', Deposited({ amount: 10 }));
+        const second = store.subscribe({ group: 'totals', positions, handler: project });
+        await second.caughtUp();
+        await second.stop();
+        const totals = Object.fromEntries((db.prepare('SELECT stream, total FROM totals').all() as { stream: string; total: number }[]).map((r) => [r.stream, r.total]));
+        assert.deepEqual(totals, { 'account-rm0': 2 + 4, 'account-rm1': 1 + 3 + 10 }, 'every event applied exactly once');
+        assert.deepEqual(await store.groups.position('totals'), [], 'nothing was kept in the event store');
+        db.close();
       });
 
       it('stops a subscription whose handler keeps failing, at the failing event, and resumes there', async () => {
