@@ -23,13 +23,15 @@ describe('sqlite: several processes on one file', () => {
     await setup.streamVersion('account-shared'); // creates the schema before the workers start
     await setup.close();
     const rounds = 100;
-    const worker = new URL('./race-worker.ts', import.meta.url).pathname;
+    const worker = new URL('../support/race-worker.ts', import.meta.url).pathname;
     const startAt = String(Date.now() + 2000);
     const results = await Promise.all(
-      ['a', 'b'].map((name) => run(process.execPath, [worker, path, name, String(rounds), startAt], { timeout: 60_000 })),
+      ['a', 'b'].map((name) => run(process.execPath, [worker, 'sqlite', path, name, String(rounds), startAt], { timeout: 60_000 })),
     );
-    const stats = results.map((r) => JSON.parse(r.stdout) as { worker: string; wins: number; conflicts: number });
-    assert.deepEqual(stats.map((s) => s.wins), [rounds, rounds]);
+    const stats = results.map((r) => JSON.parse(r.stdout) as { worker: string; won: number[]; conflicts: number });
+    assert.deepEqual(stats.map((s) => s.won.length), [rounds, rounds]);
+    const allWon = stats.flatMap((s) => s.won).sort((a, b) => a - b);
+    assert.deepEqual(allWon, Array.from({ length: 2 * rounds }, (_, i) => i + 1), 'each version won by exactly one process');
     t.diagnostic(`conflicts seen: ${stats.map((s) => `${s.worker}=${s.conflicts}`).join(' ')}`);
 
     const store = createEventStore({ driver: sqlite({ path }), events: [Deposited, Withdrawn] });
