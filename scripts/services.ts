@@ -9,8 +9,7 @@
 // CLI: scripts/services up|down|status|logs [name...]     (see usage() below)
 // API: ensureServices(names), stopServices(names), serviceStatus(names)
 
-import { spawn, spawnSync } from 'node:child_process';
-import type { SpawnSyncOptions } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   chownSync,
@@ -98,19 +97,37 @@ interface RunResult {
   out: string;
 }
 
-function run(cmd: string, args: string[], options: SpawnSyncOptions = {}): RunResult {
-  const r = spawnSync(cmd, args, {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-    maxBuffer: 64 * 1024 * 1024,
-    ...options,
-  });
-  if (r.error) return { status: null, out: String(r.error) };
-  return { status: r.status, out: `${String(r.stdout ?? '')}${String(r.stderr ?? '')}` };
+interface RunOptions {
+  env?: NodeJS.ProcessEnv;
+  timeout?: number;
+  /** In a session of its own, so that what it leaves running escapes a Ctrl-C in our terminal. */
+  detached?: boolean;
 }
 
-function runOrThrow(what: string, cmd: string, args: string[], options: SpawnSyncOptions = {}): string {
-  const r = run(cmd, args, options);
+/** Runs a command to its end without blocking the event loop (other services keep starting meanwhile). */
+function run(cmd: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
+  return new Promise((resolveRun) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env, detached: options.detached ?? false });
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => chunks.push(c));
+    child.stderr.on('data', (c: Buffer) => chunks.push(c));
+    const timer = options.timeout === undefined ? undefined : setTimeout(() => {
+      chunks.push(Buffer.from(`\n(killed after ${options.timeout} ms)\n`));
+      child.kill('SIGKILL');
+    }, options.timeout);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      resolveRun({ status: null, out: String(e) });
+    });
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolveRun({ status, out: Buffer.concat(chunks).toString('utf8') });
+    });
+  });
+}
+
+async function runOrThrow(what: string, cmd: string, args: string[], options: RunOptions = {}): Promise<string> {
+  const r = await run(cmd, args, options);
   if (r.status !== 0) {
     throw new Error(`${what} failed (exit ${r.status}): ${cmd} ${args.join(' ')}\n${tailText(r.out, 60)}`);
   }
@@ -265,7 +282,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** Serialises installs: apt-get holds a lock, and Maven shares ~/.m2. */
+/** Serialises apt-get (it holds a lock) and Maven (runs share ~/.m2). */
 let installChain: Promise<unknown> = Promise.resolve();
 function exclusive<T>(fn: () => Promise<T>): Promise<T> {
   const next = installChain.then(fn, fn);
@@ -274,7 +291,11 @@ function exclusive<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 let aptUpdated = false;
-function aptInstall(packages: string[]): void {
+function aptInstall(packages: string[]): Promise<void> {
+  return exclusive(() => aptInstallNow(packages));
+}
+
+async function aptInstallNow(packages: string[]): Promise<void> {
   if (!isRoot()) {
     throw new Error(`missing ${packages.join(', ')}: run as root, or install them: apt-get install -y ${packages.join(' ')}`);
   }
@@ -287,11 +308,11 @@ function aptInstall(packages: string[]): void {
   try {
     if (!aptUpdated) {
       say('apt-get update');
-      runOrThrow('apt-get update', 'apt-get', ['update', '-q'], { env, timeout: 600_000 });
+      await runOrThrow('apt-get update', 'apt-get', ['update', '-q'], { env, timeout: 600_000 });
       aptUpdated = true;
     }
     say(`apt-get install ${packages.join(' ')}`);
-    runOrThrow('apt-get install', 'apt-get', ['install', '-y', '-q', '--no-install-recommends', ...packages], { env, timeout: 1_200_000 });
+    await runOrThrow('apt-get install', 'apt-get', ['install', '-y', '-q', '--no-install-recommends', ...packages], { env, timeout: 1_200_000 });
   } finally {
     if (ownPolicy) rmSync(policy, { force: true });
   }
@@ -337,28 +358,29 @@ async function stopPid(pid: number, group: boolean, graceMs: number): Promise<vo
 // ---------------------------------------------------------------------------------------
 // Java services: jars from Maven Central
 
-function ensureJava(): void {
-  if (which('java') === undefined) aptInstall(['openjdk-17-jre-headless']);
-  if (which('mvn') === undefined) aptInstall(['maven']);
+async function ensureJava(): Promise<void> {
+  if (which('java') === undefined) await aptInstall(['openjdk-17-jre-headless']);
+  if (which('mvn') === undefined) await aptInstall(['maven']);
 }
 
 /** Copies the runtime dependencies of scripts/backends/<name>/pom.xml into <dir>/lib, once per pom version. */
-function fetchJars(name: string, dir: string): string {
+async function fetchJars(name: string, dir: string): Promise<string> {
   const pom = join(BACKENDS_DIR, name, 'pom.xml');
   const settings = join(BACKENDS_DIR, 'maven-settings.xml');
   const stamp = createHash('sha256').update(readFileSync(pom)).update(readFileSync(settings)).digest('hex').slice(0, 16);
   const lib = join(dir, 'lib');
   const marker = join(lib, '.complete');
   if (existsSync(marker) && readFileSync(marker, 'utf8').trim() === stamp) return lib;
-  ensureJava();
+  await ensureJava();
   say(`${name}: fetching jars from Maven Central (mvn dependency:copy-dependencies)`);
   const tmp = join(dir, 'lib.tmp');
   rmSync(tmp, { recursive: true, force: true });
   const started = Date.now();
-  runOrThrow(`${name}: maven`, 'mvn', [
+  // one Maven at a time: they share the local repository
+  await exclusive(() => runOrThrow(`${name}: maven`, 'mvn', [
     '-B', '-q', '-s', settings, '-f', pom,
     'dependency:copy-dependencies', `-DoutputDirectory=${tmp}`, '-DincludeScope=runtime',
-  ], { timeout: 1_800_000 });
+  ], { timeout: 1_800_000 }));
   writeFileSync(join(tmp, '.complete'), `${stamp}\n`);
   rmSync(lib, { recursive: true, force: true });
   renameSync(tmp, lib);
@@ -413,7 +435,7 @@ function kafkaService(): Service {
     readyTimeoutMs: 120_000,
     async install() {
       mkdirSync(dir, { recursive: true });
-      fetchJars('kafka', dir);
+      await fetchJars('kafka', dir);
     },
     async start() {
       const lib = join(dir, 'lib');
@@ -449,7 +471,7 @@ function kafkaService(): Service {
         // Format the storage once; the cluster id is a random Kafka Uuid (16 bytes, base64url).
         const clusterId = randomBytes(16).toString('base64url');
         say(`kafka: formatting storage (cluster id ${clusterId})`);
-        runOrThrow('kafka storage format', 'java', [
+        await runOrThrow('kafka storage format', 'java', [
           `-Dlog4j2.configurationFile=${log4j}`, '-cp', cp, 'kafka.tools.StorageTool',
           'format', '-t', clusterId, '-c', props, '--ignore-formatted',
         ], { timeout: 120_000 });
@@ -502,7 +524,7 @@ function pulsarService(): Service {
     readyTimeoutMs: 240_000,
     async install() {
       mkdirSync(dir, { recursive: true });
-      fetchJars('pulsar', dir);
+      await fetchJars('pulsar', dir);
     },
     async start() {
       const lib = join(dir, 'lib');
@@ -589,7 +611,7 @@ function redisService(): Service {
     readyTimeoutMs: 30_000,
     async install() {
       mkdirSync(dataDir, { recursive: true });
-      if (binary() === undefined) aptInstall(['redis-server']);
+      if (binary() === undefined) await aptInstall(['redis-server']);
     },
     async start() {
       const bin = binary();
@@ -670,11 +692,11 @@ function postgresService(): Service {
     log,
     readyTimeoutMs: 60_000,
     async install() {
-      if (pgBinDir() === undefined) aptInstall(['postgresql']);
+      if (pgBinDir() === undefined) await aptInstall(['postgresql']);
       mkdirSync(dir, { recursive: true });
       if (isRoot()) {
         chownSync(dir, pgUid(), pgGid());
-        if (!existsSync(dataDirFile) && run('runuser', ['-u', 'postgres', '--', 'test', '-w', dir]).status !== 0) {
+        if (!existsSync(dataDirFile) && (await run('runuser', ['-u', 'postgres', '--', 'test', '-w', dir])).status !== 0) {
           const fallback = join('/var/tmp', `eventfold-postgres-${createHash('sha256').update(dir).digest('hex').slice(0, 12)}`);
           say(`postgres: user postgres cannot reach ${dir}; the cluster goes to ${fallback}`);
           writeFileSync(dataDirFile, `${fallback}\n`);
@@ -691,7 +713,7 @@ function postgresService(): Service {
         mkdirSync(data, { recursive: true, mode: 0o700 });
         if (isRoot()) chownSync(data, pgUid(), pgGid());
         const [cmd, args] = asPostgres(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8']);
-        runOrThrow('initdb', cmd, args, { timeout: 120_000 });
+        await runOrThrow('initdb', cmd, args, { timeout: 120_000 });
         writeFileSync(join(data, 'postgresql.auto.conf'), [
           '# written by scripts/services',
           "listen_addresses = '127.0.0.1'",
@@ -705,7 +727,7 @@ function postgresService(): Service {
       }
       if (isRoot() && existsSync(log)) chownSync(log, pgUid(), pgGid());
       const [cmd, args] = asPostgres(join(bin, 'pg_ctl'), ['-D', data, '-l', log, '-w', '-t', '60', 'start']);
-      const r = run(cmd, args, { timeout: 90_000 });
+      const r = await run(cmd, args, { timeout: 90_000, detached: true });
       if (r.status !== 0) throw new Error(`pg_ctl start failed (exit ${r.status})\n${tailText(r.out, 20)}`);
     },
     async probe() {
@@ -732,7 +754,7 @@ function postgresService(): Service {
       const bin = pgBinDir();
       if (bin === undefined) return;
       const [cmd, args] = asPostgres(join(bin, 'pg_ctl'), ['-D', dataDir(), '-m', 'fast', '-w', '-t', '60', 'stop']);
-      runOrThrow('pg_ctl stop', cmd, args, { timeout: 90_000 });
+      await runOrThrow('pg_ctl stop', cmd, args, { timeout: 90_000 });
     },
   };
 }
@@ -837,7 +859,7 @@ async function ensureOne(svc: Service): Promise<EnsureResult> {
     }
   }
 
-  await exclusive(() => svc.install());
+  await svc.install();
   say(`${svc.name}: starting`);
   await svc.start();
   await waitReady(svc, () => svc.ownPid());
