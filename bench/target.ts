@@ -1,0 +1,69 @@
+// The common interface every benchmarked store implements. A suite pits eventfold on one
+// backend against a reference client of the same backend (SQLite: Emmett's SQLite event
+// store; later Redis, Kafka and Pulsar against their raw clients). The measuring code in
+// measure.ts only talks to this interface, so every target is timed the same way.
+
+/** The payload every target appends: one small JSON event, the same bytes for everyone. */
+// A type alias, not an interface: Emmett's `Event` wants data assignable to Record<string, unknown>.
+export type BenchEventData = {
+  readonly amount: number;
+  readonly note: string;
+};
+
+/** The state every target folds when it loads an aggregate. */
+export interface BenchState {
+  readonly balance: number;
+  readonly count: number;
+}
+
+export const initialBenchState = (): BenchState => ({ balance: 0, count: 0 });
+export const evolveBench = (state: BenchState, data: BenchEventData): BenchState => ({
+  balance: state.balance + data.amount,
+  count: state.count + 1,
+});
+
+export const benchEvent = (i: number): BenchEventData => ({ amount: (i % 97) + 1, note: `deposit number ${i}` });
+
+export interface LoadResult {
+  readonly version: number;
+  readonly state: BenchState;
+  /** Version of the snapshot the load started from, when the target used one. */
+  readonly snapshotVersion?: number | undefined;
+  /** Events folded by this load. */
+  readonly eventsFolded: number;
+}
+
+export interface BenchTarget {
+  /** Short name used in the table and the JSON (`eventfold`, `Emmett`). */
+  readonly name: string;
+  /** Which API each figure goes through, and durability settings: printed under the table. */
+  readonly notes: readonly string[];
+  /** Whether `load(..., { snapshot: true })` really starts from a snapshot. */
+  readonly snapshots: boolean;
+  /** Opens (or creates) this target's store inside `dir`. Reopening the same dir sees the same data. */
+  open(dir: string): Promise<void>;
+  /** Appends `events` to `streamId`, which must be at `expectedVersion`; returns the new version. */
+  append(streamId: string, events: readonly BenchEventData[], expectedVersion: number): Promise<number>;
+  /** Folds the stream into a `BenchState`; with `snapshot`, through the target's snapshot support. */
+  load(streamId: string, options: { snapshot: boolean }): Promise<LoadResult>;
+  /**
+   * Reads every event of the store from the beginning, as a new consumer group / processor
+   * named `group`, and resolves once `total` events were handled; returns the count.
+   */
+  catchUp(group: string, total: number): Promise<CatchUp>;
+  close(): Promise<void>;
+}
+
+export interface CatchUp {
+  /** Events the consumer handled. */
+  readonly handled: number;
+  /** Stops the consumer and releases what it holds; not part of the timed section. */
+  readonly stop: () => Promise<void>;
+}
+
+/** A suite: eventfold on a backend and the reference it is compared with. */
+export interface Suite {
+  readonly name: string;
+  readonly subject: () => BenchTarget;
+  readonly baseline: () => BenchTarget;
+}
