@@ -900,7 +900,7 @@ export async function stopServices(names: readonly ServiceName[] = SERVICE_NAMES
     const pid = svc.ownPid();
     if (pid === undefined) {
       const holder = svc.ports.map(listenerPid).find((p) => p !== undefined);
-      say(holder === undefined ? `${name}: not running` : `${name}: not started by scripts/services (pid ${holder} holds the port): left alone`);
+      say(holder === undefined ? `${name}: not running` : `${name}: not started from this checkout (pid ${holder} holds the port): left alone`);
       return;
     }
     say(`${name}: stopping pid ${pid}`);
@@ -917,7 +917,7 @@ export async function serviceStatus(names: readonly ServiceName[] = SERVICE_NAME
     const pid = own ?? svc.ports.map(listenerPid).find((p) => p !== undefined);
     const rssBytes = pid === undefined ? undefined : treeRssBytes(pid);
     let detail = up ? 'serving' : pid === undefined ? 'not running' : 'running, not serving';
-    if (pid !== undefined && own === undefined) detail += ' (not started by scripts/services)';
+    if (pid !== undefined && own === undefined) detail += ' (not started from this checkout)';
     return { name, up, ports: svc.ports, pid, ours: own !== undefined, rssBytes, detail };
   }));
 }
