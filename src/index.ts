@@ -18,6 +18,8 @@ export { anyOf, everyInterval, everyNEvents, whenStateExceeds } from './core/sna
 export type { SnapshotContext, SnapshotPolicy } from './core/snapshot-policy.ts';
 export { ConsumerGroups, Subscription } from './core/subscription.ts';
 export type { PositionStore, SubscribeOptions } from './core/subscription.ts';
+export { DeadLetters, GroupConsumer } from './core/group-consumer.ts';
+export type { ConsumeOptions } from './core/group-consumer.ts';
 export type { ExpectedVersion } from './core/expected-version.ts';
 export { matchesExpectedVersion } from './core/expected-version.ts';
 export { assertStreamName, categoryOf } from './core/stream-name.ts';
@@ -27,6 +29,9 @@ export { jsonCodec } from './codecs/json.ts';
 export type {
   AppendRequest,
   AppendResult,
+  ConsumerGroupDriver,
+  DeadLetter,
+  Delivery,
   DriverCapabilities,
   EncodedEvent,
   EventStoreDriver,

@@ -83,6 +83,53 @@ export interface EventStoreDriver {
    * appends through the lease. Conditional-append drivers leave this out.
    */
   claimPartition?(partition: number): Promise<PartitionLease>;
+
+  /** Competing consumers inside a group with delivery counts and dead letters, where the backend has them natively. */
+  readonly consumerGroups?: ConsumerGroupDriver;
+}
+
+/**
+ * Native consumer groups (Redis XREADGROUP, Kafka groups, Pulsar shared subscriptions):
+ * several consumers of one group share the work, each event is handed to one of them, and an
+ * event not acknowledged stays pending until it is acknowledged, claimed by another consumer
+ * or dead-lettered. The core (`EventStore.consume`) owns the rules — when to retry, when an
+ * event is poison, when a consumer counts as dead; the driver only moves entries.
+ */
+export interface ConsumerGroupDriver {
+  /** Creates the group if it does not exist, positioned at the beginning or the end of every partition. */
+  ensureGroup(group: string, start: 'beginning' | 'end'): Promise<void>;
+  /**
+   * Deliveries for `consumer`: with `pending`, the entries already delivered to this consumer
+   * name and not acknowledged (after a restart); otherwise new entries, waiting up to
+   * `blockMs` for some.
+   */
+  read(group: string, consumer: string, options: { pending: boolean; limit: number; blockMs: number }): Promise<Delivery[]>;
+  /** Takes over entries pending for longer than `minIdleMs` (their consumer is presumed dead). */
+  claimIdle(group: string, consumer: string, options: { minIdleMs: number; limit: number }): Promise<Delivery[]>;
+  ack(group: string, deliveries: readonly Delivery[]): Promise<void>;
+  /** Moves an entry to the group's dead letters and acknowledges it, atomically. */
+  deadLetter(group: string, delivery: Delivery, reason: string): Promise<void>;
+  listDeadLetters(group: string, limit: number): Promise<DeadLetter[]>;
+  /** Hands dead letters back to the group (all when `ids` is undefined); returns how many. */
+  redrive(group: string, ids: readonly string[] | undefined): Promise<number>;
+  /** Moves the group to the start (replay) or the end of every partition. */
+  resetGroup(group: string, to: 'beginning' | 'end'): Promise<void>;
+}
+
+export interface Delivery {
+  readonly event: StoredEvent;
+  /** How many times the entry has been delivered, this time included. */
+  readonly deliveries: number;
+  /** Opaque handle the driver needs to acknowledge or dead-letter it. */
+  readonly receipt: string;
+}
+
+export interface DeadLetter {
+  readonly id: string;
+  readonly event: StoredEvent;
+  readonly reason: string;
+  readonly deliveries: number;
+  readonly deadAt: number;
 }
 
 export interface DriverCapabilities {

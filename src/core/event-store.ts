@@ -10,7 +10,8 @@ import { partitionOf } from './partition.ts';
 import type { EventInput, RecordedEvent } from './recorded-event.ts';
 import { RuntimeDriver } from './runtime-driver.ts';
 import { assertStreamName } from './stream-name.ts';
-import { ConsumerGroups, Subscription, type SubscribeOptions } from './subscription.ts';
+import { assertGroupName, ConsumerGroups, Subscription, type SubscribeOptions } from './subscription.ts';
+import { DeadLetters, GroupConsumer, groupDriver, type ConsumeOptions } from './group-consumer.ts';
 
 export interface EventStoreOptions<Types extends readonly AnyEventType[]> {
   readonly driver: EventStoreDriver;
@@ -196,6 +197,33 @@ export class EventStore<E extends Event = Event> {
    */
   subscribe(options: SubscribeOptions<E>): Subscription<E> {
     return this.groups.start(this, options);
+  }
+
+  /**
+   * Joins a native consumer group as one of its competing consumers (backends with
+   * `consumerGroups`: Redis). Each event goes to one consumer of the group; a consumer that dies
+   * leaves its events pending until another takes them over after `claimIdleMs`; an event whose
+   * handler keeps failing, or that was delivered `maxDeliveries` times, goes to the group's
+   * dead letters. Delivery is at least once: make handlers idempotent.
+   */
+  consume(options: ConsumeOptions<E>): GroupConsumer<E> {
+    const driver = groupDriver(this);
+    assertGroupName(options.group);
+    assertGroupName(options.consumer);
+    return new GroupConsumer(this, driver, options);
+  }
+
+  /** The dead letters of a native consumer group: list them, redrive them. */
+  deadLetters(group: string): DeadLetters<E> {
+    groupDriver(this);
+    return new DeadLetters(this, group);
+  }
+
+  /** Moves a native consumer group to the beginning (replay everything) or the end. */
+  async resetConsumerGroup(group: string, to: 'beginning' | 'end' = 'beginning'): Promise<void> {
+    assertGroupName(group);
+    const driver = groupDriver(this);
+    await this.runtime.use(() => driver.resetGroup(group, to));
   }
 
   /** Resolves on the next append made through this store object (or when `signal` aborts). */

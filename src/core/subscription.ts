@@ -1,6 +1,7 @@
 import type { Position } from './driver.ts';
 import { InvalidArgumentError } from './errors.ts';
 import type { Event } from './event-type.ts';
+import { sleep } from './sleep.ts';
 import type { EventStore } from './event-store.ts';
 import type { RecordedEvent } from './recorded-event.ts';
 import type { RuntimeDriver } from './runtime-driver.ts';
@@ -37,7 +38,7 @@ export interface SubscribeOptions<E extends Event> {
 
 const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$/;
 
-function assertGroup(group: unknown): asserts group is string {
+export function assertGroupName(group: unknown): asserts group is string {
   if (typeof group !== 'string' || !GROUP_NAME.test(group) || group.includes('..')) {
     throw new InvalidArgumentError(`group name ${JSON.stringify(group)} must be 1-200 ASCII letters, digits, "_", "-" or "."`);
   }
@@ -54,7 +55,7 @@ export class ConsumerGroups {
 
   /** The group's saved position vector (empty when it has none). */
   async position(group: string): Promise<readonly Position[]> {
-    assertGroup(group);
+    assertGroupName(group);
     return (await this.#runtime.use((d) => d.readCheckpoint(group))) ?? [];
   }
 
@@ -69,7 +70,7 @@ export class ConsumerGroups {
    * picks the new position up at its next batch.
    */
   async seek(group: string, positions: readonly Position[]): Promise<void> {
-    assertGroup(group);
+    assertGroupName(group);
     for (const p of positions) {
       if (!Number.isInteger(p.partition) || p.partition < 0 || typeof p.offset !== 'bigint') {
         throw new InvalidArgumentError('a position is { partition: integer >= 0, offset: bigint }');
@@ -81,7 +82,7 @@ export class ConsumerGroups {
   }
 
   start<E extends Event>(store: EventStore<E>, options: SubscribeOptions<E>): Subscription<E> {
-    assertGroup(options.group);
+    assertGroupName(options.group);
     if (this.#running.has(options.group)) {
       throw new InvalidArgumentError(`group "${options.group}" already has a running subscription in this process`);
     }
@@ -282,17 +283,4 @@ export class Subscription<E extends Event> {
       },
     };
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

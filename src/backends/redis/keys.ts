@@ -9,7 +9,9 @@ import { InvalidArgumentError } from '../../core/errors.ts';
  *   <prefix>:{p<n>}:all                   the partition log, entry ids <ms>-<seq> (the time index)
  *   <prefix>:{p<n>}:ids                   hash: event id -> "<version> <streamId>" (dedup)
  *   <prefix>:{p<n>}:snap:<streamId>:<name> hash: a snapshot
- *   <prefix>:g:<group>                    hash: partition -> offset (consumer-group position)
+ *   <prefix>:{p<n>}:dlq:<group>           native group's dead letters in that partition
+ *   <prefix>:{p<n>}:rd:<group>            dead letters redriven to the group, read like the log
+ *   <prefix>:g:<group>                    hash: partition -> offset (subscription position)
  */
 export class RedisKeys {
   readonly prefix: string;
@@ -30,6 +32,12 @@ export class RedisKeys {
   }
   snapshot(partition: number, streamId: string, name: string): string {
     return `${this.prefix}:{p${partition}}:snap:${streamId}:${name}`;
+  }
+  deadLetters(partition: number, group: string): string {
+    return `${this.prefix}:{p${partition}}:dlq:${group}`;
+  }
+  redrive(partition: number, group: string): string {
+    return `${this.prefix}:{p${partition}}:rd:${group}`;
   }
   group(group: string): string {
     return `${this.prefix}:g:${group}`;

@@ -13,6 +13,7 @@ import { DriverError, DuplicateEventIdError, ExpectedVersionConflictError, Inval
 import { APPEND_SCRIPT } from './append-script.ts';
 import { arr, connectClient, connectCluster, fields, str, type RedisConnection, type Reply } from './connection.ts';
 import { idToOffset, offsetToId, RedisKeys } from './keys.ts';
+import { RedisConsumerGroups } from './consumer-groups.ts';
 import { partitionOf as partitionOfStream } from '../../core/partition.ts';
 
 export interface RedisDriverOptions {
@@ -50,6 +51,7 @@ export class RedisDriver implements EventStoreDriver {
   readonly partitions: number;
   readonly capabilities: DriverCapabilities = { concurrency: 'conditional-append', multiStreamAppend: false, timeIndex: true };
   readonly keys: RedisKeys;
+  readonly consumerGroups: RedisConsumerGroups;
   readonly #options: RedisDriverOptions;
   #conn: RedisConnection | undefined;
   #idleBlocking: (RedisConnection & { close(): Promise<void> })[] = [];
@@ -63,6 +65,20 @@ export class RedisDriver implements EventStoreDriver {
     this.partitions = partitions;
     this.keys = new RedisKeys(options.prefix ?? 'ef');
     this.#options = options;
+    this.consumerGroups = new RedisConsumerGroups({
+      keys: this.keys,
+      partitions,
+      connection: () => this.#c,
+      withBlocking: async (fn) => {
+        const conn = this.#idleBlocking.pop() ?? (await this.#newBlocking());
+        try {
+          return await fn(conn);
+        } finally {
+          if (this.#allBlocking.has(conn)) this.#idleBlocking.push(conn);
+        }
+      },
+      toStored,
+    });
   }
 
   async open(): Promise<void> {

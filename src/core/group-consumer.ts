@@ -1,0 +1,187 @@
+import type { ConsumerGroupDriver, DeadLetter, Delivery } from './driver.ts';
+import { EventfoldError, InvalidArgumentError } from './errors.ts';
+import { errorMessage } from './event-codec.ts';
+import type { Event } from './event-type.ts';
+import { sleep } from './sleep.ts';
+import type { EventStore } from './event-store.ts';
+import type { RecordedEvent } from './recorded-event.ts';
+import { assertGroupName } from './subscription.ts';
+
+export interface ConsumeOptions<E extends Event> {
+  /** The group: its consumers share its events, each event going to one of them. */
+  readonly group: string;
+  /** This consumer's name, unique within the group and stable across restarts of the same worker. */
+  readonly consumer: string;
+  readonly handler: (event: RecordedEvent<E>) => void | Promise<void>;
+  /** Where a new group starts. Default `'beginning'`. */
+  readonly start?: 'beginning' | 'end';
+  /** Deliveries per read. Default 10. */
+  readonly batchSize?: number;
+  /** In-process retries of a failing handler, with exponential backoff, before the event is dead-lettered. Default 3. */
+  readonly retries?: number;
+  /** First backoff delay. Default 50 ms. */
+  readonly retryDelayMs?: number;
+  /**
+   * An event delivered this many times (across consumers and crashes) without being
+   * acknowledged is poison: it goes to the dead letters without running the handler again.
+   * Default 5.
+   */
+  readonly maxDeliveries?: number;
+  /** Entries pending longer than this belong to a dead consumer and are taken over. Default 30 000 ms. */
+  readonly claimIdleMs?: number;
+  /** Longest wait for new entries per read. Default 1000 ms. */
+  readonly blockMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+/** A running member of a consumer group. `done` settles when it stops. */
+export class GroupConsumer<E extends Event> {
+  readonly group: string;
+  readonly consumer: string;
+  readonly done: Promise<void>;
+  readonly #store: EventStore<E>;
+  readonly #driver: ConsumerGroupDriver;
+  readonly #options: Required<Omit<ConsumeOptions<E>, 'signal'>>;
+  readonly #stop = new AbortController();
+  #handled = 0;
+  #deadLettered = 0;
+
+  constructor(store: EventStore<E>, driver: ConsumerGroupDriver, options: ConsumeOptions<E>) {
+    this.group = options.group;
+    this.consumer = options.consumer;
+    this.#store = store;
+    this.#driver = driver;
+    this.#options = {
+      group: options.group,
+      consumer: options.consumer,
+      handler: options.handler,
+      start: options.start ?? 'beginning',
+      batchSize: options.batchSize ?? 10,
+      retries: options.retries ?? 3,
+      retryDelayMs: options.retryDelayMs ?? 50,
+      maxDeliveries: options.maxDeliveries ?? 5,
+      claimIdleMs: options.claimIdleMs ?? 30_000,
+      blockMs: options.blockMs ?? 1000,
+    };
+    options.signal?.addEventListener('abort', () => this.#stop.abort(), { once: true });
+    this.done = this.#run();
+    this.done.catch(() => undefined);
+  }
+
+  /** Events acknowledged by this consumer. */
+  get handled(): number {
+    return this.#handled;
+  }
+
+  /** Events this consumer sent to the dead letters. */
+  get deadLettered(): number {
+    return this.#deadLettered;
+  }
+
+  /** Stops after the event in hand; unacknowledged entries stay pending for a restart or another consumer. */
+  async stop(): Promise<void> {
+    this.#stop.abort();
+    await this.done.catch(() => undefined);
+  }
+
+  async #run(): Promise<void> {
+    const { group, consumer, batchSize, claimIdleMs, blockMs } = this.#options;
+    const stop = this.#stop.signal;
+    await this.#store.runtime.use(() => this.#driver.ensureGroup(group, this.#options.start));
+    // First what this consumer name was given before a restart, then new work.
+    let pending = true;
+    let lastClaim = 0;
+    while (!stop.aborted) {
+      let batch: Delivery[] = [];
+      if (Date.now() - lastClaim >= claimIdleMs / 2) {
+        lastClaim = Date.now();
+        batch = await this.#store.runtime.use(() => this.#driver.claimIdle(group, consumer, { minIdleMs: claimIdleMs, limit: batchSize }));
+      }
+      if (batch.length === 0) {
+        batch = await this.#store.runtime.use(() =>
+          this.#driver.read(group, consumer, { pending, limit: batchSize, blockMs: pending ? 0 : Math.min(blockMs, claimIdleMs / 2) }),
+        );
+        if (pending && batch.length === 0) pending = false;
+      }
+      for (const delivery of batch) {
+        if (stop.aborted) return;
+        await this.#process(delivery, stop);
+      }
+    }
+  }
+
+  async #process(delivery: Delivery, stop: AbortSignal): Promise<void> {
+    const { group, maxDeliveries } = this.#options;
+    if (delivery.deliveries > maxDeliveries) {
+      await this.#deadLetter(delivery, `delivered ${delivery.deliveries} times without being acknowledged (maxDeliveries ${maxDeliveries})`);
+      return;
+    }
+    let event: RecordedEvent<E>;
+    try {
+      event = this.#store.codec.decode(delivery.event);
+    } catch (error) {
+      // A poison payload cannot succeed on any consumer: straight to the dead letters.
+      await this.#deadLetter(delivery, errorMessage(error));
+      return;
+    }
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#options.handler(event);
+        await this.#store.runtime.use(() => this.#driver.ack(group, [delivery]));
+        this.#handled++;
+        return;
+      } catch (error) {
+        if (error instanceof EventfoldError && error.code === 'STORE_CLOSED') throw error;
+        if (stop.aborted) return; // stays pending: a restart or another consumer gets it
+        if (attempt >= this.#options.retries) {
+          await this.#deadLetter(delivery, `handler failed ${attempt + 1} times: ${errorMessage(error)}`);
+          return;
+        }
+        await sleep(this.#options.retryDelayMs * 2 ** attempt, stop);
+      }
+    }
+  }
+
+  async #deadLetter(delivery: Delivery, reason: string): Promise<void> {
+    await this.#store.runtime.use(() => this.#driver.deadLetter(this.#options.group, delivery, reason));
+    this.#deadLettered++;
+  }
+}
+
+/** Inspect and redrive a group's dead letters. */
+export class DeadLetters<E extends Event> {
+  readonly #store: EventStore<E>;
+  readonly #group: string;
+  constructor(store: EventStore<E>, group: string) {
+    assertGroupName(group);
+    this.#store = store;
+    this.#group = group;
+  }
+
+  /** Dead letters with the decoded event where it still decodes, and the reason it died. */
+  async list(limit = 100): Promise<(Omit<DeadLetter, 'event'> & { event: RecordedEvent<E> | undefined; streamId: string; version: number; type: string })[]> {
+    const letters = await this.#store.runtime.use(() => groupDriver(this.#store).listDeadLetters(this.#group, limit));
+    return letters.map((l) => {
+      let event: RecordedEvent<E> | undefined;
+      try {
+        event = this.#store.codec.decode(l.event);
+      } catch {
+        event = undefined;
+      }
+      return { id: l.id, reason: l.reason, deliveries: l.deliveries, deadAt: l.deadAt, event, streamId: l.event.streamId, version: l.event.version, type: l.event.type };
+    });
+  }
+
+  /** Gives dead letters (all, or those ids) back to the group's consumers; returns how many. */
+  redrive(ids?: readonly string[]): Promise<number> {
+    return this.#store.runtime.use(() => groupDriver(this.#store).redrive(this.#group, ids));
+  }
+}
+
+export function groupDriver<E extends Event>(store: EventStore<E>): ConsumerGroupDriver {
+  const driver = store.runtime.driver;
+  if (!driver.consumerGroups) {
+    throw new InvalidArgumentError(`the ${driver.name} backend has no native consumer groups; use subscribe() for a single consumer per group`);
+  }
+  return driver.consumerGroups;
+}
