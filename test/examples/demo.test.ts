@@ -14,3 +14,11 @@ it('npm run demo: the orders story runs to the end on the embedded store', async
   assert.match(stdout, /ExpectedVersionConflictError/);
   assert.match(stdout, /started from the snapshot of version \d+/);
 });
+
+it("the README's quickstart runs as printed", async () => {
+  const file = new URL('../../examples/quickstart.ts', import.meta.url).pathname;
+  const { stdout } = await run(process.execPath, [file], { timeout: 30_000 });
+  assert.match(stdout, /account 42: \{ balanceCents: 500 \} at version 2/);
+  assert.match(stdout, /refused: \[eventfold\] insufficient funds/);
+  assert.match(stdout, /at version 1: \{ balanceCents: 1000 \}/);
+});
