@@ -53,6 +53,8 @@ export interface LoadedAggregate<State> {
   readonly position: Position | undefined;
   /** Version covered by the snapshot the load started from, if it used one. */
   readonly snapshotVersion: number | undefined;
+  /** When that snapshot was taken (ms since the epoch). */
+  readonly snapshotTakenAt: number | undefined;
   /** Events folded on top of the snapshot (or from the start). */
   readonly eventsFolded: number;
 }
@@ -80,7 +82,6 @@ export class AggregateRepository<State, E extends Event, Command> {
   readonly #types: ReadonlySet<string>;
   /** Loads in flight per stream: concurrent loads of one aggregate share one rebuild. */
   readonly #loading = new Map<string, Promise<LoadedAggregate<State>>>();
-  #snapshotTimes = new Map<string, number>();
 
   constructor(store: EventStore<E>, definition: AggregateDefinition<State, E, Command>) {
     this.#store = store;
@@ -145,6 +146,7 @@ export class AggregateRepository<State, E extends Event, Command> {
           version: result.version,
           position: outcome.events[outcome.events.length - 1]?.position,
           snapshotVersion: loaded.snapshotVersion,
+          snapshotTakenAt: loaded.snapshotTakenAt,
         });
         return result;
       } catch (error) {
@@ -163,7 +165,7 @@ export class AggregateRepository<State, E extends Event, Command> {
 
   async #fold(
     streamId: string,
-    snapshot: { state: State; version: number; position: Position } | undefined,
+    snapshot: { state: State; version: number; position: Position; takenAt: number } | undefined,
     limit: { toVersion?: number; until?: number },
   ): Promise<LoadedAggregate<State>> {
     let state = snapshot ? snapshot.state : this.#def.initialState();
@@ -183,22 +185,21 @@ export class AggregateRepository<State, E extends Event, Command> {
         folded++;
       }
     }
-    return { state, version, position, snapshotVersion: snapshot?.version, eventsFolded: folded };
+    return { state, version, position, snapshotVersion: snapshot?.version, snapshotTakenAt: snapshot?.takenAt, eventsFolded: folded };
   }
 
-  async #readSnapshot(streamId: string): Promise<{ state: State; version: number; position: Position } | undefined> {
+  async #readSnapshot(streamId: string): Promise<{ state: State; version: number; position: Position; takenAt: number } | undefined> {
     const options = this.#def.snapshot;
     if (!options) return undefined;
     const stored = await this.#store.runtime.use((d) => d.readSnapshot(streamId, this.#def.name));
     if (!stored) return undefined;
-    this.#snapshotTimes.set(streamId, stored.takenAt);
     // A snapshot of another state shape is ignored: the state is rebuilt from events and the
     // next snapshot replaces it. Snapshots are a cache, never the source of truth.
     if (stored.schemaVersion !== (options.schemaVersion ?? 1)) return undefined;
     try {
       const json = parseJson(decoder.decode(stored.state));
       const state = options.deserialize ? options.deserialize(json) : (json as State);
-      return { state, version: stored.version, position: stored.position };
+      return { state, version: stored.version, position: stored.position, takenAt: stored.takenAt };
     } catch (error) {
       this.#store.onBackgroundError(new Error(`[eventfold] ignoring unreadable snapshot of "${streamId}": ${errorMessage(error)}`));
       return undefined;
@@ -207,7 +208,13 @@ export class AggregateRepository<State, E extends Event, Command> {
 
   async #maybeSnapshot(
     streamId: string,
-    current: { state: State; version: number; position: Position | undefined; snapshotVersion: number | undefined },
+    current: {
+      state: State;
+      version: number;
+      position: Position | undefined;
+      snapshotVersion: number | undefined;
+      snapshotTakenAt: number | undefined;
+    },
   ): Promise<void> {
     const options = this.#def.snapshot;
     if (!options || !current.position) return;
@@ -216,7 +223,7 @@ export class AggregateRepository<State, E extends Event, Command> {
     let bytes: Uint8Array | undefined;
     const serialize = (): Uint8Array =>
       (bytes ??= encoder.encode(JSON.stringify(options.serialize ? options.serialize(current.state) : current.state)));
-    const lastTaken = this.#snapshotTimes.get(streamId);
+    const lastTaken = current.snapshotTakenAt;
     const now = Date.now();
     try {
       const take = options.policy({
@@ -238,7 +245,6 @@ export class AggregateRepository<State, E extends Event, Command> {
         takenAt: now,
       };
       await this.#store.runtime.use((d) => d.writeSnapshot(snapshot));
-      this.#snapshotTimes.set(streamId, now);
     } catch (error) {
       // The events are stored; a failed snapshot only costs a longer load next time.
       this.#store.onBackgroundError(error);
