@@ -20,42 +20,39 @@ export interface RedisConnection {
 
 export async function connectClient(options: RedisClientOptions): Promise<RedisConnection> {
   const client = createClient(options);
-  client.on('error', () => undefined); // reconnects are handled by node-redis; failures surface on commands
-  await client.connect();
-  const wrap = (c: typeof client): RedisConnection & { close(): Promise<void> } => ({
-    cluster: false,
-    send: (_key, args) => c.sendCommand<Reply>(args, { typeMapping: BUFFERS }),
-    blocking: async () => {
-      const d = c.duplicate();
-      d.on('error', () => undefined);
-      await d.connect();
-      return wrap(d);
-    },
-    close: async () => {
-      if (c.isOpen) await c.close();
-    },
-  });
-  return wrap(client);
+  return open(client, false, (c) => (_key, args) => c.sendCommand<Reply>(args, { typeMapping: BUFFERS }));
 }
 
 export async function connectCluster(options: RedisClusterOptions): Promise<RedisConnection> {
   const cluster = createCluster(options);
-  cluster.on('error', () => undefined);
-  await cluster.connect();
-  const wrap = (c: typeof cluster): RedisConnection & { close(): Promise<void> } => ({
-    cluster: true,
-    send: (key, args, readonly = false) => c.sendCommand<Reply>(key, readonly, [...args], { typeMapping: BUFFERS }),
-    blocking: async () => {
-      const d = c.duplicate();
-      d.on('error', () => undefined);
-      await d.connect();
-      return wrap(d);
-    },
+  return open(cluster, true, (c) => (key, args, readonly = false) => c.sendCommand<Reply>(key, readonly, [...args], { typeMapping: BUFFERS }));
+}
+
+/** Connects a node-redis client or cluster and wraps it; `blocking()` opens a duplicate the same way. */
+async function open<C extends ClientLike<C>>(
+  client: C,
+  cluster: boolean,
+  sender: (c: C) => RedisConnection['send'],
+): Promise<RedisConnection & { close(): Promise<void> }> {
+  client.on('error', () => undefined); // node-redis reconnects by itself; failures surface on commands
+  await client.connect();
+  return {
+    cluster,
+    send: sender(client),
+    blocking: () => open(client.duplicate(), cluster, sender),
     close: async () => {
-      if (c.isOpen) await c.close();
+      if (client.isOpen) await client.close();
     },
-  });
-  return wrap(cluster);
+  };
+}
+
+/** What the wrapper needs of a node-redis client or cluster. */
+interface ClientLike<C> {
+  on(event: 'error', listener: (error: unknown) => void): unknown;
+  connect(): Promise<unknown>;
+  duplicate(): C;
+  close(): Promise<unknown>;
+  readonly isOpen: boolean;
 }
 
 export function str(reply: Reply | undefined): string {
