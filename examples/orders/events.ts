@@ -2,7 +2,7 @@
 // (any Standard Schema validator works) and, when its shape changed over time, a schema
 // version plus the upcasters that turn older stored payloads into the current shape.
 import { z } from 'zod';
-import { defineEvent, type AnyEventType } from '../../src/index.ts';
+import { defineEvent, type EventOf } from '../../src/index.ts';
 
 /** Money is kept in integer cents: no floating-point surprises. */
 const cents = z.number().int().nonnegative();
@@ -71,13 +71,4 @@ export const orderEvents = [OrderPlaced, ItemAdded, InventoryReserved, PaymentRe
 export const orderEventsV1 = [OrderPlaced, ItemAdded, InventoryReserved, PaymentReceivedV1, OrderShipped, OrderCancelled] as const;
 
 /** The union of all order events, fully typed: `switch (event.type)` narrows `event.data`. */
-export type OrderEvent = ReturnType<(typeof orderEvents)[number]>;
-export type OrderEventV1 = ReturnType<(typeof orderEventsV1)[number]>;
-
-// Workaround for a typing gap in eventfold 0.1.0: a concrete `EventType<'OrderPlaced', …>` is
-// not assignable to `AnyEventType` under `strict` (its call signature takes the concrete
-// payload, and function parameters are checked contravariantly), so `createEventStore`,
-// `defineAggregate` and `EventOf` reject a list of real event types. We hand the store the
-// list as `AnyEventType[]` and spell the event union out ourselves (`OrderEvent` above).
-export const orderEventTypes = orderEvents as unknown as readonly AnyEventType[];
-export const orderEventTypesV1 = orderEventsV1 as unknown as readonly AnyEventType[];
+export type OrderEvent = EventOf<typeof orderEvents>;

@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EventStore, ExpectedVersionConflictError, type RecordedEvent } from '../../src/index.ts';
+import { createEventStore, ExpectedVersionConflictError, type Position, type RecordedEvent } from '../../src/index.ts';
 import { sqlite } from '../../src/backends/sqlite/index.ts';
-import { InventoryReserved, ItemAdded, OrderPlaced, PaymentReceivedV1, orderEventTypes, orderEventTypesV1, type OrderEvent, type OrderEventV1 } from './events.ts';
+import { InventoryReserved, ItemAdded, OrderPlaced, PaymentReceivedV1, orderEvents, orderEventsV1, type OrderEvent } from './events.ts';
 import { order, OrderRejectedError, type OrderCommand } from './order.ts';
 import { OrderSummaryProjection, ORDER_SUMMARY_GROUP } from './projection.ts';
 import { clockTime, currentStep, eventLine, money, say, step, table } from './print.ts';
@@ -27,13 +27,16 @@ const at = (isoTime: string): void => {
   now = Date.parse(isoTime.length <= 5 ? `2025-06-02T${isoTime}:00Z` : isoTime);
 };
 
-// The event store. Normally `createEventStore({ driver, events })`; see events.ts for why the
-// demo builds the class directly with the event union spelled out.
-const store = new EventStore<OrderEvent>({ driver: sqlite({ path: eventsPath }), events: orderEventTypes, clock: () => now });
+// The event store: the driver, and every event type it may write and read. The store's event
+// union (`OrderEvent`) is inferred from the list, so reads and subscriptions are fully typed.
+const store = createEventStore({ driver: sqlite({ path: eventsPath }), events: orderEvents, clock: () => now });
 const orders = store.aggregate(order);
 const projection = new OrderSummaryProjection(readModelPath);
 
 const line = (sku: string, quantity: number, unitPriceCents: number) => ({ sku, quantity, unitPriceCents });
+
+/** `[27]`: the offset per partition (the SQLite store has one partition). */
+const formatPositions = (positions: readonly Position[]): string => `[${positions.map((p) => p.offset).join(', ')}]`;
 
 /** Runs a command and prints the events it appended. */
 async function run(id: string, command: OrderCommand): Promise<number> {
@@ -132,7 +135,7 @@ async function main(): Promise<void> {
 
   step('Schema evolution: order 0999 was paid last year, when PaymentReceived v1 stored dollars.');
   // The first release of the app, with the v1 event list, writing to the same database.
-  const lastYear = new EventStore<OrderEventV1>({ driver: sqlite({ path: eventsPath }), events: orderEventTypesV1, clock: () => now });
+  const lastYear = createEventStore({ driver: sqlite({ path: eventsPath }), events: orderEventsV1, clock: () => now });
   at('2024-11-15T16:00:00Z');
   await lastYear.append(
     'order-0999',
@@ -183,6 +186,10 @@ async function main(): Promise<void> {
   await subscription.caughtUp();
   say(`the subscription is live: order 1003 is now "${projection.get('1003')?.status}" in the read model`);
   assert.equal(projection.get('1003')?.status, 'cancelled');
+  const kept = projection.position();
+  say(`its position ${formatPositions(kept)} is kept in read-model.db, written with each row; the event store keeps none`);
+  assert.equal(kept[0]?.offset, subscription.positions()[0]?.offset);
+  assert.deepEqual(await store.groups.position(ORDER_SUMMARY_GROUP), []);
 
   step('At-least-once delivery: the same event delivered twice is applied once.');
   let lastOf1001: RecordedEvent<OrderEvent> | undefined;
@@ -194,11 +201,17 @@ async function main(): Promise<void> {
   assert.equal(outcome, 'skipped');
   assert.deepEqual(projection.get('1001'), before);
 
-  step(`Reset the consumer group: "${ORDER_SUMMARY_GROUP}" replays every event from the beginning.`);
+  step(`Restart, then rewind the consumer group: "${ORDER_SUMMARY_GROUP}" replays every event from the beginning.`);
   const rowsBefore = projection.all();
   await subscription.stop();
-  await store.groups.reset(ORDER_SUMMARY_GROUP);
-  say(`group position after reset: ${JSON.stringify((await store.groups.position(ORDER_SUMMARY_GROUP)).map((p) => p.offset.toString()))} (none: start over)`);
+  subscription = projection.start(store);
+  await subscription.caughtUp();
+  say(`restarted: it resumed at ${formatPositions(projection.position())} and handled ${subscription.processed} events (nothing new)`);
+  assert.equal(subscription.processed, 0);
+  await subscription.stop();
+  projection.rewind();
+  say(`position after rewind: ${formatPositions(projection.position())} (none: start over)`);
+  assert.deepEqual(projection.position(), []);
   const skippedBefore = projection.skipped;
   subscription = projection.start(store);
   await subscription.caughtUp();
@@ -207,7 +220,7 @@ async function main(): Promise<void> {
   assert.equal(replayed, total + 1);
   assert.equal(projection.skipped - skippedBefore, replayed);
   assert.deepEqual(projection.all(), rowsBefore);
-  say(`(to rebuild a read model from scratch: empty its tables, then reset its group the same way)`);
+  say(`(to rebuild a read model from scratch: empty its tables and rewind its group, in one transaction)`);
   await subscription.stop();
 
   console.log(`\nAll ${currentStep()} steps behaved as expected. Last event written at ${clockTime(new Date(now))} (simulated clock).`);

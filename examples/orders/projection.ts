@@ -3,15 +3,20 @@
 // subscription with a consumer group, so it catches up on history, then follows live appends,
 // and resumes where it stopped after a restart.
 //
-// Delivery is at-least-once: after a crash, or after a group reset, events come again. The
-// projection is therefore idempotent: every row remembers the stream version it reflects, and
-// the upsert only wins when the event is newer (`WHERE excluded.version > orders.version`).
+// The group's position lives here, in the read model's database, not in the event store
+// (`positions` of `store.subscribe`): each event's row change and its position are written in
+// one transaction, so a crash can never keep one without the other.
+//
+// Delivery can still repeat: a rewind replays history, and anyone may hand the projection an
+// old event. The projection is therefore idempotent: every row remembers the stream version
+// it reflects, and the upsert only wins when the event is newer
+// (`WHERE excluded.version > orders.version`).
 import { DatabaseSync } from 'node:sqlite';
-import type { EventStore, RecordedEvent, Subscription } from '../../src/index.ts';
+import type { EventStore, Position, PositionStore, RecordedEvent, Subscription } from '../../src/index.ts';
 import type { OrderEvent } from './events.ts';
 import { orderIdOf } from './order.ts';
 
-/** The consumer group: its position is stored by the event store, per group name. */
+/** The consumer group's name: its position is kept in the read model's `positions` table. */
 export const ORDER_SUMMARY_GROUP = 'order-summary';
 
 export interface OrderSummary {
@@ -35,11 +40,13 @@ CREATE TABLE IF NOT EXISTS orders (
   paid_cents  INTEGER NOT NULL,
   version     INTEGER NOT NULL
 );
--- How far the projection got, written in the same transaction as the rows it covers.
-CREATE TABLE IF NOT EXISTS projection_progress (
-  group_name TEXT PRIMARY KEY,
-  position   INTEGER NOT NULL,
-  events     INTEGER NOT NULL
+-- How far the group got in each partition of the store, written in the same transaction as
+-- the row change of the event at that position.
+CREATE TABLE IF NOT EXISTS positions (
+  group_name TEXT    NOT NULL,
+  partition  INTEGER NOT NULL,
+  offset     INTEGER NOT NULL,
+  PRIMARY KEY (group_name, partition)
 );
 `;
 
@@ -97,11 +104,20 @@ export class OrderSummaryProjection {
 
   /** Starts (or resumes) the consumer group; `caughtUp()` on the result waits for history. */
   start(store: EventStore<OrderEvent>): Subscription<OrderEvent> {
-    return store.subscribe({ group: ORDER_SUMMARY_GROUP, handler: (event) => void this.apply(event) });
+    return store.subscribe({ group: ORDER_SUMMARY_GROUP, positions: this.#positionStore, handler: (event) => void this.apply(event) });
   }
 
+  /** The subscription reads its position from here; `apply` has already written it. */
+  readonly #positionStore: PositionStore = {
+    load: async () => {
+      const saved = this.position();
+      return saved.length > 0 ? saved : undefined; // undefined: a new group, start from the beginning
+    },
+    save: async () => undefined, // written by `apply`, in the row's transaction
+  };
+
   /**
-   * Folds one event into its row, in one transaction with the progress record. Returns
+   * Folds one event into its row, in one transaction with the group's position. Returns
    * `'skipped'` when the row already reflects this event (a re-delivery): nothing changes.
    */
   apply(event: RecordedEvent<OrderEvent>): 'applied' | 'skipped' {
@@ -120,10 +136,11 @@ export class OrderSummaryProjection {
            WHERE excluded.version > orders.version`,
         )
         .run({ ...row });
+      // max(): an old event handed in again never moves the position back.
       db.prepare(
-        `INSERT INTO projection_progress (group_name, position, events) VALUES (?, ?, 1)
-         ON CONFLICT (group_name) DO UPDATE SET position = max(position, excluded.position), events = events + 1`,
-      ).run(ORDER_SUMMARY_GROUP, event.position.offset);
+        `INSERT INTO positions (group_name, partition, offset) VALUES (?, ?, ?)
+         ON CONFLICT (group_name, partition) DO UPDATE SET offset = max(offset, excluded.offset)`,
+      ).run(ORDER_SUMMARY_GROUP, event.position.partition, event.position.offset);
       db.exec('COMMIT');
       const outcome = Number(changes) > 0 ? 'applied' : 'skipped';
       this[outcome]++;
@@ -142,11 +159,16 @@ export class OrderSummaryProjection {
     return this.#db.prepare('SELECT * FROM orders ORDER BY order_id').all() as unknown as OrderSummary[];
   }
 
-  /** Highest store position folded in, and how many deliveries the read model has seen. */
-  progress(): { position: number; events: number } | undefined {
-    return this.#db.prepare('SELECT position, events FROM projection_progress WHERE group_name = ?').get(ORDER_SUMMARY_GROUP) as
-      | { position: number; events: number }
-      | undefined;
+  /** The group's position: the last event folded in, per partition of the store. */
+  position(): Position[] {
+    const query = this.#db.prepare('SELECT partition, offset FROM positions WHERE group_name = ? ORDER BY partition');
+    query.setReadBigInts(true); // offsets are 64-bit
+    return (query.all(ORDER_SUMMARY_GROUP) as { partition: bigint; offset: bigint }[]).map((r) => ({ partition: Number(r.partition), offset: r.offset }));
+  }
+
+  /** Forgets the group's position (with its subscription stopped): the next `start` replays everything. */
+  rewind(): void {
+    this.#db.prepare('DELETE FROM positions WHERE group_name = ?').run(ORDER_SUMMARY_GROUP);
   }
 
   close(): void {
