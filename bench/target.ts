@@ -1,6 +1,6 @@
 // The common interface every benchmarked store implements. A suite pits eventfold on one
 // backend against a reference client of the same backend (SQLite: Emmett's SQLite event
-// store; later Redis, Kafka and Pulsar against their raw clients). The measuring code in
+// store; Redis: the raw node-redis client; later Kafka and Pulsar against their raw clients). The measuring code in
 // measure.ts only talks to this interface, so every target is timed the same way.
 
 /** The payload every target appends: one small JSON event, the same bytes for everyone. */
@@ -52,6 +52,21 @@ export interface BenchTarget {
    */
   catchUp(group: string, total: number): Promise<CatchUp>;
   close(): Promise<void>;
+  /**
+   * Other ways this target can append, timed like `append` (same sizes, same payloads) and
+   * shown as extra rows. Their writes must not be visible to `load` or `catchUp`.
+   */
+  readonly appendVariants?: readonly AppendVariant[];
+  /** Untimed work between the loads and the catch-up (what the target's store needs to be read as a whole). */
+  prepareCatchUp?(): Promise<void>;
+  /** Deletes whatever `dir`'s store keeps outside `dir` (server-side data): once, at the end of the run, even after a failure. */
+  cleanup?(dir: string): Promise<void>;
+}
+
+export interface AppendVariant {
+  /** What this variant does, for the table: `MULTI { XADD stream, XADD partition log }`. */
+  readonly label: string;
+  append(streamId: string, events: readonly BenchEventData[], expectedVersion: number): Promise<number>;
 }
 
 export interface CatchUp {
@@ -66,4 +81,8 @@ export interface Suite {
   readonly name: string;
   readonly subject: () => BenchTarget;
   readonly baseline: () => BenchTarget;
+  /** Fails with a clear message when the backend cannot be used (a server that is not running). */
+  readonly preflight?: () => Promise<void>;
+  /** One line on the setup shared by both targets (server, version, durability), under the table. */
+  readonly describe?: () => Promise<string>;
 }
