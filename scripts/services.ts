@@ -1,4 +1,5 @@
-// Local backends for eventfold's tests: Kafka, Pulsar, Redis and PostgreSQL on loopback.
+// Local backends for eventfold's tests: Kafka, Pulsar, Redis (a single node and a 3-master
+// cluster) and PostgreSQL on loopback.
 //
 // Nothing here needs Docker. Kafka and Pulsar run from Maven Central jars (fetched with
 // Maven's dependency plugin into .services/<name>/lib), Redis and PostgreSQL from Debian's
@@ -29,8 +30,8 @@ import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type ServiceName = 'kafka' | 'pulsar' | 'redis' | 'postgres';
-export const SERVICE_NAMES: readonly ServiceName[] = ['kafka', 'pulsar', 'redis', 'postgres'];
+export type ServiceName = 'kafka' | 'pulsar' | 'redis' | 'redis-cluster' | 'postgres';
+export const SERVICE_NAMES: readonly ServiceName[] = ['kafka', 'pulsar', 'redis', 'redis-cluster', 'postgres'];
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** Cache and data folder; git-ignored. */
@@ -53,6 +54,15 @@ interface Service {
   probe(): Promise<void>;
   /** Pid of the process we started (from our pid file), when it is alive. */
   ownPid(): number | undefined;
+  /**
+   * Services made of several processes (redis-cluster): every live process we started. Their
+   * ownPid() answers only when all of them run, so a partly running service gets the missing
+   * ones started by start(). Default: [ownPid()].
+   */
+  ownPids?(): number[];
+  /** Every log of a multi-process service, `log` first. Default: [log]. */
+  logs?(): string[];
+  /** Stops the service (a multi-process service: all of its processes). */
   stop(pid: number): Promise<void>;
 }
 
@@ -61,6 +71,8 @@ export interface ServiceStatus {
   up: boolean;
   ports: number[];
   pid: number | undefined;
+  /** Every process of the service (several for redis-cluster). */
+  pids: number[];
   ours: boolean;
   rssBytes: number | undefined;
   detail: string;
@@ -656,6 +668,169 @@ function redisService(): Service {
 }
 
 // ---------------------------------------------------------------------------------------
+// Redis Cluster: three masters (no replicas) from the same Debian redis-server
+
+/** Client ports of the cluster's masters; each also listens on port + 10000 (the cluster bus). */
+export const REDIS_CLUSTER_PORTS: readonly number[] = [7001, 7002, 7003];
+
+function redisBinary(): string | undefined {
+  return which('redis-server') ?? (existsSync('/usr/bin/redis-server') ? '/usr/bin/redis-server' : undefined);
+}
+
+function redisCliBinary(): string | undefined {
+  return which('redis-cli') ?? (existsSync('/usr/bin/redis-cli') ? '/usr/bin/redis-cli' : undefined);
+}
+
+/** One command over a raw RESP connection to 127.0.0.1:port; answers simple, integer and bulk string replies. */
+function redisCommand(port: number, args: readonly string[], timeoutMs = 3000): Promise<string> {
+  return new Promise((resolveReply, reject) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    let data = Buffer.alloc(0);
+    const finish = (error: Error | undefined, reply = '') => {
+      socket.destroy();
+      if (error) reject(error);
+      else resolveReply(reply);
+    };
+    socket.setTimeout(timeoutMs, () => finish(new Error(`127.0.0.1:${port}: ${args[0]} got no answer within ${timeoutMs} ms`)));
+    socket.on('connect', () => {
+      socket.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`);
+    });
+    socket.on('data', (chunk: Buffer) => {
+      data = Buffer.concat([data, chunk]);
+      const eol = data.indexOf('\r\n');
+      if (eol < 0) return;
+      const head = data.subarray(1, eol).toString('utf8');
+      switch (data[0]) {
+        case 0x24: { // '$' bulk string
+          const length = Number(head);
+          if (length < 0) return finish(undefined, '');
+          if (data.length < eol + 2 + length + 2) return; // more to come
+          return finish(undefined, data.subarray(eol + 2, eol + 2 + length).toString('utf8'));
+        }
+        case 0x2d: // '-' error
+          return finish(new Error(`127.0.0.1:${port}: ${head}`));
+        default: // '+' simple string, ':' integer
+          return finish(undefined, head);
+      }
+    });
+    socket.on('error', (e) => finish(e));
+  });
+}
+
+/** CLUSTER INFO of one node as a map (cluster_state, cluster_slots_assigned, cluster_known_nodes, …). */
+async function clusterInfo(port: number): Promise<Map<string, string>> {
+  const text = await redisCommand(port, ['CLUSTER', 'INFO']);
+  const info = new Map<string, string>();
+  for (const line of text.split(/\r?\n/)) {
+    const colon = line.indexOf(':');
+    if (colon > 0) info.set(line.slice(0, colon), line.slice(colon + 1).trim());
+  }
+  return info;
+}
+
+function redisClusterService(): Service {
+  const dir = join(SERVICES_DIR, 'redis-cluster');
+  const log = join(dir, 'cluster.log');
+  const nodes = REDIS_CLUSTER_PORTS.map((port) => {
+    const nodeDir = join(dir, String(port));
+    return { port, dir: nodeDir, conf: join(nodeDir, 'redis.conf'), log: join(nodeDir, 'redis.log'), pidPath: join(nodeDir, 'pid') };
+  });
+  const livePids = () => nodes.map((n) => readPidFile(n.pidPath)).filter((pid): pid is number => pid !== undefined);
+  const where = (n: { port: number; log: string }) => `node 127.0.0.1:${n.port} (log ${n.log})`;
+  return {
+    name: 'redis-cluster',
+    ports: [...REDIS_CLUSTER_PORTS, ...REDIS_CLUSTER_PORTS.map((p) => p + 10000)],
+    dir,
+    log,
+    readyTimeoutMs: 30_000,
+    async install() {
+      for (const n of nodes) mkdirSync(n.dir, { recursive: true });
+      if (redisBinary() === undefined || redisCliBinary() === undefined) await aptInstall(['redis-server', 'redis-tools']);
+    },
+    async start() {
+      const bin = redisBinary();
+      const cli = redisCliBinary();
+      if (bin === undefined || cli === undefined) throw new Error('redis-server or redis-cli not found after install');
+      // Start the nodes that do not run; a node that runs (a partly stopped cluster) is left as it is.
+      // nodes.conf is kept across restarts: a restarted node rejoins the cluster it was part of.
+      for (const n of nodes) {
+        if (readPidFile(n.pidPath) !== undefined) continue;
+        writeFileSync(n.conf, [
+          '# written by scripts/services: one master of the loopback Redis Cluster',
+          'bind 127.0.0.1',
+          `port ${n.port}`,
+          'protected-mode yes',
+          'daemonize no',
+          `dir ${n.dir}`,
+          'cluster-enabled yes',
+          `cluster-config-file ${join(n.dir, 'nodes.conf')}`,
+          'cluster-node-timeout 5000',
+          'cluster-announce-ip 127.0.0.1',
+          'appendonly yes',
+          'appendfsync everysec',
+          'logfile ""',
+          '',
+        ].join('\n'));
+        spawnDetached(bin, [n.conf], n.log, n.pidPath, n.dir);
+      }
+      await Promise.all(nodes.map(async (n) => {
+        const deadline = Date.now() + 15_000;
+        for (;;) {
+          try {
+            if ((await redisCommand(n.port, ['PING'])) === 'PONG') return;
+          } catch {
+            // not listening yet
+          }
+          if (readPidFile(n.pidPath) === undefined) throw new Error(`${where(n)} exited before answering PING`);
+          if (Date.now() > deadline) throw new Error(`${where(n)} does not answer PING after 15 s`);
+          await sleep(50);
+        }
+      }));
+      const infos = await Promise.all(nodes.map((n) => clusterInfo(n.port)));
+      const fresh = infos.every((i) => i.get('cluster_slots_assigned') === '0' && i.get('cluster_known_nodes') === '1');
+      if (fresh) {
+        const args = ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'];
+        say(`redis-cluster: redis-cli ${args.join(' ')}`);
+        const r = await run(cli, args, { timeout: 60_000 });
+        r.out = r.out.replace(/\x1b\[[0-9;]*m/g, ''); // redis-cli colours its report even into a pipe
+        writeFileSync(log, `== ${new Date().toISOString()} redis-cli ${args.join(' ')} (exit ${r.status})\n${r.out}\n`, { flag: 'a' });
+        if (r.status !== 0) throw new Error(`redis-cli --cluster create failed (exit ${r.status})\n${tailText(r.out, 20)}`);
+        return;
+      }
+      const joined = infos.every((i) => i.get('cluster_slots_assigned') === '16384' && Number(i.get('cluster_known_nodes')) >= nodes.length);
+      if (!joined) {
+        const states = nodes.map((n, k) => `${n.port}: ${infos[k]?.get('cluster_known_nodes')} known nodes, ${infos[k]?.get('cluster_slots_assigned')} slots`);
+        throw new Error(`the nodes are neither a new nor a complete cluster (${states.join('; ')}); start over with: scripts/services down redis-cluster && rm -rf ${dir}`);
+      }
+    },
+    async probe() {
+      await Promise.all(nodes.map(async (n) => {
+        const info = await clusterInfo(n.port);
+        const state = info.get('cluster_state');
+        const assigned = info.get('cluster_slots_assigned');
+        if (state !== 'ok' || assigned !== '16384') {
+          throw new Error(`127.0.0.1:${n.port}: cluster_state:${state}, cluster_slots_assigned:${assigned}`);
+        }
+      }));
+    },
+    ownPid() {
+      const pids = nodes.map((n) => readPidFile(n.pidPath));
+      return pids.every((pid) => pid !== undefined) ? pids[0] : undefined;
+    },
+    ownPids: livePids,
+    logs: () => [log, ...nodes.map((n) => n.log)],
+    async stop() {
+      // SIGTERM: each node writes its AOF and nodes.conf and exits; a later start rejoins.
+      await Promise.all(nodes.map(async (n) => {
+        const pid = readPidFile(n.pidPath);
+        if (pid !== undefined) await stopPid(pid, false, 30_000);
+        rmSync(n.pidPath, { force: true });
+      }));
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------
 // PostgreSQL 15 from Debian: our own cluster, trust on loopback
 
 function pgBinDir(): string | undefined {
@@ -778,8 +953,20 @@ const FACTORIES: Record<ServiceName, () => Service> = {
   kafka: kafkaService,
   pulsar: pulsarService,
   redis: redisService,
+  'redis-cluster': redisClusterService,
   postgres: postgresService,
 };
+
+/** Every live process of ours, for services of one process or several. */
+function ownPidsOf(svc: Service): number[] {
+  if (svc.ownPids) return svc.ownPids();
+  const pid = svc.ownPid();
+  return pid === undefined ? [] : [pid];
+}
+
+function logsOf(svc: Service): string[] {
+  return svc.logs?.() ?? [svc.log];
+}
 
 function service(name: ServiceName): Service {
   return FACTORIES[name]();
@@ -849,9 +1036,10 @@ async function ensureOne(svc: Service): Promise<EnsureResult> {
     await waitReady(svc, () => svc.ownPid());
     return { name: svc.name, reused: true, seconds: seconds() };
   }
+  const mine = new Set(ownPidsOf(svc)); // a partly running multi-process service: start() adds the rest
   for (const port of svc.ports) {
     const holder = listenerPid(port);
-    if (holder !== undefined) {
+    if (holder !== undefined && !mine.has(holder)) {
       // someone else holds the port: give it the same time to come up, never start a second copy
       say(`${svc.name}: port ${port} is held by pid ${holder} (${cmdline(holder)}), waiting for it to serve`);
       await waitReady(svc, () => (pidAlive(holder) ? holder : undefined));
@@ -886,7 +1074,9 @@ export async function ensureServices(names: readonly ServiceName[] = SERVICE_NAM
       const s = service(name);
       const message = outcome.reason instanceof Error ? outcome.reason.message : String(outcome.reason);
       failures.push(`${name}: ${message}`);
-      process.stderr.write(`\n[services] ${name} FAILED: ${message}\n[services] last 50 lines of ${s.log}:\n${tailFile(s.log, 50)}\n\n`);
+      const logs = logsOf(s);
+      const lines = logs.length > 1 ? 20 : 50;
+      process.stderr.write(`\n[services] ${name} FAILED: ${message}\n${logs.map((l) => `[services] last ${lines} lines of ${l}:\n${tailFile(l, lines)}\n`).join('')}\n`);
     }
   });
   if (failures.length > 0) throw new Error(`services not up:\n  ${failures.join('\n  ')}`);
@@ -897,14 +1087,14 @@ export async function ensureServices(names: readonly ServiceName[] = SERVICE_NAM
 export async function stopServices(names: readonly ServiceName[] = SERVICE_NAMES): Promise<void> {
   await Promise.all(names.map(async (name) => {
     const svc = service(name);
-    const pid = svc.ownPid();
-    if (pid === undefined) {
+    const pids = ownPidsOf(svc);
+    if (pids.length === 0) {
       const holder = svc.ports.map(listenerPid).find((p) => p !== undefined);
       say(holder === undefined ? `${name}: not running` : `${name}: not started from this checkout (pid ${holder} holds the port): left alone`);
       return;
     }
-    say(`${name}: stopping pid ${pid}`);
-    await svc.stop(pid);
+    say(`${name}: stopping pid ${pids.join(', ')}`);
+    await svc.stop(pids[0] as number);
     say(`${name}: stopped`);
   }));
 }
@@ -913,17 +1103,24 @@ export async function serviceStatus(names: readonly ServiceName[] = SERVICE_NAME
   return Promise.all(names.map(async (name) => {
     const svc = service(name);
     const up = await probeOk(svc);
-    const own = svc.ownPid();
-    const pid = own ?? svc.ports.map(listenerPid).find((p) => p !== undefined);
-    const rssBytes = pid === undefined ? undefined : treeRssBytes(pid);
-    let detail = up ? 'serving' : pid === undefined ? 'not running' : 'running, not serving';
-    if (pid !== undefined && own === undefined) detail += ' (not started from this checkout)';
-    return { name, up, ports: svc.ports, pid, ours: own !== undefined, rssBytes, detail };
+    const own = ownPidsOf(svc);
+    const holders = [...new Set(svc.ports.map(listenerPid).filter((p): p is number => p !== undefined))];
+    const pids = own.length > 0 ? own : holders;
+    const sizes = pids.map(treeRssBytes).filter((b): b is number => b !== undefined);
+    const rssBytes = sizes.length === 0 ? undefined : sizes.reduce((a, b) => a + b, 0);
+    let detail = up ? 'serving' : pids.length === 0 ? 'not running' : 'running, not serving';
+    if (pids.length > 0 && own.length === 0) detail += ' (not started from this checkout)';
+    return { name, up, ports: svc.ports, pid: pids[0], pids, ours: own.length > 0, rssBytes, detail };
   }));
 }
 
 export function serviceLog(name: ServiceName): string {
   return service(name).log;
+}
+
+/** Every log of the service (one per node for redis-cluster). */
+export function serviceLogs(name: ServiceName): string[] {
+  return logsOf(service(name));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -968,7 +1165,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         const rows = await serviceStatus(parseNames(rest));
         const lines = [['SERVICE', 'STATE', 'PID', 'PORTS', 'RSS', 'DETAIL']];
         for (const r of rows) {
-          lines.push([r.name, r.up ? 'up' : 'down', r.pid === undefined ? '-' : String(r.pid), r.ports.join(','), formatBytes(r.rssBytes), r.detail]);
+          lines.push([r.name, r.up ? 'up' : 'down', r.pids.length === 0 ? '-' : r.pids.join(','), r.ports.join(','), formatBytes(r.rssBytes), r.detail]);
         }
         const widths = lines[0]?.map((_, i) => Math.max(...lines.map((l) => (l[i] ?? '').length))) ?? [];
         for (const l of lines) process.stdout.write(`${l.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()}\n`);
@@ -976,7 +1173,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       }
       case 'logs':
         for (const name of parseNames(rest)) {
-          process.stdout.write(`==> ${serviceLog(name)} <==\n${tailFile(serviceLog(name), 50)}\n\n`);
+          for (const log of serviceLogs(name)) process.stdout.write(`==> ${log} <==\n${tailFile(log, 50)}\n\n`);
         }
         return 0;
       case undefined:

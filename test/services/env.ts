@@ -21,6 +21,17 @@ export const PULSAR_WS_URL: string = PULSAR_URL.replace(/^http/, 'ws');
 
 export const REDIS_URL: string = env('EVENTFOLD_REDIS_URL', 'redis://127.0.0.1:6379');
 
+/**
+ * Nodes of the Redis Cluster (scripts/services `redis-cluster`: three masters), as
+ * `redis://host:port` URLs for node-redis `createCluster({ rootNodes: [{ url }] })`.
+ * EVENTFOLD_REDIS_CLUSTER_NODES is a comma-separated list of host:port (or redis:// URLs).
+ */
+export const REDIS_CLUSTER_URLS: string[] = env('EVENTFOLD_REDIS_CLUSTER_NODES', '127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003')
+  .split(',')
+  .map((n) => n.trim())
+  .filter((n) => n !== '')
+  .map((n) => (/^rediss?:\/\//.test(n) ? n : `redis://${n}`));
+
 export const POSTGRES_URL: string = env('EVENTFOLD_POSTGRES_URL', 'postgres://postgres@127.0.0.1:5432/eventfold');
 
 /** A name no earlier run used: `${prefix}-<time>-<random>`, safe for topics, streams, namespaces, tables. */
