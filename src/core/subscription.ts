@@ -222,32 +222,35 @@ export class Subscription<E extends Event> {
       }
       // Arm the wake-up before reading so an append during the read is not missed.
       const wake = this.#wakeUp(stop);
-      let handled = 0;
-      for (let partition = 0; partition < this.#store.partitions && !stop.aborted; partition++) {
-        const after = this.#positions.get(partition);
-        const page = await this.#store.runtime.use((d) => d.readPartition(partition, { after, limit: batchSize }));
-        if (page.length === 0) continue;
-        let last: bigint | undefined;
-        try {
-          for (const stored of page) {
-            if (stop.aborted || this.#pendingSeek) break;
-            await this.#handle(this.#store.codec.decode(stored), stop);
-            last = stored.position.offset;
-            handled++;
-          }
-        } finally {
-          if (last !== undefined && !this.#pendingSeek) {
-            this.#positions.set(partition, last);
-            await this.#positionStore.save(group, this.positions());
-            this.#checkWaiters();
+      try {
+        let handled = 0;
+        for (let partition = 0; partition < this.#store.partitions && !stop.aborted; partition++) {
+          const after = this.#positions.get(partition);
+          const page = await this.#store.runtime.use((d) => d.readPartition(partition, { after, limit: batchSize }));
+          if (page.length === 0) continue;
+          let last: bigint | undefined;
+          try {
+            for (const stored of page) {
+              if (stop.aborted || this.#pendingSeek) break;
+              await this.#handle(this.#store.codec.decode(stored), stop);
+              last = stored.position.offset;
+              handled++;
+            }
+          } finally {
+            if (last !== undefined && !this.#pendingSeek) {
+              this.#positions.set(partition, last);
+              await this.#positionStore.save(group, this.positions());
+              this.#checkWaiters();
+            }
           }
         }
+        if (handled === 0 && !this.#pendingSeek) {
+          this.#checkWaiters();
+          await wake.wait();
+        }
+      } finally {
+        wake.cancel();
       }
-      if (handled === 0 && !this.#pendingSeek) {
-        this.#checkWaiters();
-        await wake.promise;
-      }
-      wake.cancel();
     }
   }
 
@@ -264,23 +267,30 @@ export class Subscription<E extends Event> {
     }
   }
 
-  /** Resolves on the next append in this process, on the driver's own signal, after the poll interval, or on stop. */
-  #wakeUp(stop: AbortSignal): { promise: Promise<void>; cancel: () => void } {
+  /**
+   * Arms a wake-up before a read, so an append made in this process during the read is not
+   * missed; `wait()` is called only when the read found nothing, and resolves on such an append,
+   * on the driver's blocking read after the positions read so far, after the poll interval, or
+   * on stop.
+   */
+  #wakeUp(stop: AbortSignal): { wait: () => Promise<void>; cancel: () => void } {
     const controller = new AbortController();
     const onStop = (): void => controller.abort();
     stop.addEventListener('abort', onStop, { once: true });
     const unsubscribe = this.#store.onAppend(() => controller.abort());
-    const waits: Promise<void>[] = [sleep(this.#options.pollIntervalMs, controller.signal)];
-    const driver = this.#store.runtime.driver;
-    if (driver.waitForEvents) waits.push(driver.waitForEvents(this.positions(), controller.signal).catch(() => undefined));
-    const promise = Promise.race(waits).finally(() => controller.abort());
-    return {
-      promise,
-      cancel: () => {
-        controller.abort();
-        unsubscribe();
-        stop.removeEventListener('abort', onStop);
-      },
+    const cancel = (): void => {
+      controller.abort();
+      unsubscribe();
+      stop.removeEventListener('abort', onStop);
     };
+    const wait = async (): Promise<void> => {
+      const waits: Promise<void>[] = [sleep(this.#options.pollIntervalMs, controller.signal)];
+      const driver = this.#store.runtime.driver;
+      if (driver.waitForEvents) waits.push(driver.waitForEvents(this.positions(), controller.signal).catch(() => undefined));
+      await Promise.race(waits);
+      cancel();
+    };
+    return { wait, cancel };
   }
+
 }

@@ -33,15 +33,19 @@ async function open<C extends ClientLike<C>>(
   client: C,
   cluster: boolean,
   sender: (c: C) => RedisConnection['send'],
+  blocking = false,
 ): Promise<RedisConnection & { close(): Promise<void> }> {
   client.on('error', () => undefined); // node-redis reconnects by itself; failures surface on commands
   await client.connect();
   return {
     cluster,
     send: sender(client),
-    blocking: () => open(client.duplicate(), cluster, sender),
+    blocking: () => open(client.duplicate(), cluster, sender, true),
     close: async () => {
-      if (client.isOpen) await client.close();
+      if (!client.isOpen) return;
+      // A blocking connection may sit in XREAD BLOCK: drop it rather than wait for the reply.
+      if (blocking) client.destroy();
+      else await client.close();
     },
   };
 }
@@ -52,6 +56,7 @@ interface ClientLike<C> {
   connect(): Promise<unknown>;
   duplicate(): C;
   close(): Promise<unknown>;
+  destroy(): void;
   readonly isOpen: boolean;
 }
 

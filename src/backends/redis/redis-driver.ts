@@ -56,6 +56,7 @@ export class RedisDriver implements EventStoreDriver {
   #conn: RedisConnection | undefined;
   #idleBlocking: (RedisConnection & { close(): Promise<void> })[] = [];
   #allBlocking = new Set<RedisConnection & { close(): Promise<void> }>();
+  #closing = false;
 
   constructor(options: RedisDriverOptions = {}) {
     const partitions = options.partitions ?? 16;
@@ -82,6 +83,7 @@ export class RedisDriver implements EventStoreDriver {
   }
 
   async open(): Promise<void> {
+    this.#closing = false;
     this.#conn = this.#options.cluster
       ? await connectCluster(this.#options.cluster)
       : await connectClient({ ...this.#options.client, url: this.#options.url ?? this.#options.client?.url ?? 'redis://127.0.0.1:6379' });
@@ -95,6 +97,7 @@ export class RedisDriver implements EventStoreDriver {
   }
 
   async close(): Promise<void> {
+    this.#closing = true;
     await Promise.allSettled([...this.#allBlocking].map((c) => c.close()));
     this.#allBlocking.clear();
     this.#idleBlocking = [];
@@ -225,8 +228,14 @@ export class RedisDriver implements EventStoreDriver {
 
   /** Blocks on the partition logs (XREAD BLOCK) on a connection of its own. */
   async waitForEvents(after: readonly Position[], signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return;
+    // A cluster cannot XREAD keys of several slots at once; the core's polling covers it.
     if (this.#c.cluster) return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     const conn = this.#idleBlocking.pop() ?? (await this.#newBlocking());
+    if (signal.aborted) {
+      this.#idleBlocking.push(conn);
+      return;
+    }
     const keys: string[] = [];
     const ids: string[] = [];
     for (let partition = 0; partition < this.partitions; partition++) {
@@ -249,6 +258,11 @@ export class RedisDriver implements EventStoreDriver {
 
   async #newBlocking(): Promise<RedisConnection & { close(): Promise<void> }> {
     const conn = await this.#c.blocking();
+    if (this.#closing) {
+      // The driver closed while this connection was being opened: it must not outlive it.
+      await conn.close();
+      throw new DriverError(NAME, 'the driver is closed');
+    }
     this.#allBlocking.add(conn);
     return conn;
   }
