@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { createClient } from 'redis';
-import { createEventStore, InvalidArgumentError, InvalidStreamNameError, type RecordedEvent } from '../../src/index.ts';
+import { createEventStore, DriverError, InvalidArgumentError, InvalidStreamNameError, type RecordedEvent } from '../../src/index.ts';
 import { redis } from '../../src/backends/redis/index.ts';
 import { Deposited, Withdrawn } from '../conformance/fixtures.ts';
 import { REDIS_URL, uniqueName } from '../services/env.ts';
@@ -50,6 +50,20 @@ describe('redis: two processes', () => {
     let logCount = 0;
     for await (const _ of store.readAll()) logCount++;
     assert.equal(logCount, 2 * rounds, 'the partition log holds each event once');
+    await store.close();
+  });
+});
+
+describe('redis: connection', () => {
+  it('a server that cannot be reached fails the first operation at once with a DriverError, never hangs', async () => {
+    const store = createEventStore({ driver: redis({ url: 'redis://127.0.0.1:6390' }), events });
+    const started = Date.now();
+    await assert.rejects(store.streamVersion('account-1'), (error: unknown) => {
+      assert.ok(error instanceof DriverError);
+      assert.match(error.message, /\[eventfold\] \[redis\] open failed: .*ECONNREFUSED/);
+      return true;
+    });
+    assert.ok(Date.now() - started < 5000, 'it did not wait for retries');
     await store.close();
   });
 });

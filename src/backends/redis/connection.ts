@@ -19,13 +19,41 @@ export interface RedisConnection {
 }
 
 export async function connectClient(options: RedisClientOptions): Promise<RedisConnection> {
-  const client = createClient(options);
-  return open(client, false, (c) => (_key, args) => c.sendCommand<Reply>(args, { typeMapping: BUFFERS }));
+  const gate = firstConnectFails(options.socket?.reconnectStrategy);
+  const client = createClient({ ...options, socket: { ...options.socket, reconnectStrategy: gate.strategy } as RedisClientOptions['socket'] });
+  const conn = await open(client, false, (c) => (_key, args) => c.sendCommand<Reply>(args, { typeMapping: BUFFERS }));
+  gate.connected();
+  return conn;
 }
 
 export async function connectCluster(options: RedisClusterOptions): Promise<RedisConnection> {
-  const cluster = createCluster(options);
-  return open(cluster, true, (c) => (key, args, readonly = false) => c.sendCommand<Reply>(key, readonly, [...args], { typeMapping: BUFFERS }));
+  const gate = firstConnectFails(options.defaults?.socket?.reconnectStrategy);
+  const defaults = { ...options.defaults, socket: { ...options.defaults?.socket, reconnectStrategy: gate.strategy } };
+  const cluster = createCluster({ ...options, defaults: defaults as RedisClusterOptions['defaults'] });
+  const conn = await open(cluster, true, (c) => (key, args, readonly = false) => c.sendCommand<Reply>(key, readonly, [...args], { typeMapping: BUFFERS }));
+  gate.connected();
+  return conn;
+}
+
+type ReconnectStrategy = false | number | ((retries: number, cause: Error) => false | number | Error);
+
+/**
+ * node-redis retries a refused first connection forever, so opening a store against a server
+ * that is down would hang. Until the first connection succeeds, give up at once with the cause;
+ * after that, reconnect as the caller asked (default: backoff up to 500 ms).
+ */
+function firstConnectFails(user: ReconnectStrategy | undefined): { strategy: ReconnectStrategy; connected(): void } {
+  let connected = false;
+  return {
+    strategy: (retries, cause) => {
+      if (!connected) return cause;
+      if (typeof user === 'function') return user(retries, cause);
+      return user ?? Math.min(retries * 50, 500);
+    },
+    connected: () => {
+      connected = true;
+    },
+  };
 }
 
 /** Connects a node-redis client or cluster and wraps it; `blocking()` opens a duplicate the same way. */
