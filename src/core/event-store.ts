@@ -274,14 +274,20 @@ export class EventStore<E extends Event = Event> {
   #outcome(prepared: { request: AppendRequest; events: E[] }, result: AppendResult & { stored?: StoredEvent[] }): AppendOutcome<E> {
     const { request } = prepared;
     const first = result.nextExpectedVersion - request.events.length + 1;
-    const stored =
-      result.stored ??
-      request.events.map((encoded, i) => ({ ...encoded, streamId: request.streamId, version: first + i, position: result.positions[i]! }));
-    return {
-      nextExpectedVersion: result.nextExpectedVersion,
-      alreadyStored: result.stored !== undefined,
-      events: stored.map((s) => this.codec.decode(s)),
-    };
+    // An exact retry reports what the first try stored (its times); a fresh append is built
+    // from the validated events in hand rather than decoded back from bytes.
+    const events = result.stored
+      ? result.stored.map((s) => this.codec.decode(s))
+      : prepared.events.map((event, i) =>
+          this.codec.recorded(event, {
+            streamId: request.streamId,
+            version: first + i,
+            position: result.positions[i]!,
+            time: request.events[i]!.time,
+            schemaVersion: request.events[i]!.schemaVersion,
+          }),
+        );
+    return { nextExpectedVersion: result.nextExpectedVersion, alreadyStored: result.stored !== undefined, events };
   }
 
   /**

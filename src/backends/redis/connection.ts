@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createClient, createCluster, RESP_TYPES, type RedisClientOptions, type RedisClusterOptions } from 'redis';
 
 type Argument = string | Buffer;
@@ -86,6 +87,20 @@ interface ClientLike<C> {
   close(): Promise<unknown>;
   destroy(): void;
   readonly isOpen: boolean;
+}
+
+const shas = new Map<string, string>();
+
+/** EVALSHA, falling back to EVAL (which caches the script) the first time a server lacks it. */
+export async function evalScript(conn: RedisConnection, script: string, keys: readonly string[], args: readonly Argument[]): Promise<Reply> {
+  let sha = shas.get(script);
+  if (!sha) shas.set(script, (sha = createHash('sha1').update(script).digest('hex')));
+  try {
+    return await conn.send(keys[0]!, ['EVALSHA', sha, String(keys.length), ...keys, ...args]);
+  } catch (error) {
+    if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+    return conn.send(keys[0]!, ['EVAL', script, String(keys.length), ...keys, ...args]);
+  }
 }
 
 export function str(reply: Reply | undefined): string {

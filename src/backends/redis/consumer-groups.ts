@@ -1,5 +1,5 @@
 import type { ConsumerGroupDriver, DeadLetter, Delivery, Position, StoredEvent } from '../../core/driver.ts';
-import { arr, fields, str, type RedisConnection, type Reply } from './connection.ts';
+import { arr, evalScript, fields, str, type RedisConnection, type Reply } from './connection.ts';
 import { idToOffset, type RedisKeys } from './keys.ts';
 
 type Blocking = RedisConnection & { close(): Promise<void> };
@@ -61,6 +61,7 @@ return moved
  */
 export class RedisConsumerGroups implements ConsumerGroupDriver {
   readonly #ctx: GroupDriverContext;
+  #nextPartition = 0;
   constructor(ctx: GroupDriverContext) {
     this.#ctx = ctx;
   }
@@ -90,9 +91,14 @@ export class RedisConsumerGroups implements ConsumerGroupDriver {
       const reply = options.blockMs > 0 ? await this.#ctx.withBlocking((b) => b.send(keys[0]!, args)) : await c.send(keys[0]!, args);
       return this.#fromReadReply(reply, sources, () => 1);
     }
-    // A cluster cannot read keys of several slots in one command: one partition at a time.
+    // A cluster cannot read keys of several slots in one command: one partition at a time,
+    // starting one further each call so a busy partition cannot starve the others.
     const out: Delivery[] = [];
-    for (let p = 0; p < this.#ctx.partitions && out.length < options.limit; p++) {
+    const n = this.#ctx.partitions;
+    const start = this.#nextPartition;
+    this.#nextPartition = (start + 1) % n;
+    for (let i = 0; i < n && out.length < options.limit; i++) {
+      const p = (start + i) % n;
       const keys = [this.#ctx.keys.all(p), this.#ctx.keys.redrive(p, group)];
       const reply = await c.send(keys[0]!, ['XREADGROUP', 'GROUP', group, consumer, 'COUNT', String(options.limit - out.length), 'STREAMS', ...keys, '>', '>']);
       out.push(...this.#fromReadReply(reply, sources, () => 1));
@@ -130,7 +136,7 @@ export class RedisConsumerGroups implements ConsumerGroupDriver {
     const dlq = this.#ctx.keys.deadLetters(partition, group);
     // Entries of the log get their own id recorded as 'l'; redriven entries already carry it.
     const logId = kind === 'all' ? id : '';
-    await this.#ctx.connection().send(key, ['EVAL', DEAD_LETTER_SCRIPT, '2', key, dlq, group, id, reason, String(delivery.deliveries), String(Date.now()), logId]);
+    await evalScript(this.#ctx.connection(), DEAD_LETTER_SCRIPT, [key, dlq], [group, id, reason, String(delivery.deliveries), String(Date.now()), logId]);
   }
 
   async listDeadLetters(group: string, limit: number): Promise<DeadLetter[]> {
@@ -160,7 +166,7 @@ export class RedisConsumerGroups implements ConsumerGroupDriver {
       const mine = ids?.filter((id) => id.startsWith(`${p}/`)).map((id) => id.slice(id.indexOf('/') + 1));
       if (mine && mine.length === 0) continue;
       const dlq = this.#ctx.keys.deadLetters(p, group);
-      moved += Number(await c.send(dlq, ['EVAL', REDRIVE_SCRIPT, '2', dlq, this.#ctx.keys.redrive(p, group), ...(mine ?? [])]));
+      moved += Number(await evalScript(c, REDRIVE_SCRIPT, [dlq, this.#ctx.keys.redrive(p, group)], mine ?? []));
     }
     return moved;
   }

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { RedisClientOptions, RedisClusterOptions } from 'redis';
 import type {
   AppendRequest,
@@ -11,7 +10,7 @@ import type {
 } from '../../core/driver.ts';
 import { DriverError, DuplicateEventIdError, ExpectedVersionConflictError, InvalidArgumentError } from '../../core/errors.ts';
 import { APPEND_SCRIPT } from './append-script.ts';
-import { arr, connectClient, connectCluster, fields, str, type RedisConnection, type Reply } from './connection.ts';
+import { arr, connectClient, connectCluster, evalScript, fields, str, type RedisConnection, type Reply } from './connection.ts';
 import { idToOffset, offsetToId, RedisKeys } from './keys.ts';
 import { RedisConsumerGroups } from './consumer-groups.ts';
 import { partitionOf as partitionOfStream } from '../../core/partition.ts';
@@ -37,7 +36,6 @@ export interface RedisDriverOptions {
 }
 
 const NAME = 'redis';
-const SCRIPT_SHA = createHash('sha1').update(APPEND_SCRIPT).digest('hex');
 const REPLACE_HASH_SCRIPT = "redis.call('DEL', KEYS[1]) if #ARGV > 0 then redis.call('HSET', KEYS[1], unpack(ARGV)) end return 1";
 
 /**
@@ -118,7 +116,7 @@ export class RedisDriver implements EventStoreDriver {
     for (const e of request.events) {
       args.push(e.id, e.type, String(e.schemaVersion), e.codec, Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength), e.metadata, String(e.time));
     }
-    const reply = arr(await this.#evalAppend(keys, args));
+    const reply = arr(await evalScript(this.#c, APPEND_SCRIPT, keys, args));
     const status = str(reply[0]);
     if (status === 'conflict') {
       throw new ExpectedVersionConflictError(request.streamId, expected, Number(str(reply[1])), NAME);
@@ -218,7 +216,7 @@ export class RedisDriver implements EventStoreDriver {
   async writeCheckpoint(group: string, positions: readonly Position[]): Promise<void> {
     const key = this.keys.group(group);
     // Replace the whole vector atomically (a seek may name fewer partitions than before).
-    await this.#c.send(key, ['EVAL', REPLACE_HASH_SCRIPT, '1', key, ...positions.flatMap((p) => [String(p.partition), String(p.offset)])]);
+    await evalScript(this.#c, REPLACE_HASH_SCRIPT, [key], positions.flatMap((p) => [String(p.partition), String(p.offset)]));
   }
 
   async deleteCheckpoint(group: string): Promise<void> {
@@ -276,14 +274,6 @@ export class RedisDriver implements EventStoreDriver {
     return partitionOfStream(streamId, this.partitions);
   }
 
-  async #evalAppend(keys: string[], args: (string | Buffer)[]): Promise<Reply> {
-    try {
-      return await this.#c.send(keys[0]!, ['EVALSHA', SCRIPT_SHA, String(keys.length), ...keys, ...args]);
-    } catch (error) {
-      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return this.#c.send(keys[0]!, ['EVAL', APPEND_SCRIPT, String(keys.length), ...keys, ...args]);
-    }
-  }
 }
 
 
