@@ -5,7 +5,7 @@
 //   npm test -- --test-name-pattern=redis     extra node --test flags pass through
 //
 // EVENTFOLD_SERVICES=redis,postgres (or none) limits which backends are brought up; the
-// default is all four. They stay up afterwards; `scripts/services down` stops them.
+// default is all five. They stay up afterwards; `scripts/services down` stops them.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
