@@ -146,15 +146,24 @@ export interface DriverCapabilities {
 }
 
 /**
- * Exclusive right to append to one partition. While a lease is valid no other writer can
- * commit to that partition; once another process claims it, every later `append` of this
- * lease fails (the writer has been fenced) and nothing it sends becomes visible.
+ * Exclusive right to append to one partition (Kafka: a transactional producer whose
+ * transactional id belongs to the partition; claiming bumps its epoch and fences every
+ * earlier holder, aborting whatever transaction it had open).
  */
 export interface PartitionLease {
   readonly partition: number;
-  /** Offset up to which the partition was read when the lease was taken (the last stable offset). */
+  /**
+   * Last offset of the partition that is committed and visible now that the claim is done (on
+   * Kafka: the last stable offset minus one), or undefined when the partition is empty. The
+   * core reads the partition up to here (with `readPartition`) to learn every stream's version
+   * before it checks an expected version.
+   */
   readonly caughtUpTo: bigint | undefined;
-  /** Appends already version-checked requests in one transaction. */
+  /**
+   * Appends requests the core has already checked, all of this partition, as one transaction:
+   * all visible or none. Throws `PartitionFencedError` when another writer claimed the
+   * partition since this lease was taken; nothing of that append becomes visible then.
+   */
   append(requests: readonly AppendRequest[]): Promise<AppendResult[]>;
   release(): Promise<void>;
 }

@@ -14,7 +14,8 @@ export type EventfoldErrorCode =
   | 'DECODE_FAILED'
   | 'STORE_CLOSED'
   | 'DRIVER_ERROR'
-  | 'COMMAND_REJECTED';
+  | 'COMMAND_REJECTED'
+  | 'PARTITION_FENCED';
 
 export class EventfoldError extends Error {
   readonly code: EventfoldErrorCode;
@@ -165,5 +166,17 @@ export class DriverError extends EventfoldError {
 export class CommandRejectedError extends EventfoldError {
   constructor(message: string) {
     super('COMMAND_REJECTED', message);
+  }
+}
+
+/**
+ * Another writer has claimed the partition this writer was appending to; its append did not
+ * become visible. The core re-claims the partition, catches up and checks again.
+ */
+export class PartitionFencedError extends EventfoldError {
+  readonly partition: number;
+  constructor(backend: string, partition: number, cause?: unknown) {
+    super('PARTITION_FENCED', `partition ${partition} was claimed by another writer`, { backend, cause });
+    this.partition = partition;
   }
 }

@@ -7,6 +7,7 @@ import { EventCodec } from './event-codec.ts';
 import type { AnyEventType, Event, EventOf } from './event-type.ts';
 import { assertExpectedVersion, type ExpectedVersion } from './expected-version.ts';
 import { partitionOf } from './partition.ts';
+import { PartitionOwners } from './partition-owner.ts';
 import type { EventInput, RecordedEvent } from './recorded-event.ts';
 import { RuntimeDriver } from './runtime-driver.ts';
 import { assertStreamName } from './stream-name.ts';
@@ -63,6 +64,8 @@ export class EventStore<E extends Event = Event> {
   readonly onBackgroundError: (error: unknown) => void;
   readonly #clock: () => number;
   readonly #appendListeners = new Set<() => void>();
+  /** Appends of backends without a conditional append go through partition ownership. */
+  readonly #owners: PartitionOwners | undefined;
 
   constructor(options: EventStoreOptions<readonly AnyEventType[]>) {
     const maxEventBytes = options.maxEventBytes ?? 1024 * 1024;
@@ -83,6 +86,7 @@ export class EventStore<E extends Event = Event> {
     this.onBackgroundError =
       options.onBackgroundError ?? ((error) => process.emitWarning(error instanceof Error ? error : new Error(String(error))));
     this.groups = new ConsumerGroups(this.runtime);
+    this.#owners = options.driver.capabilities.concurrency === 'partition-owner' ? new PartitionOwners(this.runtime) : undefined;
   }
 
   get backend(): string {
@@ -104,7 +108,7 @@ export class EventStore<E extends Event = Event> {
     return this.runtime.use(async (driver) => {
       let result: AppendResult & { stored?: StoredEvent[] };
       try {
-        result = await driver.append(request.request);
+        result = this.#owners ? await this.#owners.append(request.request) : await driver.append(request.request);
       } catch (error) {
         const retried = await this.#resolveRetry(driver, request.request, error);
         if (!retried) throw error;
@@ -235,7 +239,7 @@ export class EventStore<E extends Event = Event> {
   /** Stops subscriptions, waits for running operations, closes the driver. */
   async close(): Promise<void> {
     await this.groups.stopAll();
-    await this.runtime.close();
+    await this.runtime.close(async () => this.#owners?.releaseAll());
   }
 
   async *#scanPartition(partition: number, after: bigint | undefined, batch: number): AsyncGenerator<StoredEvent> {

@@ -39,11 +39,12 @@ export class RuntimeDriver {
     }
   }
 
-  /** Waits for running operations, then closes the driver. Idempotent. */
-  async close(): Promise<void> {
+  /** Waits for running operations, runs `beforeDriverClose`, then closes the driver. Idempotent. */
+  async close(beforeDriverClose?: () => Promise<void>): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     await Promise.allSettled([...this.#inFlight]);
+    await beforeDriverClose?.();
     if (this.#opening) {
       await this.#opening.catch(() => undefined);
       await this.driver.close();
