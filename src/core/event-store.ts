@@ -121,7 +121,7 @@ export class EventStore<E extends Event = Event> {
 
   /**
    * Appends to several streams in one atomic step: all of them or none. Only for backends whose
-   * driver says `multiStreamAppend` (SQLite, Kafka transactions).
+   * driver says `multiStreamAppend` (SQLite today).
    */
   async appendMany(
     batches: readonly { streamId: string; events: EventInput<E> | readonly EventInput<E>[]; expectedVersion?: ExpectedVersion }[],
