@@ -52,6 +52,7 @@ export {
   InvalidArgumentError,
   InvalidEventError,
   InvalidStreamNameError,
+  PartitionFencedError,
   StoreClosedError,
   UnknownEventTypeError,
 } from './core/errors.ts';
