@@ -1,0 +1,439 @@
+import { Admin, Producer, type BaseOptions } from '@platformatic/kafka';
+import type {
+  AppendRequest,
+  AppendResult,
+  DriverCapabilities,
+  EventStoreDriver,
+  PartitionLease,
+  Position,
+  StoredEvent,
+  StoredSnapshot,
+} from '../../core/driver.ts';
+import { DriverError, InvalidArgumentError } from '../../core/errors.ts';
+import { partitionOf } from '../../core/partition.ts';
+import { KafkaPartitionLease } from './lease.ts';
+import { PartitionLog, type LogRecord } from './log.ts';
+import { snapshotKey, snapshotRecord, storedEvent, storedSnapshot, streamOf } from './records.ts';
+import { KafkaNames } from './topics.ts';
+
+export interface KafkaDriverOptions {
+  /** Bootstrap brokers. Default `['127.0.0.1:9092']`. */
+  readonly brokers?: readonly string[];
+  /** Prefix of the store's topics, transactional ids and groups. Default `eventfold`. */
+  readonly prefix?: string;
+  /** Partitions of the events topic, fixed for the life of the data. Default 8. */
+  readonly partitions?: number;
+  /** Replication factor of the topics the driver creates. Default 1. */
+  readonly replicationFactor?: number;
+  /**
+   * Passed to every @platformatic/kafka client the driver creates: `tls`, `sasl`,
+   * `connectTimeout`, `requestTimeout`, `retries`, `retryDelay`…
+   */
+  readonly clientOptions?: Omit<Partial<BaseOptions>, 'clientId' | 'bootstrapBrokers'>;
+  /**
+   * Transaction timeout of the writers: how long the coordinator lets a writer that stopped
+   * mid-transaction hold back read_committed readers before it aborts the transaction (a new
+   * claim aborts it at once). Default 10000 ms.
+   */
+  readonly transactionTimeoutMs?: number;
+}
+
+const NAME = 'kafka';
+const LONG_MAX = '9223372036854775807';
+
+interface StreamIndex {
+  /** Next offset of the partition to index. */
+  next: bigint;
+  /** Stream id -> offset of each version (index = version - 1), as numbers (offsets < 2^53). */
+  readonly streams: Map<string, number[]>;
+  busy: Promise<void> | undefined;
+}
+
+interface SnapshotPartition {
+  next: bigint;
+  readonly byKey: Map<string, StoredSnapshot>;
+  busy: Promise<void> | undefined;
+}
+
+/**
+ * Apache Kafka, on @platformatic/kafka.
+ *
+ * Layout: one events topic per store, `<prefix>.events`, with `partitions` partitions; key =
+ * stream id; the partition is set explicitly to the core's `partitionOf` (murmur2, like Kafka's
+ * default partitioner, so plain Kafka producers agree). One topic rather than a topic per
+ * aggregate category because the store's positions are one vector `{ partition, offset }` over
+ * one partition space: `readAll`, subscriptions and their checkpoints, seek/reset. With a topic
+ * per category the vector would need a (topic, partition) key and a category registry; a
+ * consumer that wants one category filters by key prefix or headers. Topics are created on
+ * `open` with `cleanup.policy=delete`, infinite retention (`retention.ms=-1`,
+ * `retention.bytes=-1`) and CreateTime timestamps: the log is the source of truth and is never
+ * compacted.
+ *
+ * Concurrency (`partition-owner`): Kafka has no conditional append. A writer claims a partition
+ * by initialising the transactional producer `<prefix>.writer.p<n>` (InitProducerId bumps the
+ * epoch, which fences every older holder and aborts its open transaction), then learns the last
+ * committed record (ListOffsets read_committed) and the core catches up to it, checks versions
+ * in memory and appends through the lease, one transaction per append. A fenced holder finds
+ * out from the broker (PRODUCER_FENCED / INVALID_PRODUCER_EPOCH / … on its next request) and
+ * throws `PartitionFencedError`; the core then claims back (takeover on demand).
+ *
+ * Reads are read_committed everywhere (our own filter over the Fetch API: see `log.ts`).
+ * `readStream` / `streamVersion` scan the stream's partition filtered by key, through an
+ * in-process index (stream -> offset of each version) built incrementally: a read catches up
+ * from where the index stopped, so repeated reads never rescan. Memory: one JS number per event
+ * plus a map entry per stream (about 8 bytes per event + ~100 bytes per stream).
+ *
+ * Snapshots live in `<prefix>.snapshots`, a compacted topic partitioned like the events (the
+ * snapshot of a stream sits in the same partition number): compaction keeps the last snapshot
+ * per key, which is exactly "last write wins"; they stay on the cluster the store already
+ * needs, replicated like the events, and can be dropped (deleting the topic) without touching
+ * the truth. A process reads a snapshot partition once, lazily, then only its tail on each
+ * read. Cost: the first snapshot read in a partition reads the whole (compacted) partition.
+ *
+ * Checkpoints are Kafka consumer-group offsets of group `<prefix>.<group>` on the events topic
+ * (OffsetCommit/OffsetFetch): committed offset = last processed + 1, 0 for partitions the
+ * vector does not name. So Kafka tooling (kafka-consumer-groups.sh) shows a subscription's lag
+ * and can reset it, and a consume-transform-produce step can commit the same offsets inside
+ * its transaction. Cost: Kafka expires the offsets of a group that has been empty for
+ * `offsets.retention.minutes` (7 days by default): raise it on brokers where a subscription
+ * may stay stopped longer.
+ */
+export class KafkaDriver implements EventStoreDriver {
+  readonly name = NAME;
+  readonly partitions: number;
+  readonly capabilities: DriverCapabilities = { concurrency: 'partition-owner', multiStreamAppend: false, timeIndex: true };
+  readonly names: KafkaNames;
+  readonly #options: KafkaDriverOptions;
+  readonly #brokers: string[];
+  #admin: Admin | undefined;
+  #log: PartitionLog | undefined;
+  #snapshotProducer: Producer | undefined;
+  #indexes = new Map<number, StreamIndex>();
+  #snapshots = new Map<number, SnapshotPartition>();
+  #leases = new Set<KafkaPartitionLease>();
+
+  constructor(options: KafkaDriverOptions = {}) {
+    const partitions = options.partitions ?? 8;
+    if (!Number.isInteger(partitions) || partitions < 1 || partitions > 10_000) {
+      throw new InvalidArgumentError('partitions must be an integer from 1 to 10000');
+    }
+    const replication = options.replicationFactor ?? 1;
+    if (!Number.isInteger(replication) || replication < 1) throw new InvalidArgumentError('replicationFactor must be a positive integer');
+    const timeout = options.transactionTimeoutMs ?? 10_000;
+    if (!Number.isInteger(timeout) || timeout < 1000) throw new InvalidArgumentError('transactionTimeoutMs must be an integer >= 1000');
+    this.#brokers = [...(options.brokers ?? ['127.0.0.1:9092'])];
+    if (this.#brokers.length === 0) throw new InvalidArgumentError('brokers must name at least one broker');
+    this.partitions = partitions;
+    this.names = new KafkaNames(options.prefix ?? 'eventfold');
+    this.#options = options;
+  }
+
+  #base(role: string): BaseOptions {
+    return {
+      retries: 10,
+      retryDelay: (_client, _op, attempt) => Math.min(500, 20 * 2 ** attempt),
+      ...this.#options.clientOptions,
+      clientId: `eventfold-${role}`,
+      bootstrapBrokers: this.#brokers,
+    };
+  }
+
+  async open(): Promise<void> {
+    const admin = new Admin(this.#base('admin'));
+    try {
+      const existing = new Set(await admin.listTopics());
+      const replicas = this.#options.replicationFactor ?? 1;
+      const create = async (topic: string, configs: { name: string; value: string }[]): Promise<void> => {
+        if (existing.has(topic)) return;
+        await admin.createTopics({ topics: [topic], partitions: this.partitions, replicas, configs }).catch((error: unknown) => {
+          // Another process of the same store created it first.
+          if (!(error as { findBy?: (k: string, v: unknown) => unknown }).findBy?.('apiId', 'TOPIC_ALREADY_EXISTS')) throw error;
+        });
+      };
+      await create(this.names.events, [
+        { name: 'cleanup.policy', value: 'delete' },
+        { name: 'retention.ms', value: '-1' },
+        { name: 'retention.bytes', value: '-1' },
+        { name: 'message.timestamp.type', value: 'CreateTime' },
+        // Event times come from the core's clock, which may run ahead of the broker's.
+        { name: 'message.timestamp.after.max.ms', value: LONG_MAX },
+      ]);
+      await create(this.names.snapshots, [{ name: 'cleanup.policy', value: 'compact' }]);
+      const log = new PartitionLog(admin);
+      await log.describe(this.names.events, this.partitions);
+      await log.describe(this.names.snapshots, this.partitions);
+      this.#admin = admin;
+      this.#log = log;
+    } catch (error) {
+      await admin.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#leases].map((l) => l.release()));
+    this.#leases.clear();
+    await this.#snapshotProducer?.close().catch(() => undefined);
+    this.#snapshotProducer = undefined;
+    await this.#admin?.close().catch(() => undefined);
+    this.#admin = undefined;
+    this.#log = undefined;
+    this.#indexes.clear();
+    this.#snapshots.clear();
+  }
+
+  async append(_request: AppendRequest): Promise<AppendResult> {
+    throw new DriverError(NAME, 'Kafka has no conditional append: the core appends through claimPartition (capabilities.concurrency is partition-owner)');
+  }
+
+  async claimPartition(partition: number): Promise<PartitionLease> {
+    this.#checkPartition(partition);
+    const producer = new Producer({
+      ...this.#base(`writer-p${partition}`),
+      transactionalId: this.names.writer(partition),
+      idempotent: true,
+      // No expected producer id: the claim takes the transactional id over from whoever holds
+      // it (the library's default, 0, makes the coordinator answer PRODUCER_FENCED instead).
+      producerId: -1n,
+      producerEpoch: -1,
+      timeout: this.#options.transactionTimeoutMs ?? 10_000,
+    });
+    try {
+      // InitProducerId: bumps the epoch of the partition's transactional id, fencing every
+      // earlier holder and aborting (and completing) whatever transaction it had open, so the
+      // stable offset read next covers everything any earlier holder committed.
+      const init = await producer.beginTransaction();
+      await init.cancel();
+      const caughtUpTo = await this.#logOf().lastRecord(this.names.events, partition);
+      const lease: KafkaPartitionLease = new KafkaPartitionLease({
+        partition,
+        caughtUpTo,
+        producer,
+        topic: this.names.events,
+        onRelease: () => this.#leases.delete(lease),
+        visible: (offset) => this.#visible(partition, offset),
+      });
+      this.#leases.add(lease);
+      return lease;
+    } catch (error) {
+      await producer.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async #visible(partition: number, offset: bigint): Promise<void> {
+    const deadline = Date.now() + (this.#options.transactionTimeoutMs ?? 10_000);
+    for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+      if ((await this.#logOf().lastStable(this.names.events, partition)) > offset) return;
+      if (Date.now() > deadline) throw new DriverError(NAME, `committed offset ${offset} of partition ${partition} did not become readable in time`);
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+
+  async streamVersion(streamId: string): Promise<number> {
+    const index = await this.#catchUpIndex(partitionOf(streamId, this.partitions));
+    return index.streams.get(streamId)?.length ?? 0;
+  }
+
+  async readStream(streamId: string, range: { fromVersion: number; toVersion: number; limit: number }): Promise<StoredEvent[]> {
+    const partition = partitionOf(streamId, this.partitions);
+    const index = await this.#catchUpIndex(partition);
+    const offsets = index.streams.get(streamId) ?? [];
+    const last = Math.min(range.toVersion, offsets.length, range.fromVersion + range.limit - 1);
+    if (range.fromVersion > last) return [];
+    const out: StoredEvent[] = [];
+    const want = last - range.fromVersion + 1;
+    const stopAt = BigInt(offsets[last - 1]!);
+    let at = BigInt(offsets[range.fromVersion - 1]!);
+    while (out.length < want && at <= stopAt) {
+      const page = await this.#logOf().fetch(this.names.events, partition, at);
+      for (const record of page.records) {
+        if (record.offset > stopAt) break;
+        if (!record.key || record.key.toString('utf8') !== streamId) continue;
+        const event = storedEvent(record, partition);
+        if (event && event.version >= range.fromVersion && event.version <= last) out.push(event);
+      }
+      if (page.next <= at) break;
+      at = page.next;
+    }
+    return out;
+  }
+
+  async readPartition(partition: number, range: { after: bigint | undefined; limit: number }): Promise<StoredEvent[]> {
+    this.#checkPartition(partition);
+    const out: StoredEvent[] = [];
+    let at = range.after === undefined ? 0n : range.after + 1n;
+    while (out.length < range.limit) {
+      const page = await this.#logOf().fetch(this.names.events, partition, at);
+      if (page.logStart > at) {
+        at = page.logStart;
+        continue;
+      }
+      for (const record of page.records) {
+        const event = storedEvent(record, partition);
+        if (event) out.push(event);
+        if (out.length >= range.limit) break;
+      }
+      if (page.next <= at || page.next >= page.lastStable) break;
+      at = page.next;
+    }
+    return out;
+  }
+
+  async partitionHead(partition: number): Promise<bigint | undefined> {
+    this.#checkPartition(partition);
+    return this.#logOf().lastRecord(this.names.events, partition);
+  }
+
+  async offsetBeforeTime(partition: number, time: number): Promise<bigint | undefined> {
+    this.#checkPartition(partition);
+    const offset = await this.#logOf().offsetForTime(this.names.events, partition, BigInt(Math.max(0, Math.floor(time))));
+    if (offset === undefined) return this.partitionHead(partition);
+    return offset === 0n ? undefined : offset - 1n;
+  }
+
+  async readSnapshot(streamId: string, name: string): Promise<StoredSnapshot | undefined> {
+    const snapshots = await this.#catchUpSnapshots(partitionOf(streamId, this.partitions));
+    return snapshots.byKey.get(snapshotKey(streamId, name));
+  }
+
+  async writeSnapshot(snapshot: StoredSnapshot): Promise<void> {
+    const partition = partitionOf(snapshot.streamId, this.partitions);
+    this.#snapshotProducer ??= new Producer({ ...this.#base('snapshots'), idempotent: true });
+    await this.#snapshotProducer.send({ messages: [snapshotRecord(this.names.snapshots, partition, snapshot) as never] });
+  }
+
+  async readCheckpoint(group: string): Promise<readonly Position[] | undefined> {
+    const [listed] = await this.#adminOf().listConsumerGroupOffsets({
+      groups: [{ groupId: this.names.group(group), topics: [{ name: this.names.events, partitionIndexes: this.#allPartitions() }] }],
+    });
+    const positions: Position[] = [];
+    for (const topic of listed?.topics ?? []) {
+      if (topic.name !== this.names.events) continue;
+      for (const p of topic.partitions) {
+        if (p.committedOffset > 0n) positions.push({ partition: p.partitionIndex, offset: p.committedOffset - 1n });
+      }
+    }
+    positions.sort((a, b) => a.partition - b.partition);
+    return positions.length === 0 ? undefined : positions;
+  }
+
+  async writeCheckpoint(group: string, positions: readonly Position[]): Promise<void> {
+    const byPartition = new Map(positions.map((p) => [p.partition, p.offset]));
+    // One OffsetCommit carrying every partition replaces the whole vector at once: partitions
+    // the vector does not name go back to 0 ("nothing processed").
+    await this.#adminOf().alterConsumerGroupOffsets({
+      groupId: this.names.group(group),
+      topics: [
+        {
+          name: this.names.events,
+          partitionOffsets: this.#allPartitions().map((partition) => {
+            const offset = byPartition.get(partition);
+            return { partition, offset: offset === undefined ? 0n : offset + 1n };
+          }),
+        },
+      ],
+    });
+  }
+
+  async deleteCheckpoint(group: string): Promise<void> {
+    await this.#adminOf()
+      .deleteGroups({ groups: [this.names.group(group)] })
+      .catch((error: unknown) => {
+        if (!(error as { findBy?: (k: string, v: unknown) => unknown }).findBy?.('apiId', 'GROUP_ID_NOT_FOUND')) throw error;
+      });
+  }
+
+  /** Brings the stream index of a partition up to the last stable offset; one catch-up at a time. */
+  async #catchUpIndex(partition: number): Promise<StreamIndex> {
+    let index = this.#indexes.get(partition);
+    if (!index) {
+      index = { next: 0n, streams: new Map(), busy: undefined };
+      this.#indexes.set(partition, index);
+    }
+    await this.#exclusive(index, async () => {
+      await this.#scan(this.names.events, partition, index.next, (record) => {
+        const s = streamOf(record);
+        if (!s) return;
+        let offsets = index.streams.get(s.streamId);
+        if (!offsets) {
+          offsets = [];
+          index.streams.set(s.streamId, offsets);
+        }
+        if (s.version === offsets.length + 1) offsets.push(Number(record.offset));
+      }, (next) => {
+        index.next = next;
+      });
+    });
+    return index;
+  }
+
+  async #catchUpSnapshots(partition: number): Promise<SnapshotPartition> {
+    let snapshots = this.#snapshots.get(partition);
+    if (!snapshots) {
+      snapshots = { next: 0n, byKey: new Map(), busy: undefined };
+      this.#snapshots.set(partition, snapshots);
+    }
+    await this.#exclusive(snapshots, async () => {
+      await this.#scan(this.names.snapshots, partition, snapshots.next, (record) => {
+        const key = record.key?.toString('utf8');
+        if (key === undefined) return;
+        const s = storedSnapshot(record);
+        if (s) snapshots.byKey.set(key, s);
+        else snapshots.byKey.delete(key);
+      }, (next) => {
+        snapshots.next = next;
+      });
+    });
+    return snapshots;
+  }
+
+  /** Reads a partition from `from` to its last stable offset. */
+  async #scan(topic: string, partition: number, from: bigint, onRecord: (r: LogRecord) => void, onProgress: (next: bigint) => void): Promise<void> {
+    let at = from;
+    for (;;) {
+      const page = await this.#logOf().fetch(topic, partition, at);
+      if (page.logStart > at) {
+        at = page.logStart;
+        continue;
+      }
+      for (const record of page.records) onRecord(record);
+      if (page.next <= at) return; // nothing past `at` is committed yet
+      at = page.next;
+      onProgress(at);
+      if (at >= page.lastStable) return;
+    }
+  }
+
+  async #exclusive(state: { busy: Promise<void> | undefined }, fn: () => Promise<void>): Promise<void> {
+    while (state.busy) await state.busy.catch(() => undefined);
+    const run = fn();
+    state.busy = run;
+    try {
+      await run;
+    } finally {
+      state.busy = undefined;
+    }
+  }
+
+  #allPartitions(): number[] {
+    return Array.from({ length: this.partitions }, (_, i) => i);
+  }
+
+  #checkPartition(partition: number): void {
+    if (!Number.isInteger(partition) || partition < 0 || partition >= this.partitions) {
+      throw new InvalidArgumentError(`partition must be an integer from 0 to ${this.partitions - 1}`);
+    }
+  }
+
+  #adminOf(): Admin {
+    if (!this.#admin) throw new DriverError(NAME, 'not connected');
+    return this.#admin;
+  }
+
+  #logOf(): PartitionLog {
+    if (!this.#log) throw new DriverError(NAME, 'not connected');
+    return this.#log;
+  }
+}
+

@@ -1,0 +1,169 @@
+import { type Admin, fetchV17, FetchIsolationLevels, IS_CONTROL, IS_TRANSACTIONAL, ListOffsetTimestamps, type RecordsBatch } from '@platformatic/kafka';
+import { DriverError } from '../../core/errors.ts';
+
+const NAME = 'kafka';
+const MAX_BYTES = 4 * 1024 * 1024;
+
+/** One data record of a partition, visible to read_committed readers. */
+export interface LogRecord {
+  readonly offset: bigint;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  readonly headers: readonly [Buffer | null, Buffer | null][];
+  readonly timestamp: bigint;
+}
+
+export interface FetchResult {
+  readonly records: LogRecord[];
+  /** Offset to fetch next (past every batch this fetch returned, markers and aborted ones included). */
+  readonly next: bigint;
+  /** The partition's last stable offset: read_committed readers see nothing at or past it. */
+  readonly lastStable: bigint;
+  readonly logStart: bigint;
+}
+
+/**
+ * Reads partitions with isolation level read_committed through the Fetch API directly, so the
+ * driver controls what is filtered. The client library's own filter keys aborted ranges by
+ * producer id and keeps only one range per producer; every writer of a partition here has the
+ * same producer id (one transactional id per partition, epochs bumped by each claim), so two
+ * aborted transactions in one fetch would leak the first one's records. This filter is the
+ * Java consumer's: aborted transactions (from the fetch response) open a range at their first
+ * offset that the producer's ABORT marker closes; control batches are never data.
+ */
+export class PartitionLog {
+  readonly #admin: Admin;
+  readonly #topics = new Map<string, { id: string; leaders: number[] }>();
+
+  constructor(admin: Admin) {
+    this.#admin = admin;
+  }
+
+  /** Waits until the topic has a leader for every partition (topic creation is asynchronous). */
+  async describe(topic: string, partitions: number, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const metadata = await this.#admin.metadata({ topics: [topic], forceUpdate: true }).catch(() => undefined);
+      const t = metadata?.topics.get(topic);
+      if (t && t.partitionsCount === partitions && t.partitions.every((p) => p && p.leader >= 0)) {
+        this.#topics.set(topic, { id: t.id, leaders: t.partitions.map((p) => p.leader) });
+        return;
+      }
+      if (t && t.partitionsCount !== partitions && t.partitionsCount > 0) {
+        throw new DriverError(NAME, `topic ${topic} has ${t.partitionsCount} partitions, this store is configured for ${partitions}; the count is fixed for the life of the data`);
+      }
+      if (Date.now() > deadline) throw new DriverError(NAME, `topic ${topic} has no leader for every partition after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** One read_committed fetch from `offset`; returns at once when nothing is there (maxWait 0). */
+  async fetch(topic: string, partition: number, offset: bigint, maxWaitMs = 0): Promise<FetchResult> {
+    for (let attempt = 0; ; attempt++) {
+      const t = this.#topics.get(topic);
+      if (!t) throw new DriverError(NAME, `topic ${topic} is not open`);
+      try {
+        return await this.#fetchOnce(t, topic, partition, offset, maxWaitMs);
+      } catch (error) {
+        const stale = (error as { findBy?: (k: string, v: unknown) => unknown }).findBy?.('hasStaleMetadata', true);
+        if (!stale || attempt >= 3) throw error;
+        await this.describe(topic, t.leaders.length);
+      }
+    }
+  }
+
+  async #fetchOnce(t: { id: string; leaders: number[] }, topic: string, partition: number, offset: bigint, maxWaitMs: number): Promise<FetchResult> {
+    const metadata = await this.#admin.metadata({ topics: [topic] });
+    const broker = metadata.brokers.get(t.leaders[partition]!);
+    if (!broker) throw new DriverError(NAME, `no broker for partition ${partition} of ${topic}`);
+    const connection = await this.#admin.connections.get(broker);
+    const response = await fetchV17.api.async(
+      connection,
+      maxWaitMs,
+      1,
+      MAX_BYTES,
+      FetchIsolationLevels.READ_COMMITTED,
+      0,
+      -1,
+      [{ topicId: t.id, partitions: [{ partition, currentLeaderEpoch: -1, fetchOffset: offset, lastFetchedEpoch: -1, partitionMaxBytes: MAX_BYTES }] }],
+      [],
+      '',
+    );
+    const p = response.responses[0]?.partitions.find((x) => x.partitionIndex === partition);
+    if (!p) throw new DriverError(NAME, `fetch of ${topic}/${partition} returned no partition`);
+    return { ...filterCommitted(p.records ?? [], p.abortedTransactions, offset, p.lastStableOffset), lastStable: p.lastStableOffset, logStart: p.logStartOffset };
+  }
+
+  /** Last stable offset (ListOffsets, read_committed): the first offset not yet readable. */
+  async lastStable(topic: string, partition: number): Promise<bigint> {
+    const [t] = await this.#admin.listOffsets({
+      topics: [{ name: topic, partitions: [{ partitionIndex: partition, timestamp: ListOffsetTimestamps.LATEST }] }],
+      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+    });
+    const offset = t?.partitions.find((x) => x.partitionIndex === partition)?.offset;
+    if (offset === undefined) throw new DriverError(NAME, `no offsets for ${topic}/${partition}`);
+    return offset;
+  }
+
+  /** First offset whose record timestamp is >= `timestamp`, or undefined when there is none. */
+  async offsetForTime(topic: string, partition: number, timestamp: bigint): Promise<bigint | undefined> {
+    const [t] = await this.#admin.listOffsets({ topics: [{ name: topic, partitions: [{ partitionIndex: partition, timestamp }] }] });
+    const offset = t?.partitions.find((x) => x.partitionIndex === partition)?.offset;
+    return offset === undefined || offset < 0n ? undefined : offset;
+  }
+
+  /**
+   * Offset of the last committed data record, or undefined when there is none. The last stable
+   * offset minus one is usually a transaction marker, which no reader ever sees, so this looks
+   * back from the stable offset for the last record a read_committed reader gets.
+   */
+  async lastRecord(topic: string, partition: number): Promise<bigint | undefined> {
+    const end = await this.lastStable(topic, partition);
+    let back = 8n;
+    for (;;) {
+      const start = end - back > 0n ? end - back : 0n;
+      let last: bigint | undefined;
+      for (let at = start; at < end; ) {
+        const page = await this.fetch(topic, partition, at);
+        for (const r of page.records) if (r.offset < end) last = r.offset;
+        if (page.next <= at) break;
+        at = page.next;
+      }
+      if (last !== undefined) return last;
+      if (start === 0n) return undefined;
+      back *= 16n;
+    }
+  }
+}
+
+/** The Java consumer's read_committed filter over one fetched partition. */
+export function filterCommitted(
+  batches: readonly RecordsBatch[],
+  aborted: readonly { producerId: bigint; firstOffset: bigint }[],
+  from: bigint,
+  lastStable: bigint,
+): { records: LogRecord[]; next: bigint } {
+  const pending = [...aborted].sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0));
+  const abortedProducers = new Set<bigint>();
+  const records: LogRecord[] = [];
+  let next = from;
+  for (const batch of batches) {
+    const last = batch.firstOffset + BigInt(batch.lastOffsetDelta);
+    if (last >= next) next = last + 1n;
+    while (pending.length > 0 && pending[0]!.firstOffset <= last) abortedProducers.add(pending.shift()!.producerId);
+    const transactional = (batch.attributes & IS_TRANSACTIONAL) !== 0;
+    if ((batch.attributes & IS_CONTROL) !== 0) {
+      // Control record key: int16 version, int16 type (0 = ABORT, 1 = COMMIT).
+      const key = batch.records[0]?.key;
+      if (transactional && key && key.length >= 4 && key.readInt16BE(2) === 0) abortedProducers.delete(batch.producerId);
+      continue;
+    }
+    if (transactional && abortedProducers.has(batch.producerId)) continue;
+    for (const record of batch.records) {
+      const offset = batch.firstOffset + BigInt(record.offsetDelta);
+      if (offset < from || offset >= lastStable) continue;
+      records.push({ offset, key: record.key, value: record.value, headers: record.headers, timestamp: batch.firstTimestamp + record.timestampDelta });
+    }
+  }
+  return { records, next };
+}

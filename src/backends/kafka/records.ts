@@ -1,0 +1,128 @@
+import type { AppendRequest, EncodedEvent, Position, StoredEvent, StoredSnapshot } from '../../core/driver.ts';
+import type { LogRecord } from './log.ts';
+
+/**
+ * Record layout of an event: key = stream id (UTF-8), value = the codec's payload bytes
+ * untouched, timestamp = the event time (so ListOffsets-by-time is the time index), and the
+ * envelope in headers, readable by any Kafka consumer without eventfold:
+ *
+ *   ef-id, ef-type, ef-schema (schema version), ef-codec, ef-meta (JSON), ef-version (stream
+ *   version), ef-time (exact time as the core passed it; the timestamp is its floor)
+ */
+const H = {
+  id: 'ef-id',
+  type: 'ef-type',
+  schema: 'ef-schema',
+  codec: 'ef-codec',
+  meta: 'ef-meta',
+  version: 'ef-version',
+  time: 'ef-time',
+} as const;
+
+export interface OutgoingRecord {
+  readonly topic: string;
+  readonly partition: number;
+  readonly key: Buffer;
+  readonly value: Buffer;
+  readonly headers: Map<Buffer, Buffer>;
+  readonly timestamp: bigint;
+}
+
+export function eventRecord(topic: string, request: AppendRequest, event: EncodedEvent, version: number): OutgoingRecord {
+  return {
+    topic,
+    partition: request.partition,
+    key: Buffer.from(request.streamId, 'utf8'),
+    value: Buffer.from(event.data.buffer, event.data.byteOffset, event.data.byteLength),
+    headers: new Map([
+      [Buffer.from(H.id), Buffer.from(event.id, 'utf8')],
+      [Buffer.from(H.type), Buffer.from(event.type, 'utf8')],
+      [Buffer.from(H.schema), Buffer.from(String(event.schemaVersion))],
+      [Buffer.from(H.codec), Buffer.from(event.codec, 'utf8')],
+      [Buffer.from(H.meta), Buffer.from(event.metadata, 'utf8')],
+      [Buffer.from(H.version), Buffer.from(String(version))],
+      [Buffer.from(H.time), Buffer.from(String(event.time))],
+    ]),
+    timestamp: BigInt(Math.max(0, Math.floor(event.time))),
+  };
+}
+
+function headerMap(record: LogRecord): Map<string, Buffer> {
+  const map = new Map<string, Buffer>();
+  for (const [k, v] of record.headers) if (k) map.set(k.toString('latin1'), v ?? Buffer.alloc(0));
+  return map;
+}
+
+/** Stream id and version of an event record, without decoding the rest (for the stream index). */
+export function streamOf(record: LogRecord): { streamId: string; version: number } | undefined {
+  if (!record.key) return undefined;
+  for (const [k, v] of record.headers) {
+    if (k && v && k.length === H.version.length && k.toString('latin1') === H.version) {
+      return { streamId: record.key.toString('utf8'), version: Number(v.toString('latin1')) };
+    }
+  }
+  return undefined;
+}
+
+/** An event record back as the core stored it; undefined for a record eventfold did not write. */
+export function storedEvent(record: LogRecord, partition: number): StoredEvent | undefined {
+  const h = headerMap(record);
+  const id = h.get(H.id);
+  const version = h.get(H.version);
+  if (!record.key || !id || !version) return undefined;
+  const value = record.value ?? Buffer.alloc(0);
+  const position: Position = { partition, offset: record.offset };
+  return {
+    id: id.toString('utf8'),
+    type: (h.get(H.type) ?? Buffer.alloc(0)).toString('utf8'),
+    schemaVersion: Number((h.get(H.schema) ?? Buffer.from('1')).toString('latin1')),
+    codec: (h.get(H.codec) ?? Buffer.alloc(0)).toString('utf8'),
+    data: new Uint8Array(value.buffer, value.byteOffset, value.byteLength),
+    metadata: (h.get(H.meta) ?? Buffer.from('{}')).toString('utf8'),
+    time: h.has(H.time) ? Number(h.get(H.time)!.toString('latin1')) : Number(record.timestamp),
+    streamId: record.key.toString('utf8'),
+    version: Number(version.toString('latin1')),
+    position,
+  };
+}
+
+/** Snapshot record: key "<streamId>/<name>" (stream ids cannot contain "/"), value = state. */
+export function snapshotKey(streamId: string, name: string): string {
+  return `${streamId}/${name}`;
+}
+
+export function snapshotRecord(topic: string, partition: number, s: StoredSnapshot): OutgoingRecord {
+  return {
+    topic,
+    partition,
+    key: Buffer.from(snapshotKey(s.streamId, s.name), 'utf8'),
+    value: Buffer.from(s.state.buffer, s.state.byteOffset, s.state.byteLength),
+    headers: new Map([
+      [Buffer.from('ef-schema'), Buffer.from(String(s.schemaVersion))],
+      [Buffer.from('ef-version'), Buffer.from(String(s.version))],
+      [Buffer.from('ef-partition'), Buffer.from(String(s.position.partition))],
+      [Buffer.from('ef-offset'), Buffer.from(String(s.position.offset))],
+      [Buffer.from('ef-taken-at'), Buffer.from(String(s.takenAt))],
+    ]),
+    timestamp: BigInt(Math.max(0, Math.floor(s.takenAt))),
+  };
+}
+
+export function storedSnapshot(record: LogRecord): StoredSnapshot | undefined {
+  if (!record.key || !record.value) return undefined; // a tombstone
+  const key = record.key.toString('utf8');
+  const slash = key.indexOf('/');
+  if (slash < 0) return undefined;
+  const h = headerMap(record);
+  const num = (name: string): string => (h.get(name) ?? Buffer.from('0')).toString('latin1');
+  const state = record.value;
+  return {
+    streamId: key.slice(0, slash),
+    name: key.slice(slash + 1),
+    schemaVersion: Number(num('ef-schema')),
+    version: Number(num('ef-version')),
+    position: { partition: Number(num('ef-partition')), offset: BigInt(num('ef-offset')) },
+    state: new Uint8Array(state.buffer, state.byteOffset, state.byteLength),
+    takenAt: Number(num('ef-taken-at')),
+  };
+}
