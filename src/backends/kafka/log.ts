@@ -65,8 +65,11 @@ export class PartitionLog {
       try {
         return await this.#fetchOnce(t, topic, partition, offset, maxWaitMs);
       } catch (error) {
+        // Leadership moved, or a new topic's partitions are not loaded yet (a leader in the
+        // metadata may still answer NOT_LEADER_OR_FOLLOWER for a moment): refresh and retry.
         const stale = (error as { findBy?: (k: string, v: unknown) => unknown }).findBy?.('hasStaleMetadata', true);
-        if (!stale || attempt >= 3) throw error;
+        if (!stale || attempt >= 15) throw error;
+        await new Promise((r) => setTimeout(r, Math.min(500, 10 * 2 ** attempt)));
         await this.describe(topic, t.leaders.length);
       }
     }
