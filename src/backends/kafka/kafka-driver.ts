@@ -75,7 +75,16 @@ interface SnapshotPartition {
  * committed record (ListOffsets read_committed) and the core catches up to it, checks versions
  * in memory and appends through the lease, one transaction per append. A fenced holder finds
  * out from the broker (PRODUCER_FENCED / INVALID_PRODUCER_EPOCH / … on its next request) and
- * throws `PartitionFencedError`; the core then claims back (takeover on demand).
+ * throws `PartitionFencedError`; the core then claims back (takeover on demand). A commit whose
+ * answer is an error is settled before the lease answers: the driver makes the outcome final
+ * (claims the id again unless another writer did) and reads the log at the batch's offset, so
+ * the caller gets either success or `PartitionFencedError` with nothing visible, never a guess.
+ * An append returns once its commit markers are written (EndTxn answers before them), so a read
+ * right after it sees it. Cost of takeover on demand: each switch of writer is an
+ * InitProducerId (which waits for the previous holder's transaction to complete) plus a
+ * catch-up read; two processes hammering one partition still progress (test/kafka/processes)
+ * but at a fraction of one writer's rate. Route commands for one aggregate to one process when
+ * that matters.
  *
  * Reads are read_committed everywhere (our own filter over the Fetch API: see `log.ts`).
  * `readStream` / `streamVersion` scan the stream's partition filtered by key, through an
@@ -131,7 +140,9 @@ export class KafkaDriver implements EventStoreDriver {
   #base(role: string): BaseOptions {
     return {
       retries: 10,
-      retryDelay: (_client, _op, attempt) => Math.min(500, 20 * 2 ** attempt),
+      // Short, jittered: CONCURRENT_TRANSACTIONS clears within milliseconds, and two writers
+      // retrying in lockstep would keep colliding.
+      retryDelay: (_client, _op, attempt) => Math.min(500, 5 * 2 ** Math.max(0, attempt - 1)) * (0.5 + Math.random()),
       ...this.#options.clientOptions,
       clientId: `eventfold-${role}`,
       bootstrapBrokers: this.#brokers,
@@ -188,7 +199,55 @@ export class KafkaDriver implements EventStoreDriver {
 
   async claimPartition(partition: number): Promise<PartitionLease> {
     this.#checkPartition(partition);
-    const producer = new Producer({
+    const producer = await this.#initWriter(partition);
+    try {
+      const caughtUpTo = await this.#logOf().lastRecord(this.names.events, partition);
+      const lease: KafkaPartitionLease = new KafkaPartitionLease({
+        partition,
+        caughtUpTo,
+        producer,
+        topic: this.names.events,
+        onRelease: () => this.#leases.delete(lease),
+        visible: (offset) => this.#visible(partition, offset),
+        inDoubt: (base, first, fence) => this.#inDoubt(partition, base, first, fence),
+      });
+      this.#leases.add(lease);
+      return lease;
+    } catch (error) {
+      await producer.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * InitProducerId on the partition's transactional id: bumps its epoch, fencing every earlier
+   * holder and aborting (and completing) whatever transaction it had open, so the stable offset
+   * read next covers everything any earlier holder committed. While the coordinator is still
+   * completing an earlier transaction or another claim, it answers CONCURRENT_TRANSACTIONS; when
+   * writers keep taking a partition from each other that can outlast the client's retries, so
+   * keep trying (with a fresh producer: a failed init leaves the client's transaction state
+   * behind) until the transaction timeout has passed.
+   */
+  async #initWriter(partition: number): Promise<Producer> {
+    const deadline = Date.now() + Math.max(10_000, this.#options.transactionTimeoutMs ?? 10_000);
+    for (let attempt = 0; ; attempt++) {
+      const producer = this.#writer(partition);
+      try {
+        await (await producer.beginTransaction()).cancel();
+        return producer;
+      } catch (error) {
+        await producer.close().catch(() => undefined);
+        const busy = (error as { findBy?: (k: string, v: unknown) => unknown }).findBy?.('apiId', 'CONCURRENT_TRANSACTIONS');
+        if (!busy || Date.now() > deadline) throw error;
+        await new Promise((r) => setTimeout(r, Math.random() * Math.min(200, 10 * 2 ** attempt)));
+      }
+    }
+  }
+
+
+  /** The transactional producer of a partition's writer. */
+  #writer(partition: number): Producer {
+    return new Producer({
       ...this.#base(`writer-p${partition}`),
       transactionalId: this.names.writer(partition),
       idempotent: true,
@@ -198,27 +257,23 @@ export class KafkaDriver implements EventStoreDriver {
       producerEpoch: -1,
       timeout: this.#options.transactionTimeoutMs ?? 10_000,
     });
-    try {
-      // InitProducerId: bumps the epoch of the partition's transactional id, fencing every
-      // earlier holder and aborting (and completing) whatever transaction it had open, so the
-      // stable offset read next covers everything any earlier holder committed.
-      const init = await producer.beginTransaction();
-      await init.cancel();
-      const caughtUpTo = await this.#logOf().lastRecord(this.names.events, partition);
-      const lease: KafkaPartitionLease = new KafkaPartitionLease({
-        partition,
-        caughtUpTo,
-        producer,
-        topic: this.names.events,
-        onRelease: () => this.#leases.delete(lease),
-        visible: (offset) => this.#visible(partition, offset),
-      });
-      this.#leases.add(lease);
-      return lease;
-    } catch (error) {
-      await producer.close().catch(() => undefined);
-      throw error;
+  }
+
+  async #inDoubt(partition: number, base: bigint, first: { headers: Map<Buffer, Buffer> }, fence: boolean): Promise<boolean> {
+    if (fence) {
+      // InitProducerId returns once the transaction it fences is complete (committed or aborted).
+      await (await this.#initWriter(partition)).close().catch(() => undefined);
     }
+    // Another writer's claim may still be completing it: wait until the stable offset passes it.
+    await this.#visible(partition, base);
+    const page = await this.#logOf().fetch(this.names.events, partition, base);
+    const record = page.records[0];
+    if (!record || record.offset !== base) return false;
+    const id = (r: { headers: Iterable<readonly [Buffer | null, Buffer | null]> }): string | undefined => {
+      for (const [k, v] of r.headers) if (k?.toString('latin1') === 'ef-id') return v?.toString('utf8');
+      return undefined;
+    };
+    return id(record) !== undefined && id(record) === id(first);
   }
 
   async #visible(partition: number, offset: bigint): Promise<void> {

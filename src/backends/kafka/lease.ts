@@ -32,6 +32,7 @@ export class KafkaPartitionLease implements PartitionLease {
   readonly #topic: string;
   readonly #onRelease: () => void;
   readonly #visible: (offset: bigint) => Promise<void>;
+  readonly #inDoubt: (base: bigint, first: { headers: Map<Buffer, Buffer> }, fence: boolean) => Promise<boolean>;
   #queue: Promise<unknown> = Promise.resolve();
   /** Set once the broker fenced this producer, or its state became unknown: every later append refuses. */
   #dead: unknown;
@@ -45,6 +46,8 @@ export class KafkaPartitionLease implements PartitionLease {
     onRelease: () => void;
     /** Resolves once read_committed readers see `offset` (the commit markers are written after EndTxn returns). */
     visible: (offset: bigint) => Promise<void>;
+    /** Makes a transaction's outcome final (fencing it when asked) and says whether the record with these headers is committed at `base`. */
+    inDoubt: (base: bigint, first: { headers: Map<Buffer, Buffer> }, fence: boolean) => Promise<boolean>;
   }) {
     this.partition = options.partition;
     this.caughtUpTo = options.caughtUpTo;
@@ -52,6 +55,7 @@ export class KafkaPartitionLease implements PartitionLease {
     this.#topic = options.topic;
     this.#onRelease = options.onRelease;
     this.#visible = options.visible;
+    this.#inDoubt = options.inDoubt;
   }
 
   append(requests: readonly AppendRequest[]): Promise<AppendResult[]> {
@@ -86,34 +90,61 @@ export class KafkaPartitionLease implements PartitionLease {
       versions.push(version);
     }
     let transaction: Transaction | undefined;
+    let base: bigint | undefined;
+    let results: AppendResult[] = [];
     try {
       transaction = await this.#producer.beginTransaction();
       const produced = await transaction.send({ messages: messages as never });
-      await transaction.commit();
-      const base = produced.offsets?.find((o: { topic: string; partition: number; offset: bigint }) => o.topic === this.#topic && o.partition === this.partition)?.offset;
+      base = produced.offsets?.find((o: { topic: string; partition: number; offset: bigint }) => o.topic === this.#topic && o.partition === this.partition)?.offset;
       if (base === undefined) throw new DriverError(NAME, 'the broker returned no offset for the append');
       // One send to one partition is one record batch: its records have consecutive offsets.
       let offset: bigint = base;
-      const results = requests.map((request, i) => ({
+      results = requests.map((request, i) => ({
         nextExpectedVersion: versions[i]!,
         positions: request.events.map(() => ({ partition: this.partition, offset: offset++ })),
       }));
-      // EndTxn returns once the commit is decided; the markers that make it readable follow.
-      // Wait for them so a read right after the append sees it (read your writes).
-      await this.#visible(offset - 1n);
-      return results;
+      await transaction.commit();
     } catch (error) {
-      if (isFenced(error)) {
-        this.#dead = error;
-        await transaction?.cancel().catch(() => undefined);
-        throw new PartitionFencedError(NAME, this.partition, error);
-      }
-      // Not fenced, but the transaction's outcome may be unknown (a commit that timed out):
-      // abort if we still can, and refuse further appends so the core claims again and reads
-      // what really happened from the log.
+      // From here on this producer is done: the core claims again for the next append.
       this.#dead = error;
-      if (transaction && !transaction.completed) await transaction.abort().catch(() => transaction?.cancel().catch(() => undefined));
-      throw error instanceof DriverError ? error : new DriverError(NAME, `append to partition ${this.partition} failed: ${(error as Error)?.message ?? String(error)}`, error);
+      const fenced = isFenced(error);
+      if (transaction && !transaction.completed && !fenced && base === undefined) {
+        // Failed before the commit was asked for: abort now rather than hold back
+        // read_committed readers until the transaction times out.
+        await transaction.abort().catch(() => undefined);
+      }
+      if (transaction && !transaction.completed) await transaction.cancel().catch(() => undefined);
+      if (base !== undefined && (await this.#settle(base, messages[0]!, !fenced, error))) {
+        // The commit did go through (its answer was lost or garbled): the append stands.
+        await this.#visible(base + BigInt(messages.length) - 1n);
+        return results;
+      }
+      // Nothing of this append is or will become visible.
+      throw new PartitionFencedError(NAME, this.partition, error);
+    }
+    // EndTxn returns once the commit is decided; the markers that make it readable follow.
+    // Wait for them so a read right after the append sees it (read your writes).
+    await this.#visible(base + BigInt(messages.length) - 1n);
+    return results;
+  }
+
+  /**
+   * The outcome of a transaction whose commit failed is decided by the coordinator, not by the
+   * error we got: an EndTxn racing a takeover can fail with UNKNOWN_SERVER_ERROR (Kafka 4.1:
+   * "transition to PREPARE_COMMIT while it already a pending state PREPARE_EPOCH_FENCE"), a
+   * retried EndTxn can be fenced after its first try committed. Make the outcome final (claim
+   * the transactional id again unless another writer already did, which completes or aborts
+   * the transaction), then look: is our first record at `base` for read_committed readers?
+   */
+  async #settle(base: bigint, first: { headers: Map<Buffer, Buffer> }, fence: boolean, cause: unknown): Promise<boolean> {
+    try {
+      return await this.#inDoubt(base, first, fence);
+    } catch (error) {
+      throw new DriverError(NAME, `append to partition ${this.partition}: the commit failed and its outcome could not be read back (${errorMessage(error)}); first error: ${errorMessage(cause)}`, cause);
     }
   }
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
