@@ -36,6 +36,8 @@ export interface KafkaDriverOptions {
    * claim aborts it at once). Default 10000 ms.
    */
   readonly transactionTimeoutMs?: number;
+  /** Longest a live subscription's long-poll (a read_committed Fetch) waits before the core looks again. Default 1000 ms. */
+  readonly blockMs?: number;
 }
 
 const NAME = 'kafka';
@@ -116,6 +118,8 @@ export class KafkaDriver implements EventStoreDriver {
   readonly #brokers: string[];
   #admin: Admin | undefined;
   #log: PartitionLog | undefined;
+  /** A client of its own for long-polls, so they never queue the store's reads behind them. */
+  #waiter: Promise<{ admin: Admin; log: PartitionLog }> | undefined;
   #snapshotProducer: Producer | undefined;
   #indexes = new Map<number, StreamIndex>();
   #snapshots = new Map<number, SnapshotPartition>();
@@ -182,6 +186,9 @@ export class KafkaDriver implements EventStoreDriver {
   }
 
   async close(): Promise<void> {
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    if (waiter) await waiter.then((w) => w.admin.close(), () => undefined).catch(() => undefined);
     await Promise.allSettled([...this.#leases].map((l) => l.release()));
     this.#leases.clear();
     await this.#snapshotProducer?.close().catch(() => undefined);
@@ -397,6 +404,44 @@ export class KafkaDriver implements EventStoreDriver {
       .catch((error: unknown) => {
         if (!(error as { findBy?: (k: string, v: unknown) => unknown }).findBy?.('apiId', 'GROUP_ID_NOT_FOUND')) throw error;
       });
+  }
+
+  /** Live subscriptions: a read_committed long-poll on every partition past the given positions. */
+  async waitForEvents(after: readonly Position[], signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return;
+    if (!this.#waiter) {
+      const admin = new Admin(this.#base('waiter'));
+      const log = new PartitionLog(admin);
+      this.#waiter = log.describe(this.names.events, this.partitions).then(
+        () => ({ admin, log }),
+        async (error: unknown) => {
+          this.#waiter = undefined;
+          await admin.close().catch(() => undefined);
+          throw error;
+        },
+      );
+    }
+    const aborted = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    const blockMs = this.#options.blockMs ?? 1000;
+    const wait = async (): Promise<void> => {
+      const { log } = await this.#waiter!;
+      // Every commit ends in a marker no reader sees: long-polling from just past the last
+      // event would wake at once on it. Step past what is already there first (no wait); if
+      // that holds events, they are new: wake now.
+      const from: bigint[] = [];
+      for (let partition = 0; partition < this.partitions; partition++) {
+        const offset = after.find((p) => p.partition === partition)?.offset;
+        const page = await this.#logOf().fetch(this.names.events, partition, offset === undefined ? 0n : offset + 1n);
+        if (page.records.length > 0) return;
+        from.push(page.next);
+      }
+      await log.waitAny(this.names.events, from, blockMs);
+    };
+    await Promise.race([
+      // A failing long-poll must not turn into a busy loop: then just wait like a poll would.
+      wait().catch(() => new Promise<void>((resolve) => setTimeout(resolve, blockMs).unref())),
+      aborted,
+    ]);
   }
 
   /** Brings the stream index of a partition up to the last stable offset; one catch-up at a time. */

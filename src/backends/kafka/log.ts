@@ -97,6 +97,40 @@ export class PartitionLog {
     return { ...filterCommitted(p.records ?? [], p.abortedTransactions, offset, p.lastStableOffset), lastStable: p.lastStableOffset, logStart: p.logStartOffset };
   }
 
+  /**
+   * A long-poll: resolves when any of the partitions has bytes past its offset (read_committed:
+   * committed data or a marker) or after `maxWaitMs`. One Fetch per leader broker, raced.
+   */
+  async waitAny(topic: string, from: readonly bigint[], maxWaitMs: number): Promise<void> {
+    const t = this.#topics.get(topic);
+    if (!t) throw new DriverError(NAME, `topic ${topic} is not open`);
+    const metadata = await this.#admin.metadata({ topics: [topic] });
+    const byLeader = new Map<number, number[]>();
+    from.forEach((_, partition) => {
+      const leader = t.leaders[partition]!;
+      byLeader.set(leader, [...(byLeader.get(leader) ?? []), partition]);
+    });
+    await Promise.race(
+      [...byLeader].map(async ([leader, partitions]) => {
+        const broker = metadata.brokers.get(leader);
+        if (!broker) return;
+        const connection = await this.#admin.connections.get(broker);
+        await fetchV17.api.async(
+          connection,
+          maxWaitMs,
+          1,
+          64 * 1024,
+          FetchIsolationLevels.READ_COMMITTED,
+          0,
+          -1,
+          [{ topicId: t.id, partitions: partitions.map((partition) => ({ partition, currentLeaderEpoch: -1, fetchOffset: from[partition]!, lastFetchedEpoch: -1, partitionMaxBytes: 16 * 1024 })) }],
+          [],
+          '',
+        );
+      }),
+    );
+  }
+
   /** Last stable offset (ListOffsets, read_committed): the first offset not yet readable. */
   async lastStable(topic: string, partition: number): Promise<bigint> {
     const [t] = await this.#admin.listOffsets({
