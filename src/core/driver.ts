@@ -153,10 +153,10 @@ export interface DriverCapabilities {
 export interface PartitionLease {
   readonly partition: number;
   /**
-   * Last offset of the partition that is committed and visible now that the claim is done (on
-   * Kafka: the last stable offset minus one), or undefined when the partition is empty. The
-   * core reads the partition up to here (with `readPartition`) to learn every stream's version
-   * before it checks an expected version.
+   * Offset of the last committed event of the partition now that the claim is done (an event,
+   * not a transaction marker: on Kafka the last stable offset is usually a marker no reader
+   * sees), or undefined when the partition has none. The core reads the partition up to here
+   * (with `readPartition`) to learn every stream's version before it checks an expected version.
    */
   readonly caughtUpTo: bigint | undefined;
   /**
