@@ -1,15 +1,18 @@
 // eventfold benchmark: eventfold on a backend vs a reference client of the same backend.
 //
-//   npm run bench                     # full run: the sqlite suite, then the redis suite (about a minute on 2 cores)
+//   npm run bench                     # full run: sqlite, redis, then kafka (about three minutes on 2 cores)
 //   npm run bench -- --quick          # small sizes, a smoke test of the harness
-//   npm run bench -- --suite redis    # one suite: sqlite (vs Emmett) or redis (vs raw node-redis)
+//   npm run bench -- --suite kafka    # one suite: sqlite (vs Emmett), redis (vs raw node-redis) or kafka (vs raw @platformatic/kafka)
 //   npm run bench -- --n 5000         # batch-1 appends (batch-100 calls scale with it)
 //   npm run bench -- --json           # JSON on stdout (the tables go to stderr); an array when several suites ran
 //   npm run bench -- --redis-url redis://host:6379   # default: $REDIS_URL, else redis://127.0.0.1:6379
+//   npm run bench -- --kafka-brokers host:9092       # default: $EVENTFOLD_KAFKA_BROKERS, else 127.0.0.1:9092
 //
-// The redis suite needs a running Redis (`scripts/services up redis`); it fails, before
-// anything is measured, when the server cannot be reached. Its keys live under a prefix made up
-// for the run and are deleted at the end.
+// The redis and kafka suites need their server (`scripts/services up redis kafka`); each fails,
+// before anything is measured, when its server cannot be reached. Their keys / topics and
+// consumer groups live under a prefix made up for the run and are deleted at the end. The kafka
+// suite also runs Kafka's own producer perf tool from the jars `scripts/services up kafka`
+// installs in .services/kafka/lib, as the limit of this machine.
 //
 // Prints a markdown table per suite and writes bench/results/<suite>-<timestamp>.json.
 import { execFile } from 'node:child_process';
@@ -21,7 +24,7 @@ import { parseArgs, promisify } from 'node:util';
 import { measure, type BenchConfig, type Figures } from './measure.ts';
 import type { MemoryFigures } from './memory-probe.ts';
 import { formatBytes, formatNumber } from './stats.ts';
-import type { BenchTarget, Suite } from './target.ts';
+import type { BenchTarget, LimitRow, Suite } from './target.ts';
 import { suites } from './workloads/index.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -33,13 +36,14 @@ const { values: args } = parseArgs({
     json: { type: 'boolean', default: false },
     suite: { type: 'string', default: 'all' },
     'redis-url': { type: 'string' },
+    'kafka-brokers': { type: 'string' },
     'no-memory': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 
 if (args.help) {
-  console.log(`usage: npm run bench -- [--quick] [--n <batch-1 appends>] [--json] [--suite all|${Object.keys(suites).join('|')}] [--redis-url <url>] [--no-memory]`);
+  console.log(`usage: npm run bench -- [--quick] [--n <batch-1 appends>] [--json] [--suite all|${Object.keys(suites).join('|')}] [--redis-url <url>] [--kafka-brokers <host:port,…>] [--no-memory]`);
   process.exit(0);
 }
 
@@ -50,6 +54,7 @@ if (selected.length === 0) {
 }
 // The memory probe's child processes inherit it.
 if (args['redis-url'] !== undefined) process.env.REDIS_URL = args['redis-url'];
+if (args['kafka-brokers'] !== undefined) process.env.EVENTFOLD_KAFKA_BROKERS = args['kafka-brokers'];
 
 const base: BenchConfig = args.quick
   ? { appends: 300, batchCalls: 20, aggregateEvents: 2_000, loadRepeats: 3, warmup: 50, streams: 100 }
@@ -105,6 +110,11 @@ async function runSuite(suite: Suite): Promise<unknown> {
       results.push({ name: target.name, figures, memory, notes: target.notes });
     }
     const [subject, baseline] = results as [(typeof results)[0], (typeof results)[0]];
+    let limit: LimitRow[] | null = null;
+    if (suite.limit) {
+      log(`${suite.name} limit:`);
+      limit = await suite.limit.run(config, log);
+    }
 
     const agg = config.aggregateEvents.toLocaleString('en-US');
     const rows: Row[] = [
@@ -155,6 +165,24 @@ async function runSuite(suite: Suite): Promise<unknown> {
     );
     if (setup) out(`- ${setup}`);
     for (const note of [...subject.notes, ...baseline.notes]) out(`- ${note}`);
+    if (suite.limit && limit) {
+      const ef = subject.figures;
+      const share = (of: number, limitRate: number): string => `${((100 * of) / limitRate).toFixed(1)}%`;
+      out('');
+      out(`#### ${suite.limit.title}`);
+      out('');
+      out(`| tool run | records | records/s | latency avg / p50 / p99 / max | ${subject.name} batch-100 events/s as share | ${baseline.name} batch-100 events/s as share |`);
+      out('|---|---:|---:|---:|---:|---:|');
+      for (const row of limit) {
+        out(
+          `| ${row.label} | ${formatNumber(row.records)} | ${formatNumber(row.recordsPerSec)} | ${row.avgLatencyMs} / ${row.p50LatencyMs} / ${row.p99LatencyMs} / ${row.maxLatencyMs} ms | ` +
+            `${share(ef.eventsPerSecBatch100, row.recordsPerSec)} | ${share(baseline.figures.eventsPerSecBatch100, row.recordsPerSec)} |`,
+        );
+      }
+      out('');
+      for (const row of limit) out(`- tool summary (${row.label.split(',')[0]}): \`${row.summary}\``);
+      for (const note of suite.limit.notes) out(`- ${note}`);
+    }
 
     const report = {
       suite: suite.name,
@@ -164,6 +192,7 @@ async function runSuite(suite: Suite): Promise<unknown> {
       config,
       machine: { node: process.version, platform: process.platform, arch: process.arch, cpus: cpus().length, cpuModel: cpus()[0]?.model, totalMemBytes: totalmem() },
       targets: results.map((r) => ({ name: r.name, figures: r.figures, memory: r.memory, notes: r.notes })),
+      limit,
       table: rows.map((row) => ({ figure: row.figure, unit: row.unit, better: row.better, [subject.name]: row.subject, [baseline.name]: row.baseline, ratio: ratio(row) })),
     };
     const resultsDir = join(here, 'results');

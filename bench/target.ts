@@ -1,7 +1,9 @@
 // The common interface every benchmarked store implements. A suite pits eventfold on one
 // backend against a reference client of the same backend (SQLite: Emmett's SQLite event
-// store; Redis: the raw node-redis client; later Kafka and Pulsar against their raw clients). The measuring code in
+// store; Redis: the raw node-redis client; Kafka: the raw @platformatic/kafka client; later Pulsar against their raw clients). The measuring code in
 // measure.ts only talks to this interface, so every target is timed the same way.
+
+import type { BenchConfig } from './measure.ts';
 
 /** The payload every target appends: one small JSON event, the same bytes for everyone. */
 // A type alias, not an interface: Emmett's `Event` wants data assignable to Record<string, unknown>.
@@ -85,4 +87,24 @@ export interface Suite {
   readonly preflight?: () => Promise<void>;
   /** One line on the setup shared by both targets (server, version, durability), under the table. */
   readonly describe?: () => Promise<string>;
+  /** The backend's own load tool, run once after both targets: the limit of this machine, shown as a table of its own. */
+  readonly limit?: {
+    readonly title: string;
+    readonly notes: readonly string[];
+    readonly run: (config: BenchConfig, log: (line: string) => void) => Promise<LimitRow[]>;
+  };
+}
+
+/** One run of a backend's own load tool (Kafka: `kafka-producer-perf-test`). */
+export interface LimitRow {
+  readonly label: string;
+  readonly records: number;
+  readonly recordsPerSec: number;
+  readonly avgLatencyMs: number;
+  readonly p50LatencyMs: number;
+  readonly p99LatencyMs: number;
+  readonly maxLatencyMs: number;
+  /** The tool's own summary line, verbatim. */
+  readonly summary: string;
+  readonly payloadBytes?: number;
 }

@@ -1,6 +1,9 @@
-// Suites by backend, in the order a default run measures them. Add `kafka`, `pulsar` here
-// with their own target files.
+// Suites by backend, in the order a default run measures them. Add `pulsar` here with its own
+// target files.
 import type { Suite } from '../target.ts';
+import { describeKafka, preflightKafka, producerPerfTest } from './kafka-common.ts';
+import { eventfoldKafka } from './kafka-eventfold.ts';
+import { rawKafka } from './kafka-raw.ts';
 import { countingForks, describeRedis, preflightRedis } from './redis-common.ts';
 import { eventfoldRedis } from './redis-eventfold.ts';
 import { rawRedis } from './redis-raw.ts';
@@ -15,5 +18,20 @@ export const suites: Readonly<Record<string, Suite>> = {
     baseline: () => countingForks(rawRedis()),
     preflight: preflightRedis,
     describe: describeRedis,
+  },
+  kafka: {
+    name: 'kafka',
+    subject: eventfoldKafka,
+    baseline: rawKafka,
+    preflight: preflightKafka,
+    describe: describeKafka,
+    limit: {
+      title: "Kafka's own `kafka-producer-perf-test` (ProducerPerformance from the kafka-tools jar): the limit of this machine",
+      notes: [
+        'The tool runs in its own JVM against the same broker, after both targets, on a topic of its own (8 partitions), with --throughput -1, acks=all, enable.idempotence=true, and a payload file of the bench\'s own JSON payloads (no key, no headers)',
+        'Its producer pipelines: sends are not awaited one by one, records are batched (linger.ms, batch.size) and up to 5 requests are in flight, so compare its records/s with the events/s of batch-100 appends, not with batch-1 appends; its latency is send-to-ack of a record inside that pipeline, not of an awaited call',
+      ],
+      run: producerPerfTest,
+    },
   },
 };
