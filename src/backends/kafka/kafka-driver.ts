@@ -336,7 +336,7 @@ export class KafkaDriver implements EventStoreDriver {
         if (event) out.push(event);
         if (out.length >= range.limit) break;
       }
-      if (page.next <= at || page.next >= page.lastStable) break;
+      if (page.next <= at || (!page.fromCache && page.next >= page.lastStable)) break;
       at = page.next;
     }
     return out;
@@ -501,7 +501,7 @@ export class KafkaDriver implements EventStoreDriver {
       if (page.next <= at) return; // nothing past `at` is committed yet
       at = page.next;
       onProgress(at);
-      if (at >= page.lastStable) return;
+      if (!page.fromCache && at >= page.lastStable) return;
     }
   }
 

@@ -20,6 +20,8 @@ export interface FetchResult {
   /** The partition's last stable offset: read_committed readers see nothing at or past it. */
   readonly lastStable: bigint;
   readonly logStart: bigint;
+  /** Served from the previous fetch: `lastStable` is as it was then, so do not stop on it. */
+  readonly fromCache?: boolean;
 }
 
 /**
@@ -34,6 +36,12 @@ export interface FetchResult {
 export class PartitionLog {
   readonly #admin: Admin;
   readonly #topics = new Map<string, { id: string; leaders: number[] }>();
+  /**
+   * The last fetch of each partition. A fetch returns up to 4 MiB while callers page through it
+   * 100 or 500 events at a time; committed records below the last stable offset never change,
+   * so the next page is served from here instead of fetching (and decoding) the same bytes again.
+   */
+  readonly #lastFetch = new Map<string, { from: bigint; result: FetchResult }>();
 
   constructor(admin: Admin) {
     this.#admin = admin;
@@ -59,6 +67,19 @@ export class PartitionLog {
 
   /** One read_committed fetch from `offset`; returns at once when nothing is there (maxWait 0). */
   async fetch(topic: string, partition: number, offset: bigint, maxWaitMs = 0): Promise<FetchResult> {
+    const key = `${topic}/${partition}`;
+    const cached = this.#lastFetch.get(key);
+    if (cached && offset >= cached.from && offset < cached.result.next) {
+      const records = cached.result.records.filter((r) => r.offset >= offset);
+      if (records.length > 0) return { ...cached.result, records, fromCache: true };
+    }
+    const result = await this.#fetchWithRetry(topic, partition, offset, maxWaitMs);
+    // An empty answer (a caller checking for news at the end) must not evict the last page.
+    if (result.records.length > 0) this.#lastFetch.set(key, { from: offset, result });
+    return result;
+  }
+
+  async #fetchWithRetry(topic: string, partition: number, offset: bigint, maxWaitMs: number): Promise<FetchResult> {
     for (let attempt = 0; ; attempt++) {
       const t = this.#topics.get(topic);
       if (!t) throw new DriverError(NAME, `topic ${topic} is not open`);
