@@ -64,6 +64,7 @@ export class EventStore<E extends Event = Event> {
   readonly onBackgroundError: (error: unknown) => void;
   readonly #clock: () => number;
   readonly #appendListeners = new Set<() => void>();
+  readonly #consumers = new Set<GroupConsumer<E>>();
   /** Appends of backends without a conditional append go through partition ownership. */
   readonly #owners: PartitionOwners | undefined;
 
@@ -214,7 +215,10 @@ export class EventStore<E extends Event = Event> {
     const driver = groupDriver(this);
     assertGroupName(options.group);
     assertGroupName(options.consumer);
-    return new GroupConsumer(this, driver, options);
+    const consumer = new GroupConsumer(this, driver, options);
+    this.#consumers.add(consumer);
+    void consumer.done.catch(() => undefined).finally(() => this.#consumers.delete(consumer));
+    return consumer;
   }
 
   /** The dead letters of a native consumer group: list them, redrive them. */
@@ -236,9 +240,10 @@ export class EventStore<E extends Event = Event> {
     return () => this.#appendListeners.delete(listener);
   }
 
-  /** Stops subscriptions, waits for running operations, closes the driver. */
+  /** Stops subscriptions and consumers, waits for running operations, closes the driver. */
   async close(): Promise<void> {
     await this.groups.stopAll();
+    await Promise.allSettled([...this.#consumers].map((c) => c.stop()));
     await this.runtime.close(async () => this.#owners?.releaseAll());
   }
 
