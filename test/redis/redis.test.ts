@@ -1,18 +1,17 @@
 // Redis-only behaviour beyond the conformance suite, against real redis-server processes.
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { createClient } from 'redis';
 import { createEventStore, DriverError, InvalidArgumentError, InvalidStreamNameError, type RecordedEvent } from '../../src/index.ts';
 import { redis } from '../../src/backends/redis/index.ts';
 import { Deposited, Withdrawn } from '../conformance/fixtures.ts';
 import { REDIS_URL, uniqueName } from '../services/env.ts';
+import { conflictsLine, raceTwoProcesses } from '../support/race.ts';
 
-const run = promisify(execFile);
 const events = [Deposited, Withdrawn] as const;
 const dir = mkdtempSync(join(tmpdir(), 'eventfold-redis-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -30,15 +29,8 @@ describe('redis: two processes', () => {
   it('racing on one stream: every version won by exactly one process, no gaps, no duplicates', async (t) => {
     const prefix = uniqueName('race');
     const rounds = 150;
-    const worker = new URL('../support/race-worker.ts', import.meta.url).pathname;
-    const startAt = String(Date.now() + 2000);
-    const results = await Promise.all(
-      ['a', 'b'].map((name) => run(process.execPath, [worker, 'redis', REDIS_URL, prefix, name, String(rounds), startAt], { timeout: 60_000 })),
-    );
-    const stats = results.map((r) => JSON.parse(r.stdout) as { worker: string; won: number[]; conflicts: number });
-    t.diagnostic(`conflicts seen: ${stats.map((s) => `${s.worker}=${s.conflicts}`).join(' ')}`);
-    const allWon = stats.flatMap((s) => s.won).sort((a, b) => a - b);
-    assert.deepEqual(allWon, Array.from({ length: 2 * rounds }, (_, i) => i + 1), 'each version won by exactly one process');
+    const { stats, allWon } = await raceTwoProcesses(['redis', REDIS_URL, prefix], rounds);
+    t.diagnostic(conflictsLine({ stats, allWon }));
 
     const store = createEventStore({ driver: redis({ url: REDIS_URL, prefix, partitions: 4 }), events });
     const read: RecordedEvent<ReturnType<typeof Deposited>>[] = [];

@@ -1,18 +1,16 @@
 // Embedded-store behaviour beyond the conformance suite: several OS processes on one file,
 // corrupted rows, WAL mode.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { createEventStore, EventDecodeError } from '../../src/index.ts';
 import { sqlite } from '../../src/backends/sqlite/index.ts';
 import { Deposited, Withdrawn } from '../conformance/fixtures.ts';
+import { conflictsLine, raceTwoProcesses } from '../support/race.ts';
 
-const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'eventfold-sqlite-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -23,16 +21,8 @@ describe('sqlite: several processes on one file', () => {
     await setup.streamVersion('account-shared'); // creates the schema before the workers start
     await setup.close();
     const rounds = 100;
-    const worker = new URL('../support/race-worker.ts', import.meta.url).pathname;
-    const startAt = String(Date.now() + 2000);
-    const results = await Promise.all(
-      ['a', 'b'].map((name) => run(process.execPath, [worker, 'sqlite', path, name, String(rounds), startAt], { timeout: 60_000 })),
-    );
-    const stats = results.map((r) => JSON.parse(r.stdout) as { worker: string; won: number[]; conflicts: number });
-    assert.deepEqual(stats.map((s) => s.won.length), [rounds, rounds]);
-    const allWon = stats.flatMap((s) => s.won).sort((a, b) => a - b);
-    assert.deepEqual(allWon, Array.from({ length: 2 * rounds }, (_, i) => i + 1), 'each version won by exactly one process');
-    t.diagnostic(`conflicts seen: ${stats.map((s) => `${s.worker}=${s.conflicts}`).join(' ')}`);
+    const race = await raceTwoProcesses(['sqlite', path], rounds);
+    t.diagnostic(conflictsLine(race));
 
     const store = createEventStore({ driver: sqlite({ path }), events: [Deposited, Withdrawn] });
     const versions: number[] = [];
