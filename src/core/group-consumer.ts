@@ -2,7 +2,7 @@ import type { ConsumerGroupDriver, DeadLetter, Delivery } from './driver.ts';
 import { EventfoldError, InvalidArgumentError } from './errors.ts';
 import { errorMessage } from './event-codec.ts';
 import type { Event } from './event-type.ts';
-import { sleep } from './sleep.ts';
+import { withRetries } from './retry.ts';
 import type { EventStore } from './event-store.ts';
 import type { RecordedEvent } from './recorded-event.ts';
 import { assertGroupName } from './subscription.ts';
@@ -124,22 +124,18 @@ export class GroupConsumer<E extends Event> {
       await this.#deadLetter(delivery, errorMessage(error));
       return;
     }
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.#options.handler(event);
-        await this.#store.runtime.use(() => this.#driver.ack(group, [delivery]));
-        this.#handled++;
-        return;
-      } catch (error) {
-        if (error instanceof EventfoldError && error.code === 'STORE_CLOSED') throw error;
-        if (stop.aborted) return; // stays pending: a restart or another consumer gets it
-        if (attempt >= this.#options.retries) {
-          await this.#deadLetter(delivery, `handler failed ${attempt + 1} times: ${errorMessage(error)}`);
-          return;
-        }
-        await sleep(this.#options.retryDelayMs * 2 ** attempt, stop);
-      }
+    const { retries, retryDelayMs } = this.#options;
+    const outcome = await withRetries(() => this.#options.handler(event), { retries, delayMs: retryDelayMs, signal: stop });
+    if (outcome.ok) {
+      // Acknowledged once, after the handler succeeded: a failing ack never re-runs the handler
+      // here (the entry stays pending and is delivered again, at least once).
+      await this.#store.runtime.use(() => this.#driver.ack(group, [delivery]));
+      this.#handled++;
+      return;
     }
+    if (outcome.error instanceof EventfoldError && outcome.error.code === 'STORE_CLOSED') throw outcome.error;
+    if (stop.aborted) return; // stays pending: a restart or another consumer gets it
+    await this.#deadLetter(delivery, `handler failed ${outcome.attempts} times: ${errorMessage(outcome.error)}`);
   }
 
   async #deadLetter(delivery: Delivery, reason: string): Promise<void> {

@@ -1,6 +1,7 @@
 import type { Position } from './driver.ts';
 import { InvalidArgumentError } from './errors.ts';
 import type { Event } from './event-type.ts';
+import { withRetries } from './retry.ts';
 import { sleep } from './sleep.ts';
 import type { EventStore } from './event-store.ts';
 import type { RecordedEvent } from './recorded-event.ts';
@@ -255,17 +256,12 @@ export class Subscription<E extends Event> {
   }
 
   async #handle(event: RecordedEvent<E>, stop: AbortSignal): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.#options.handler(event);
-        this.#processed++;
-        return;
-      } catch (error) {
-        if (attempt >= this.#options.retries || stop.aborted) throw error;
-        await sleep(this.#options.retryDelayMs * 2 ** attempt, stop);
-      }
-    }
+    const { retries, retryDelayMs } = this.#options;
+    const outcome = await withRetries(() => this.#options.handler(event), { retries, delayMs: retryDelayMs, signal: stop });
+    if (!outcome.ok) throw outcome.error;
+    this.#processed++;
   }
+
 
   /**
    * Arms a wake-up before a read, so an append made in this process during the read is not
