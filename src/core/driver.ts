@@ -42,7 +42,8 @@ export interface EventStoreDriver {
   append(request: AppendRequest): Promise<AppendResult>;
   /**
    * Appends to several streams as one atomic step (all or none), when
-   * `capabilities.multiStreamAppend` is true. Each request is checked as in `append`.
+   * `capabilities.multiStreamAppend` is true on a conditional-append driver. Each request is
+   * checked as in `append`. (Partition-owner drivers use `PartitionLease.appendWith` instead.)
    */
   appendMany?(requests: readonly AppendRequest[]): Promise<AppendResult[]>;
 
@@ -139,7 +140,10 @@ export interface DriverCapabilities {
    * (see `claimPartition`).
    */
   readonly concurrency: 'conditional-append' | 'partition-owner';
-  /** `appendMany` is atomic across streams. Default false. */
+  /**
+   * Appends to several streams are atomic (all or none): through `appendMany` on a
+   * conditional-append driver, through `PartitionLease.appendWith` on a partition-owner one.
+   */
   readonly multiStreamAppend: boolean;
   /** `offsetBeforeTime` is backed by an index, not a scan. */
   readonly timeIndex: boolean;
@@ -165,6 +169,15 @@ export interface PartitionLease {
    * partition since this lease was taken; nothing of that append becomes visible then.
    */
   append(requests: readonly AppendRequest[]): Promise<AppendResult[]>;
+  /**
+   * Appends checked requests to this lease's partition and to the partitions of `others`
+   * (leases this process holds, from the same driver) as ONE transaction: all visible or none.
+   * Every involved lease must still be current when it commits; if any was claimed by another
+   * writer meanwhile, nothing becomes visible and it throws `PartitionFencedError`. Drivers
+   * with `capabilities.multiStreamAppend` implement it; a claim on such a backend must also
+   * wait for transactions of other leases that touched its partition to complete.
+   */
+  appendWith?(others: readonly PartitionLease[], requests: readonly AppendRequest[]): Promise<AppendResult[]>;
   release(): Promise<void>;
 }
 

@@ -122,13 +122,13 @@ export class EventStore<E extends Event = Event> {
 
   /**
    * Appends to several streams in one atomic step: all of them or none. Only for backends whose
-   * driver says `multiStreamAppend` (SQLite today).
+   * driver says `multiStreamAppend` (SQLite, Kafka).
    */
   async appendMany(
     batches: readonly { streamId: string; events: EventInput<E> | readonly EventInput<E>[]; expectedVersion?: ExpectedVersion }[],
   ): Promise<AppendOutcome<E>[]> {
     const driver = this.runtime.driver;
-    if (!driver.capabilities.multiStreamAppend || !driver.appendMany) {
+    if (!driver.capabilities.multiStreamAppend || (!this.#owners && !driver.appendMany)) {
       throw new InvalidArgumentError(`the ${driver.name} backend cannot append to several streams atomically`);
     }
     if (batches.length === 0) return [];
@@ -136,7 +136,8 @@ export class EventStore<E extends Event = Event> {
     const streams = new Set(prepared.map((p) => p.request.streamId));
     if (streams.size !== prepared.length) throw new InvalidArgumentError('appendMany takes each stream at most once');
     return this.runtime.use(async (d) => {
-      const results = await d.appendMany!(prepared.map((p) => p.request));
+      const requests = prepared.map((p) => p.request);
+      const results = this.#owners ? await this.#owners.appendMany(requests) : await d.appendMany!(requests);
       this.#notifyAppend();
       return results.map((r, i) => this.#outcome(prepared[i]!, r));
     });

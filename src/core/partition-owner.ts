@@ -1,5 +1,5 @@
 import type { AppendRequest, AppendResult, PartitionLease } from './driver.ts';
-import { DriverError, DuplicateEventIdError, ExpectedVersionConflictError, PartitionFencedError } from './errors.ts';
+import { DriverError, DuplicateEventIdError, ExpectedVersionConflictError, InvalidArgumentError, PartitionFencedError } from './errors.ts';
 import { matchesExpectedVersion } from './expected-version.ts';
 import type { RuntimeDriver } from './runtime-driver.ts';
 
@@ -45,7 +45,16 @@ export class PartitionOwners {
 
   /** Checks and appends one request; appends to one partition run one at a time in this process. */
   append(request: AppendRequest): Promise<AppendResult> {
-    return this.#serialized(request.partition, () => this.#append(request));
+    return this.#serialized([request.partition], () => this.#append(request));
+  }
+
+  /**
+   * Checks and appends requests for several streams as one transaction through
+   * `PartitionLease.appendWith` (all or none); it waits for, and holds, every partition involved.
+   */
+  appendMany(requests: readonly AppendRequest[]): Promise<AppendResult[]> {
+    const partitions = [...new Set(requests.map((r) => r.partition))].sort((a, b) => a - b);
+    return this.#serialized(partitions, () => this.#appendMany(requests, partitions));
   }
 
   /** Gives up every lease (on close). */
@@ -76,12 +85,10 @@ export class PartitionOwners {
       }
       try {
         // The lease gets the exact version it appends after, so it can number the events.
-        const [result] = await owned.lease.append([{ ...request, expectedVersion: current }]);
+        const checked = { ...request, expectedVersion: current };
+        const [result] = await owned.lease.append([checked]);
         if (!result) throw new DriverError(driver.name, 'the lease returned no result for the append');
-        let version = current;
-        for (const event of request.events) owned.ids.set(event.id, { streamId: request.streamId, version: ++version });
-        owned.versions.set(request.streamId, result.nextExpectedVersion);
-        owned.through = result.positions[result.positions.length - 1]?.offset ?? owned.through;
+        this.#record(owned, checked, result);
         return result;
       } catch (error) {
         // Fenced, or an outcome we cannot know: either way our index may be stale. Forget the
@@ -91,6 +98,63 @@ export class PartitionOwners {
         throw error;
       }
     }
+  }
+
+  async #appendMany(requests: readonly AppendRequest[], partitions: readonly number[]): Promise<AppendResult[]> {
+    const driver = this.#runtime.driver;
+    for (let takeovers = 0; ; takeovers++) {
+      const fresh = new Set(partitions.filter((p) => !this.#owned.has(p)));
+      const owned = new Map<number, OwnedPartition>();
+      for (const partition of partitions) owned.set(partition, await this.#claim(partition));
+      const checked: (AppendRequest & { expectedVersion: number })[] = [];
+      const batchIds = new Set<string>();
+      let stale = false;
+      for (const request of requests) {
+        const o = owned.get(request.partition)!;
+        const current = o.versions.get(request.streamId) ?? 0;
+        if (!matchesExpectedVersion(request.expectedVersion, current)) {
+          // As in `append`: only a fresh claim can say "conflict".
+          if (!fresh.has(request.partition)) {
+            this.#drop(request.partition, o);
+            stale = true;
+            break;
+          }
+          throw new ExpectedVersionConflictError(request.streamId, request.expectedVersion, current, driver.name);
+        }
+        for (const event of request.events) {
+          const existing = o.ids.get(event.id);
+          if (existing) throw new DuplicateEventIdError(event.id, existing, driver.name);
+          if (batchIds.has(event.id)) throw new InvalidArgumentError(`event id ${event.id} appears twice in one appendMany`);
+          batchIds.add(event.id);
+        }
+        checked.push({ ...request, expectedVersion: current });
+      }
+      if (stale) continue;
+      const [lead, ...rest] = partitions.map((p) => owned.get(p)!.lease);
+      try {
+        let results: AppendResult[];
+        if (rest.length === 0) results = await lead!.append(checked);
+        else if (lead!.appendWith) results = await lead!.appendWith(rest, checked);
+        else throw new DriverError(driver.name, 'the driver says multiStreamAppend but its leases have no appendWith');
+        if (results.length !== checked.length) throw new DriverError(driver.name, 'the lease returned a result per request it was not given');
+        checked.forEach((request, i) => this.#record(owned.get(request.partition)!, request, results[i]!));
+        return results;
+      } catch (error) {
+        // Fenced, or an outcome we cannot know: forget every lease involved (see `append`).
+        for (const [partition, o] of owned) this.#drop(partition, o);
+        if (error instanceof PartitionFencedError && takeovers < this.#maxTakeovers + 1) continue;
+        throw error;
+      }
+    }
+  }
+
+  /** Adds an append the lease confirmed to the partition's index. */
+  #record(owned: OwnedPartition, request: AppendRequest & { expectedVersion: number }, result: AppendResult): void {
+    let version = request.expectedVersion;
+    for (const event of request.events) owned.ids.set(event.id, { streamId: request.streamId, version: ++version });
+    owned.versions.set(request.streamId, result.nextExpectedVersion);
+    const last = result.positions[result.positions.length - 1]?.offset;
+    if (last !== undefined && (owned.through === undefined || last > owned.through)) owned.through = last;
   }
 
   async #claim(partition: number): Promise<OwnedPartition> {
@@ -131,13 +195,18 @@ export class PartitionOwners {
     owned.lease.release().catch(() => undefined);
   }
 
-  #serialized<T>(partition: number, fn: () => Promise<T>): Promise<T> {
-    const previous = this.#queues.get(partition) ?? Promise.resolve();
-    const run = previous.then(fn, fn);
+  /**
+   * Runs `fn` after everything queued on these partitions, and queues later work behind it.
+   * All queues are taken at once (no waiting in between), so overlapping multi-partition
+   * appends cannot wait on each other in a cycle.
+   */
+  #serialized<T>(partitions: readonly number[], fn: () => Promise<T>): Promise<T> {
+    const previous = Promise.allSettled(partitions.map((p) => this.#queues.get(p) ?? Promise.resolve()));
+    const run = previous.then(fn);
     const tail = run.catch(() => undefined);
-    this.#queues.set(partition, tail);
+    for (const partition of partitions) this.#queues.set(partition, tail);
     void tail.then(() => {
-      if (this.#queues.get(partition) === tail) this.#queues.delete(partition);
+      for (const partition of partitions) if (this.#queues.get(partition) === tail) this.#queues.delete(partition);
     });
     return run;
   }

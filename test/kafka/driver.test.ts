@@ -59,7 +59,7 @@ describe('kafka driver', () => {
     assert.throws(() => kafka({ prefix: '..x' }), InvalidArgumentError);
     assert.throws(() => kafka({ partitions: 0 }), InvalidArgumentError);
     const driver = await openDriver(uniqueName('kdrv-plain'));
-    assert.deepEqual(driver.capabilities, { concurrency: 'partition-owner', multiStreamAppend: false, timeIndex: true });
+    assert.deepEqual(driver.capabilities, { concurrency: 'partition-owner', multiStreamAppend: true, timeIndex: true });
     await assert.rejects(driver.append(request(driver, 'account-1', 0, [event()])), DriverError);
   });
 

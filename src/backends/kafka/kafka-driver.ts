@@ -112,7 +112,7 @@ interface SnapshotPartition {
 export class KafkaDriver implements EventStoreDriver {
   readonly name = NAME;
   readonly partitions: number;
-  readonly capabilities: DriverCapabilities = { concurrency: 'partition-owner', multiStreamAppend: false, timeIndex: true };
+  readonly capabilities: DriverCapabilities = { concurrency: 'partition-owner', multiStreamAppend: true, timeIndex: true };
   readonly names: KafkaNames;
   readonly #options: KafkaDriverOptions;
   readonly #brokers: string[];
@@ -124,6 +124,8 @@ export class KafkaDriver implements EventStoreDriver {
   #indexes = new Map<number, StreamIndex>();
   #snapshots = new Map<number, SnapshotPartition>();
   #leases = new Set<KafkaPartitionLease>();
+  /** Close hooks of other clients of this backend on the store (projectors); run first by `close`. */
+  readonly #attached = new Set<() => Promise<void>>();
 
   constructor(options: KafkaDriverOptions = {}) {
     const partitions = options.partitions ?? 8;
@@ -139,6 +141,16 @@ export class KafkaDriver implements EventStoreDriver {
     this.partitions = partitions;
     this.names = new KafkaNames(options.prefix ?? 'eventfold');
     this.#options = options;
+  }
+
+  /**
+   * For other clients of this backend on the store's cluster (the projector): client options
+   * like the driver's own (brokers, TLS/SASL, retries), the replication factor of the topics it
+   * creates, and `onClose`, run when the driver closes; it returns the unregister function.
+   */
+  attach(role: string, onClose: () => Promise<void>): { client: BaseOptions; replicationFactor: number; detach: () => void } {
+    this.#attached.add(onClose);
+    return { client: this.#base(role), replicationFactor: this.#options.replicationFactor ?? 1, detach: () => this.#attached.delete(onClose) };
   }
 
   #base(role: string): BaseOptions {
@@ -186,6 +198,7 @@ export class KafkaDriver implements EventStoreDriver {
   }
 
   async close(): Promise<void> {
+    await Promise.allSettled([...this.#attached].map((close) => close()));
     const waiter = this.#waiter;
     this.#waiter = undefined;
     if (waiter) await waiter.then((w) => w.admin.close(), () => undefined).catch(() => undefined);
@@ -208,6 +221,12 @@ export class KafkaDriver implements EventStoreDriver {
     this.#checkPartition(partition);
     const producer = await this.#initWriter(partition);
     try {
+      // Fencing completed our transactional id's open transaction, but a transaction of another
+      // partition's writer (`appendWith`) may still be open here, holding the stable offset back:
+      // wait until everything written before the claim is decided, or the catch-up below could
+      // stop short of events that commit later.
+      const written = await this.#logOf().highWatermark(this.names.events, partition);
+      if (written > 0n) await this.#visible(partition, written - 1n, this.#transactionTimeout() + 20_000);
       const caughtUpTo = await this.#logOf().lastRecord(this.names.events, partition);
       const lease: KafkaPartitionLease = new KafkaPartitionLease({
         partition,
@@ -283,11 +302,18 @@ export class KafkaDriver implements EventStoreDriver {
     return id(record) !== undefined && id(record) === id(first);
   }
 
-  async #visible(partition: number, offset: bigint): Promise<void> {
-    const deadline = Date.now() + (this.#options.transactionTimeoutMs ?? 10_000);
+  #transactionTimeout(): number {
+    return this.#options.transactionTimeoutMs ?? 10_000;
+  }
+
+  /** Waits until read_committed readers see `offset` (the stable offset passed it). */
+  async #visible(partition: number, offset: bigint, waitMs = this.#transactionTimeout()): Promise<void> {
+    const deadline = Date.now() + waitMs;
     for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
       if ((await this.#logOf().lastStable(this.names.events, partition)) > offset) return;
-      if (Date.now() > deadline) throw new DriverError(NAME, `committed offset ${offset} of partition ${partition} did not become readable in time`);
+      if (Date.now() > deadline) {
+        throw new DriverError(NAME, `offset ${offset} of partition ${partition} did not become readable within ${waitMs} ms (a transaction there is still open)`);
+      }
       await new Promise((r) => setTimeout(r, wait));
     }
   }

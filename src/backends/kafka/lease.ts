@@ -1,7 +1,7 @@
 import type { Producer } from '@platformatic/kafka';
 import type { AppendRequest, AppendResult, PartitionLease } from '../../core/driver.ts';
 import { DriverError, PartitionFencedError } from '../../core/errors.ts';
-import { eventRecord } from './records.ts';
+import { eventRecord, ownershipProbe } from './records.ts';
 
 const NAME = 'kafka';
 type Transaction = Awaited<ReturnType<Producer['beginTransaction']>>;
@@ -59,9 +59,28 @@ export class KafkaPartitionLease implements PartitionLease {
   }
 
   append(requests: readonly AppendRequest[]): Promise<AppendResult[]> {
-    const run = this.#queue.then(() => this.#append(requests));
-    this.#queue = run.catch(() => undefined);
-    return run;
+    return this.#enqueue([this], () => this.#transact([], requests));
+  }
+
+  /**
+   * One transaction over several partitions, through this lease's producer. Kafka fences per
+   * transactional id, and this transaction carries only ours, so a writer that claimed one of
+   * the other partitions meanwhile would not stop it. Hence, after the records are written and
+   * before the commit, each other lease proves it is still current: its own producer adds its
+   * partition to a throwaway transaction (AddPartitionsToTxn with its epoch; the coordinator
+   * refuses a fenced epoch) and aborts it. A claim that comes after that proof reads the high
+   * watermark after fencing, which already covers our records, and waits for our transaction
+   * to end before it catches up (`KafkaDriver.claimPartition`), so it sees what we committed.
+   * Cost: one extra transaction round trip per other partition, run in parallel.
+   */
+  appendWith(others: readonly PartitionLease[], requests: readonly AppendRequest[]): Promise<AppendResult[]> {
+    const leases = others.map((other) => {
+      if (!(other instanceof KafkaPartitionLease) || other.#topic !== this.#topic) {
+        throw new DriverError(NAME, 'appendWith takes leases of the same Kafka store');
+      }
+      return other;
+    });
+    return this.#enqueue([this, ...leases], () => this.#transact(leases, requests));
   }
 
   async release(): Promise<void> {
@@ -72,60 +91,125 @@ export class KafkaPartitionLease implements PartitionLease {
     await this.#producer.close().catch(() => undefined);
   }
 
-  async #append(requests: readonly AppendRequest[]): Promise<AppendResult[]> {
+  /** Runs after everything queued on these leases; later work on any of them waits for it. */
+  #enqueue<T>(leases: readonly KafkaPartitionLease[], fn: () => Promise<T>): Promise<T> {
+    const run = Promise.all(leases.map((l) => l.#queue)).then(fn);
+    const tail = run.catch(() => undefined);
+    for (const lease of leases) lease.#queue = tail;
+    return run;
+  }
+
+  #usable(): void {
     if (this.#released) throw new DriverError(NAME, `the lease on partition ${this.partition} was released`);
     if (this.#dead !== undefined) throw new PartitionFencedError(NAME, this.partition, this.#dead);
+  }
+
+  async #transact(others: readonly KafkaPartitionLease[], requests: readonly AppendRequest[]): Promise<AppendResult[]> {
+    this.#usable();
+    for (const other of others) other.#usable();
     if (requests.length === 0) return [];
+    const byPartition = new Map<number, KafkaPartitionLease>([[this.partition, this], ...others.map((o) => [o.partition, o] as const)]);
+    // Our own partition's records first: the first record is what an in-doubt commit is checked by.
+    const order = requests.map((_, i) => i).sort((a, b) => Number(requests[b]!.partition === this.partition) - Number(requests[a]!.partition === this.partition));
+    if (requests[order[0]!]!.partition !== this.partition) {
+      throw new DriverError(NAME, `a transaction of the lease on partition ${this.partition} must append to that partition`);
+    }
     const messages = [];
     const versions: number[] = [];
-    for (const request of requests) {
-      if (request.partition !== this.partition) {
-        throw new DriverError(NAME, `an append to partition ${request.partition} went to the lease of partition ${this.partition}`);
+    for (const i of order) {
+      const request = requests[i]!;
+      if (!byPartition.has(request.partition)) {
+        throw new DriverError(NAME, `an append to partition ${request.partition} went to a lease of partition ${[...byPartition.keys()].join(', ')}`);
       }
       if (typeof request.expectedVersion !== 'number') {
         throw new DriverError(NAME, 'a lease appends after the exact current version of the stream, which the core passes as expectedVersion');
       }
       let version = request.expectedVersion;
       for (const event of request.events) messages.push(eventRecord(this.#topic, request, event, ++version));
-      versions.push(version);
+      versions[i] = version;
     }
     let transaction: Transaction | undefined;
     let base: bigint | undefined;
-    let results: AppendResult[] = [];
+    const results: AppendResult[] = [];
+    const lastOffsets = new Map<number, bigint>();
     try {
       transaction = await this.#producer.beginTransaction();
       const produced = await transaction.send({ messages: messages as never });
-      base = produced.offsets?.find((o: { topic: string; partition: number; offset: bigint }) => o.topic === this.#topic && o.partition === this.partition)?.offset;
-      if (base === undefined) throw new DriverError(NAME, 'the broker returned no offset for the append');
+      const bases = new Map<number, bigint>();
+      for (const o of (produced.offsets ?? []) as { topic: string; partition: number; offset: bigint }[]) {
+        if (o.topic === this.#topic) bases.set(o.partition, o.offset);
+      }
+      for (const partition of byPartition.keys()) {
+        if (!bases.has(partition) && requests.some((r) => r.partition === partition)) {
+          throw new DriverError(NAME, `the broker returned no offset for the append to partition ${partition}`);
+        }
+      }
+      base = bases.get(this.partition);
       // One send to one partition is one record batch: its records have consecutive offsets.
-      let offset: bigint = base;
-      results = requests.map((request, i) => ({
-        nextExpectedVersion: versions[i]!,
-        positions: request.events.map(() => ({ partition: this.partition, offset: offset++ })),
-      }));
+      const next = new Map(bases);
+      for (const i of order) {
+        const request = requests[i]!;
+        results[i] = {
+          nextExpectedVersion: versions[i]!,
+          positions: request.events.map(() => {
+            const offset = next.get(request.partition)!;
+            next.set(request.partition, offset + 1n);
+            lastOffsets.set(request.partition, offset);
+            return { partition: request.partition, offset };
+          }),
+        };
+      }
+      if (others.length > 0) {
+        const proofs = await Promise.allSettled(others.map((o) => o.#proveOwnership()));
+        const lost = proofs.findIndex((p) => p.status === 'rejected');
+        if (lost >= 0) {
+          await transaction.abort().catch(() => undefined);
+          throw new PartitionFencedError(NAME, others[lost]!.partition, (proofs[lost] as PromiseRejectedResult).reason);
+        }
+      }
       await transaction.commit();
     } catch (error) {
       // From here on this producer is done: the core claims again for the next append.
       this.#dead = error;
-      const fenced = isFenced(error);
+      const fenced = isFenced(error) || error instanceof PartitionFencedError;
       if (transaction && !transaction.completed && !fenced && base === undefined) {
         // Failed before the commit was asked for: abort now rather than hold back
         // read_committed readers until the transaction times out.
         await transaction.abort().catch(() => undefined);
       }
       if (transaction && !transaction.completed) await transaction.cancel().catch(() => undefined);
-      if (base !== undefined && (await this.#settle(base, messages[0]!, !fenced, error))) {
+      if (base !== undefined && !(error instanceof PartitionFencedError) && (await this.#settle(base, messages[0]!, !fenced, error))) {
         // The commit did go through (its answer was lost or garbled): the append stands.
-        await this.#visible(base + BigInt(messages.length) - 1n);
+        await this.#allVisible(byPartition, lastOffsets);
         return results;
       }
+      if (error instanceof PartitionFencedError) throw error;
       // Nothing of this append is or will become visible.
       throw new PartitionFencedError(NAME, this.partition, error);
     }
     // EndTxn returns once the commit is decided; the markers that make it readable follow.
     // Wait for them so a read right after the append sees it (read your writes).
-    await this.#visible(base + BigInt(messages.length) - 1n);
+    await this.#allVisible(byPartition, lastOffsets);
     return results;
+  }
+
+  async #allVisible(leases: ReadonlyMap<number, KafkaPartitionLease>, lastOffsets: ReadonlyMap<number, bigint>): Promise<void> {
+    await Promise.all([...lastOffsets].map(([partition, offset]) => leases.get(partition)!.#visible(offset)));
+  }
+
+  /** See `appendWith`: succeeds only while no other writer has claimed this partition. */
+  async #proveOwnership(): Promise<void> {
+    this.#usable();
+    let transaction: Transaction | undefined;
+    try {
+      transaction = await this.#producer.beginTransaction();
+      await transaction.send({ messages: [ownershipProbe(this.#topic, this.partition)] as never });
+      await transaction.abort();
+    } catch (error) {
+      this.#dead = error;
+      if (transaction && !transaction.completed) await transaction.cancel().catch(() => undefined);
+      throw new PartitionFencedError(NAME, this.partition, error);
+    }
   }
 
   /**

@@ -163,6 +163,17 @@ export class PartitionLog {
     return offset;
   }
 
+  /** High watermark (ListOffsets, read_uncommitted): one past the last record written, committed or not. */
+  async highWatermark(topic: string, partition: number): Promise<bigint> {
+    const [t] = await this.#admin.listOffsets({
+      topics: [{ name: topic, partitions: [{ partitionIndex: partition, timestamp: ListOffsetTimestamps.LATEST }] }],
+      isolationLevel: FetchIsolationLevels.READ_UNCOMMITTED,
+    });
+    const offset = t?.partitions.find((x) => x.partitionIndex === partition)?.offset;
+    if (offset === undefined) throw new DriverError(NAME, `no offsets for ${topic}/${partition}`);
+    return offset;
+  }
+
   /** First offset whose record timestamp is >= `timestamp`, or undefined when there is none. */
   async offsetForTime(topic: string, partition: number, timestamp: bigint): Promise<bigint | undefined> {
     const [t] = await this.#admin.listOffsets({ topics: [{ name: topic, partitions: [{ partitionIndex: partition, timestamp }] }] });

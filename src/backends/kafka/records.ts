@@ -47,6 +47,14 @@ export function eventRecord(topic: string, request: AppendRequest, event: Encode
   };
 }
 
+/**
+ * The record a lease writes, in a transaction it then aborts, to prove it still owns its
+ * partition (see `KafkaPartitionLease.appendWith`). Aborted, so no read_committed reader sees it.
+ */
+export function ownershipProbe(topic: string, partition: number): OutgoingRecord {
+  return { topic, partition, key: Buffer.alloc(0), value: Buffer.alloc(0), headers: new Map([[Buffer.from('ef-probe'), Buffer.from('1')]]), timestamp: BigInt(Date.now()) };
+}
+
 function headerMap(record: LogRecord): Map<string, Buffer> {
   const map = new Map<string, Buffer>();
   for (const [k, v] of record.headers) if (k) map.set(k.toString('latin1'), v ?? Buffer.alloc(0));
