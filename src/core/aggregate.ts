@@ -172,7 +172,12 @@ export class AggregateRepository<State, E extends Event, Command> {
     let version = snapshot?.version ?? 0;
     let position = snapshot?.position;
     let folded = 0;
-    const range = { fromVersion: version + 1, ...(limit.toVersion === undefined ? {} : { toVersion: limit.toVersion }) };
+    const range = {
+      fromVersion: version + 1,
+      ...(limit.toVersion === undefined ? {} : { toVersion: limit.toVersion }),
+      // Lets a log backend scan the partition from the snapshot on, not from its start.
+      ...(position ? { after: position } : {}),
+    };
     if (limit.toVersion === undefined || limit.toVersion > version) {
       for await (const event of this.#store.readStream(streamId, range)) {
         if (limit.until !== undefined && event.time.getTime() > limit.until) break;

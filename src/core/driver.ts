@@ -49,8 +49,14 @@ export interface EventStoreDriver {
 
   /** Current version of a stream (0 when it does not exist). */
   streamVersion(streamId: string): Promise<number>;
-  /** Events of one stream with `fromVersion <= version <= toVersion`, oldest first, at most `limit`. */
-  readStream(streamId: string, range: { fromVersion: number; toVersion: number; limit: number }): Promise<StoredEvent[]>;
+  /**
+   * Events of one stream with `fromVersion <= version <= toVersion`, oldest first, at most
+   * `limit`. `after`, when given, is a hint from the core: the position of the stream's event
+   * just before `fromVersion` (a snapshot's position, or the last event of the previous page),
+   * so every wanted event lies past it in its partition. Log drivers scan the partition's tail
+   * from there instead of from the start; drivers with a per-stream index ignore it.
+   */
+  readStream(streamId: string, range: { fromVersion: number; toVersion: number; limit: number; after?: Position }): Promise<StoredEvent[]>;
   /** Events of one partition with offset > `after` (all when `after` is undefined), oldest first. */
   readPartition(partition: number, range: { after: bigint | undefined; limit: number }): Promise<StoredEvent[]>;
   /** Last offset of the partition, or undefined when it is empty. */

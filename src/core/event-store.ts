@@ -49,6 +49,11 @@ export interface ReadStreamOptions {
   /** Last version to read (default: the end). */
   readonly toVersion?: number;
   readonly batchSize?: number;
+  /**
+   * Position of the stream's event at `fromVersion - 1` (a snapshot's position), when known:
+   * log backends (Kafka) then scan the partition from there instead of from its start.
+   */
+  readonly after?: Position;
 }
 
 const DEFAULT_BATCH = 500;
@@ -157,11 +162,15 @@ export class EventStore<E extends Event = Event> {
     const to = options.toVersion ?? Number.MAX_SAFE_INTEGER;
     if (!Number.isSafeInteger(from) || from < 1) throw new InvalidArgumentError('fromVersion must be an integer >= 1');
     if (!Number.isSafeInteger(to) || to < 0) throw new InvalidArgumentError('toVersion must be a non-negative integer');
+    let after = options.after;
     while (from <= to) {
-      const page = await this.runtime.use((d) => d.readStream(streamId, { fromVersion: from, toVersion: to, limit: batch }));
+      const range = { fromVersion: from, toVersion: to, limit: batch, ...(after ? { after } : {}) };
+      const page = await this.runtime.use((d) => d.readStream(streamId, range));
       for (const stored of page) yield this.codec.decode(stored);
       if (page.length < batch) return;
-      from = page[page.length - 1]!.version + 1;
+      const last = page[page.length - 1]!;
+      from = last.version + 1;
+      after = last.position;
     }
   }
 

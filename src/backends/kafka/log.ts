@@ -43,6 +43,9 @@ export class PartitionLog {
    */
   readonly #lastFetch = new Map<string, { from: bigint; result: FetchResult }>();
 
+  /** Data records fetched from the broker so far (cache hits not counted). */
+  recordsFetched = 0;
+
   constructor(admin: Admin) {
     this.#admin = admin;
   }
@@ -74,6 +77,7 @@ export class PartitionLog {
       if (records.length > 0) return { ...cached.result, records, fromCache: true };
     }
     const result = await this.#fetchWithRetry(topic, partition, offset, maxWaitMs);
+    this.recordsFetched += result.records.length;
     // An empty answer (a caller checking for news at the end) must not evict the last page.
     if (result.records.length > 0) this.#lastFetch.set(key, { from: offset, result });
     return result;
