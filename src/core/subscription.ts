@@ -24,8 +24,16 @@ export interface SubscribeOptions<E extends Event> {
   readonly handler: (event: RecordedEvent<E>) => void | Promise<void>;
   /** Where a group without a saved position starts. Default `'beginning'` (a new group replays everything). */
   readonly start?: 'beginning' | 'end';
-  /** Events per read and per checkpoint write. Default 100. */
+  /** Events per read. Default 100. */
   readonly batchSize?: number;
+  /**
+   * Longest time between two saves of the position while events keep coming. The position is
+   * also saved whenever the subscription catches up (so `caughtUp()` means handled and saved),
+   * stops, or fails. 0 saves after every batch. A crash replays at most this much (delivery is
+   * at least once either way). Default 1000 ms: a save is a round trip (a Kafka OffsetCommit
+   * costs more than handling a batch), so saving per batch would bound catch-up speed.
+   */
+  readonly checkpointIntervalMs?: number;
   /** How often to look for new events when idle. Default 100 ms. */
   readonly pollIntervalMs?: number;
   /** A failing handler is retried this many times with exponential backoff before the subscription stops. Default 3. */
@@ -110,6 +118,10 @@ export class Subscription<E extends Event> {
   #resolveDone!: () => void;
   #rejectDone!: (error: unknown) => void;
   #positions = new Map<number, bigint>();
+  /** The positions as last saved: what `caughtUp()` waits for. */
+  #saved = new Map<number, bigint>();
+  #dirty = false;
+  #lastSave = 0;
   #pendingSeek: readonly Position[] | undefined;
   #waiters: { heads: (bigint | undefined)[]; resolve: () => void }[] = [];
   #processed = 0;
@@ -123,6 +135,7 @@ export class Subscription<E extends Event> {
       handler: options.handler,
       start: options.start ?? 'beginning',
       batchSize: options.batchSize ?? 100,
+      checkpointIntervalMs: nonNegative(options.checkpointIntervalMs ?? 1000, 'checkpointIntervalMs'),
       pollIntervalMs: options.pollIntervalMs ?? 100,
       retries: options.retries ?? 3,
       retryDelayMs: options.retryDelayMs ?? 50,
@@ -154,7 +167,8 @@ export class Subscription<E extends Event> {
 
   /**
    * Resolves once the subscription has handled every event stored when this was called (the
-   * head of each partition at that moment); rejects if the subscription fails first.
+   * head of each partition at that moment) and saved its position past them; rejects if the
+   * subscription fails first.
    */
   async caughtUp(): Promise<void> {
     const heads: (bigint | undefined)[] = [];
@@ -174,7 +188,7 @@ export class Subscription<E extends Event> {
     this.#waiters = this.#waiters.filter((w) => {
       const done = w.heads.every((head, partition) => {
         if (head === undefined) return true;
-        const at = this.#positions.get(partition);
+        const at = this.#saved.get(partition);
         return at !== undefined && at >= head;
       });
       if (done) w.resolve();
@@ -210,16 +224,19 @@ export class Subscription<E extends Event> {
     const { group, batchSize } = this.#options;
     const saved = await this.#positionStore.load(group);
     if (saved) for (const p of saved) this.#positions.set(p.partition, p.offset);
-    else if (this.#options.start === 'end') {
+    this.#saved = new Map(this.#positions);
+    if (!saved && this.#options.start === 'end') {
       for (let partition = 0; partition < this.#store.partitions; partition++) {
         const head = await this.#store.runtime.use((d) => d.partitionHead(partition));
         if (head !== undefined) this.#positions.set(partition, head);
       }
+      this.#dirty = this.#positions.size > 0;
     }
     while (!stop.aborted) {
       if (this.#pendingSeek) {
         this.#positions = new Map(this.#pendingSeek.map((p) => [p.partition, p.offset]));
         this.#pendingSeek = undefined;
+        this.#dirty = true;
       }
       // Arm the wake-up before reading so an append during the read is not missed.
       const wake = this.#wakeUp(stop);
@@ -230,6 +247,7 @@ export class Subscription<E extends Event> {
           const page = await this.#store.runtime.use((d) => d.readPartition(partition, { after, limit: batchSize }));
           if (page.length === 0) continue;
           let last: bigint | undefined;
+          let failed = true;
           try {
             for (const stored of page) {
               if (stop.aborted || this.#pendingSeek) break;
@@ -237,22 +255,37 @@ export class Subscription<E extends Event> {
               last = stored.position.offset;
               handled++;
             }
+            failed = false;
           } finally {
             if (last !== undefined && !this.#pendingSeek) {
               this.#positions.set(partition, last);
-              await this.#positionStore.save(group, this.positions());
-              this.#checkWaiters();
+              this.#dirty = true;
+              await this.#save(failed || stop.aborted);
             }
           }
         }
         if (handled === 0 && !this.#pendingSeek) {
-          this.#checkWaiters();
+          await this.#save(true);
           await wake.wait();
         }
       } finally {
         wake.cancel();
       }
     }
+    await this.#save(true);
+  }
+
+  /** Saves the position when it changed and `force` or the checkpoint interval says so. */
+  async #save(force: boolean): Promise<void> {
+    const now = performance.now();
+    if (this.#dirty && (force || now - this.#lastSave >= this.#options.checkpointIntervalMs)) {
+      const positions = this.positions();
+      await this.#positionStore.save(this.#options.group, positions);
+      this.#saved = new Map(positions.map((p) => [p.partition, p.offset]));
+      this.#dirty = false;
+      this.#lastSave = now;
+    }
+    this.#checkWaiters();
   }
 
   async #handle(event: RecordedEvent<E>, stop: AbortSignal): Promise<void> {
@@ -289,4 +322,9 @@ export class Subscription<E extends Event> {
     return { wait, cancel };
   }
 
+}
+
+function nonNegative(value: number, name: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new InvalidArgumentError(`${name} must be a non-negative number`);
+  return value;
 }
