@@ -13,6 +13,21 @@ interface OwnedPartition {
 }
 
 const CATCH_UP_BATCH = 1000;
+/** Most appends, and payload bytes, one group commit puts in a transaction (a Kafka batch is capped at ~1 MiB by default). */
+const GROUP_MAX_APPENDS = 100;
+const GROUP_MAX_BYTES = 512 * 1024;
+
+interface Waiting {
+  readonly request: AppendRequest;
+  readonly resolve: (result: AppendResult) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+function requestBytes(request: AppendRequest): number {
+  let bytes = request.streamId.length;
+  for (const e of request.events) bytes += e.data.byteLength + e.metadata.length + e.type.length + e.id.length + 64;
+  return bytes;
+}
 
 /**
  * Optimistic concurrency for logs without a conditional append (Kafka, Pulsar), written once
@@ -36,6 +51,8 @@ export class PartitionOwners {
   /** The last known index of partitions this process lost, reused on the next claim. */
   readonly #lost = new Map<number, Omit<OwnedPartition, 'lease'>>();
   readonly #queues = new Map<number, Promise<unknown>>();
+  /** Appends waiting for their partition's next transaction. */
+  readonly #waiting = new Map<number, Waiting[]>();
   readonly #maxTakeovers: number;
 
   constructor(runtime: RuntimeDriver, maxTakeovers = 3) {
@@ -43,9 +60,18 @@ export class PartitionOwners {
     this.#maxTakeovers = maxTakeovers;
   }
 
-  /** Checks and appends one request; appends to one partition run one at a time in this process. */
+  /**
+   * Checks and appends one request. Appends to one partition run one transaction at a time in
+   * this process; the appends that queue up meanwhile go together in the next transaction
+   * (group commit), so concurrent commands cost one transaction per round, not one each.
+   */
   append(request: AppendRequest): Promise<AppendResult> {
-    return this.#serialized([request.partition], () => this.#append(request));
+    return new Promise<AppendResult>((resolve, reject) => {
+      let queue = this.#waiting.get(request.partition);
+      if (!queue) this.#waiting.set(request.partition, (queue = []));
+      queue.push({ request, resolve, reject });
+      if (queue.length === 1) this.#scheduleDrain(request.partition);
+    });
   }
 
   /**
@@ -64,38 +90,103 @@ export class PartitionOwners {
     await Promise.allSettled(owned.map((o) => o.lease.release()));
   }
 
-  async #append(request: AppendRequest): Promise<AppendResult> {
+  /** Invariant: a partition with waiting appends has exactly one drain queued. */
+  #scheduleDrain(partition: number): void {
+    void this.#serialized([partition], () => this.#drain(partition));
+  }
+
+  /** Takes the waiting appends of a partition (up to a transaction's worth) and appends them together. */
+  async #drain(partition: number): Promise<void> {
+    const queue = this.#waiting.get(partition) ?? [];
+    let bytes = 0;
+    let take = 0;
+    while (take < queue.length && take < GROUP_MAX_APPENDS) {
+      bytes += requestBytes(queue[take]!.request);
+      if (take > 0 && bytes > GROUP_MAX_BYTES) break;
+      take++;
+    }
+    const batch = queue.splice(0, take);
+    let deferred: Waiting[] = [];
+    try {
+      deferred = await this.#appendGroup(partition, batch);
+    } catch (error) {
+      for (const w of batch) w.reject(error);
+    } finally {
+      // Appends that must wait for the outcome of another one in this batch go first next time.
+      queue.unshift(...deferred);
+      if (queue.length === 0) this.#waiting.delete(partition);
+      else this.#scheduleDrain(partition);
+    }
+  }
+
+  /**
+   * Checks each waiting append against the index (and against the appends before it in the
+   * batch), appends those that pass in one transaction, settles each one, and returns the
+   * appends that depend on another one of this batch (same stream, or same event id): they are
+   * checked again once that one's outcome is known, so a conflict is only ever reported
+   * against what is committed.
+   */
+  async #appendGroup(partition: number, batch: Waiting[]): Promise<Waiting[]> {
     const driver = this.#runtime.driver;
+    let candidates = batch;
     for (let takeovers = 0; ; takeovers++) {
-      const fresh = !this.#owned.has(request.partition);
-      const owned = await this.#claim(request.partition);
-      const current = owned.versions.get(request.streamId) ?? 0;
-      if (!matchesExpectedVersion(request.expectedVersion, current)) {
-        // A lease held from before may be stale: another process may have taken the partition
-        // and written since. Only a check against a fresh claim can say "conflict".
-        if (!fresh) {
-          this.#drop(request.partition, owned);
+      const fresh = !this.#owned.has(partition);
+      const owned = await this.#claim(partition);
+      const accepted: { waiting: Waiting; checked: AppendRequest & { expectedVersion: number } }[] = [];
+      const deferred: Waiting[] = [];
+      const touched = new Set<string>();
+      const batchIds = new Set<string>();
+      let stale = false;
+      for (const waiting of candidates) {
+        const { request } = waiting;
+        if (touched.has(request.streamId) || request.events.some((e) => batchIds.has(e.id))) {
+          deferred.push(waiting);
           continue;
         }
-        throw new ExpectedVersionConflictError(request.streamId, request.expectedVersion, current, driver.name);
-      }
-      for (const event of request.events) {
-        const existing = owned.ids.get(event.id);
-        if (existing) throw new DuplicateEventIdError(event.id, existing, driver.name);
-      }
-      try {
+        const current = owned.versions.get(request.streamId) ?? 0;
+        if (!matchesExpectedVersion(request.expectedVersion, current)) {
+          // A lease held from before may be stale: another process may have taken the partition
+          // and written since. Only a check against a fresh claim can say "conflict".
+          if (!fresh) {
+            stale = true;
+            break;
+          }
+          waiting.reject(new ExpectedVersionConflictError(request.streamId, request.expectedVersion, current, driver.name));
+          continue;
+        }
+        const duplicate = request.events.map((e) => ({ id: e.id, existing: owned.ids.get(e.id) })).find((d) => d.existing);
+        if (duplicate) {
+          waiting.reject(new DuplicateEventIdError(duplicate.id, duplicate.existing!, driver.name));
+          continue;
+        }
+        touched.add(request.streamId);
+        for (const e of request.events) batchIds.add(e.id);
         // The lease gets the exact version it appends after, so it can number the events.
-        const checked = { ...request, expectedVersion: current };
-        const [result] = await owned.lease.append([checked]);
-        if (!result) throw new DriverError(driver.name, 'the lease returned no result for the append');
-        this.#record(owned, checked, result);
-        return result;
+        accepted.push({ waiting, checked: { ...request, expectedVersion: current } });
+      }
+      if (stale) {
+        this.#drop(partition, owned);
+        continue;
+      }
+      if (accepted.length === 0) return deferred;
+      try {
+        const results = await owned.lease.append(accepted.map((a) => a.checked));
+        if (results.length !== accepted.length) throw new DriverError(driver.name, 'the lease returned a result per request it was not given');
+        accepted.forEach((a, i) => {
+          this.#record(owned, a.checked, results[i]!);
+          a.waiting.resolve(results[i]!);
+        });
+        return deferred;
       } catch (error) {
         // Fenced, or an outcome we cannot know: either way our index may be stale. Forget the
         // lease; the next claim reads what happened from the log itself.
-        this.#drop(request.partition, owned);
-        if (error instanceof PartitionFencedError && takeovers < this.#maxTakeovers + 1) continue;
-        throw error;
+        this.#drop(partition, owned);
+        if (error instanceof PartitionFencedError && takeovers < this.#maxTakeovers + 1) {
+          candidates = [...accepted.map((a) => a.waiting), ...deferred];
+          continue;
+        }
+        for (const a of accepted) a.waiting.reject(error);
+        return deferred;
       }
     }
   }

@@ -173,3 +173,34 @@ describe('kafka: atomic append across partitions', () => {
     }
   });
 });
+
+describe('kafka: group commit', () => {
+  it('appends that queue up for one partition share a transaction, each checked on its own', async (t) => {
+    const prefix = uniqueName('kgroup');
+    const { store, driver } = await openStore(prefix, 1);
+    await store.append('account-g0', Deposited({ amount: 1 })); // the claim happens here
+    const admin = new Admin({ clientId: 'group-commit-test', bootstrapBrokers: KAFKA_BROKERS });
+    try {
+      const [before] = await highWatermarks(admin, driver.names.events, 1);
+      const outcomes = await Promise.allSettled([
+        ...Array.from({ length: 60 }, (_, i) => store.append(`account-g${i + 1}`, Deposited({ amount: i + 1 }), { expectedVersion: 'no_stream' })),
+        // Same stream twice with the same expectation: exactly one wins, the other conflicts.
+        store.append('account-g0', Withdrawn({ amount: 1 }), { expectedVersion: 1 }),
+        store.append('account-g0', Withdrawn({ amount: 2 }), { expectedVersion: 1 }),
+      ]);
+      const [afterwards] = await highWatermarks(admin, driver.names.events, 1);
+      const ok = outcomes.filter((o) => o.status === 'fulfilled').length;
+      const conflicts = outcomes.filter((o) => o.status === 'rejected' && o.reason instanceof ExpectedVersionConflictError).length;
+      assert.equal(ok, 61);
+      assert.equal(conflicts, 1);
+      // Every transaction ends with one commit marker: offsets used = events + transactions.
+      const transactions = Number(afterwards! - before!) - 61;
+      t.diagnostic(`61 appends in ${transactions} transactions`);
+      assert.ok(transactions >= 1 && transactions <= 5, `61 appends took ${transactions} transactions`);
+      assert.equal((await collect(store.readAll())).length, 62);
+      assert.equal(await store.streamVersion('account-g0'), 2);
+    } finally {
+      await admin.close();
+    }
+  });
+});
