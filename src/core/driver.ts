@@ -8,7 +8,7 @@ import type { ExpectedVersion } from './expected-version.ts';
  *
  * Contract, for every driver:
  * 1. Per-stream order: the events of one stream get consecutive versions 1, 2, 3… and all live
- *    in one partition (`partitionOf(streamId, partitions)` from the core), in version order.
+ *    in one partition (the driver's `partitionOf`, else the core's murmur2), in version order.
  * 2. Positions: `offset` grows strictly within a partition (gaps allowed). There is no order
  *    across partitions and the API never promises one.
  * 3. Atomic append: one `append` stores all of its events or none.
@@ -31,6 +31,12 @@ export interface EventStoreDriver {
   readonly name: string;
   /** Number of partitions the store's streams are spread over (1 for SQLite). */
   readonly partitions: number;
+  /**
+   * The partition of a stream, for drivers that place streams themselves (Kafka with a topic per
+   * aggregate category). Default: the core's `partitionOf(streamId, partitions)` (murmur2).
+   * Must be a pure function of the stream id for the life of the data.
+   */
+  partitionOf?(streamId: string): number;
   readonly capabilities: DriverCapabilities;
 
   /** Called once by the core before first use; creates tables, topics, scripts… */

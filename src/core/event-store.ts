@@ -103,6 +103,13 @@ export class EventStore<E extends Event = Event> {
     return this.runtime.driver.partitions;
   }
 
+  /** The partition a stream's events live in. */
+  partitionOf(streamId: string): number {
+    assertStreamName(streamId);
+    const driver = this.runtime.driver;
+    return driver.partitionOf ? driver.partitionOf(streamId) : partitionOf(streamId, driver.partitions);
+  }
+
   /**
    * Appends events to one stream, atomically. With `expectedVersion`, of several concurrent
    * writers expecting the same version exactly one succeeds; the others get an
@@ -283,7 +290,7 @@ export class EventStore<E extends Event = Event> {
       events: encoded.map((e) => e.event),
       request: {
         streamId: input.streamId,
-        partition: partitionOf(input.streamId, this.partitions),
+        partition: this.partitionOf(input.streamId),
         expectedVersion: input.expectedVersion,
         events: encoded.map((e) => e.encoded),
       },

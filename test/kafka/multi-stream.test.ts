@@ -145,7 +145,7 @@ describe('kafka: atomic append across partitions', () => {
     });
     try {
       const tx = await other.beginTransaction();
-      const record = eventRecord(driver.names.events, { streamId, partition: 1, expectedVersion: 0, events: [] }, {
+      const record = eventRecord({ topic: driver.names.events, partition: 1 }, streamId, {
         id: '00000000-0000-4000-8000-00000000c1a1',
         type: 'Deposited',
         schemaVersion: 1,

@@ -15,14 +15,21 @@ import { KafkaPartitionLease } from './lease.ts';
 import { PartitionLog, type LogRecord } from './log.ts';
 import { snapshotKey, snapshotRecord, storedEvent, storedSnapshot, streamOf } from './records.ts';
 import { KafkaNames } from './topics.ts';
+import { TopicLayout } from './layout.ts';
 
 export interface KafkaDriverOptions {
   /** Bootstrap brokers. Default `['127.0.0.1:9092']`. */
   readonly brokers?: readonly string[];
   /** Prefix of the store's topics, transactional ids and groups. Default `eventfold`. */
   readonly prefix?: string;
-  /** Partitions of the events topic, fixed for the life of the data. Default 8. */
+  /** Partitions of each events topic, fixed for the life of the data. Default 8. */
   readonly partitions?: number;
+  /**
+   * Aggregate categories that get an events topic of their own, `<prefix>.events-<category>`
+   * (a stream `order-42` belongs to category `order`); other streams go to `<prefix>.events`.
+   * Append-only: add new categories at the end (see layout.ts). Default none.
+   */
+  readonly categories?: readonly string[];
   /** Replication factor of the topics the driver creates. Default 1. */
   readonly replicationFactor?: number;
   /**
@@ -114,6 +121,8 @@ export class KafkaDriver implements EventStoreDriver {
   readonly partitions: number;
   readonly capabilities: DriverCapabilities = { concurrency: 'partition-owner', multiStreamAppend: true, timeIndex: true };
   readonly names: KafkaNames;
+  /** Which topic and Kafka partition each store partition is. */
+  readonly layout: TopicLayout;
   readonly #options: KafkaDriverOptions;
   readonly #brokers: string[];
   #admin: Admin | undefined;
@@ -138,8 +147,9 @@ export class KafkaDriver implements EventStoreDriver {
     if (!Number.isInteger(timeout) || timeout < 1000) throw new InvalidArgumentError('transactionTimeoutMs must be an integer >= 1000');
     this.#brokers = [...(options.brokers ?? ['127.0.0.1:9092'])];
     if (this.#brokers.length === 0) throw new InvalidArgumentError('brokers must name at least one broker');
-    this.partitions = partitions;
     this.names = new KafkaNames(options.prefix ?? 'eventfold');
+    this.layout = new TopicLayout(this.names, partitions, options.categories ?? []);
+    this.partitions = this.layout.partitions;
     this.#options = options;
   }
 
@@ -172,23 +182,31 @@ export class KafkaDriver implements EventStoreDriver {
       const replicas = this.#options.replicationFactor ?? 1;
       const create = async (topic: string, configs: { name: string; value: string }[]): Promise<void> => {
         if (existing.has(topic)) return;
-        await admin.createTopics({ topics: [topic], partitions: this.partitions, replicas, configs }).catch((error: unknown) => {
+        await admin.createTopics({ topics: [topic], partitions: this.layout.perTopic, replicas, configs }).catch((error: unknown) => {
           // Another process of the same store created it first.
           if (!(error as { findBy?: (k: string, v: unknown) => unknown }).findBy?.('apiId', 'TOPIC_ALREADY_EXISTS')) throw error;
         });
       };
-      await create(this.names.events, [
-        { name: 'cleanup.policy', value: 'delete' },
-        { name: 'retention.ms', value: '-1' },
-        { name: 'retention.bytes', value: '-1' },
-        { name: 'message.timestamp.type', value: 'CreateTime' },
-        // Event times come from the core's clock, which may run ahead of the broker's.
-        { name: 'message.timestamp.after.max.ms', value: LONG_MAX },
-      ]);
+      // A category topic that the configuration no longer names holds events no read would see.
+      const categoryPrefix = this.names.categoryEvents('');
+      const dropped = [...existing].filter((t) => t.startsWith(categoryPrefix) && this.layout.partitionFor(t, 0) === undefined);
+      if (dropped.length > 0) {
+        throw new DriverError(NAME, `topic ${dropped.join(', ')} holds events of a category missing from \`categories\`; categories can only be added (at the end), never removed`);
+      }
+      for (const { topic } of this.layout.topics) {
+        await create(topic, [
+          { name: 'cleanup.policy', value: 'delete' },
+          { name: 'retention.ms', value: '-1' },
+          { name: 'retention.bytes', value: '-1' },
+          { name: 'message.timestamp.type', value: 'CreateTime' },
+          // Event times come from the core's clock, which may run ahead of the broker's.
+          { name: 'message.timestamp.after.max.ms', value: LONG_MAX },
+        ]);
+      }
       await create(this.names.snapshots, [{ name: 'cleanup.policy', value: 'compact' }]);
       const log = new PartitionLog(admin);
-      await log.describe(this.names.events, this.partitions);
-      await log.describe(this.names.snapshots, this.partitions);
+      for (const { topic } of this.layout.topics) await log.describe(topic, this.layout.perTopic);
+      await log.describe(this.names.snapshots, this.layout.perTopic);
       this.#admin = admin;
       this.#log = log;
     } catch (error) {
@@ -218,21 +236,22 @@ export class KafkaDriver implements EventStoreDriver {
   }
 
   async claimPartition(partition: number): Promise<PartitionLease> {
-    this.#checkPartition(partition);
+    const at = this.layout.at(partition);
     const producer = await this.#initWriter(partition);
     try {
       // Fencing completed our transactional id's open transaction, but a transaction of another
       // partition's writer (`appendWith`) may still be open here, holding the stable offset back:
       // wait until everything written before the claim is decided, or the catch-up below could
       // stop short of events that commit later.
-      const written = await this.#logOf().highWatermark(this.names.events, partition);
+      const written = await this.#logOf().highWatermark(at.topic, at.partition);
       if (written > 0n) await this.#visible(partition, written - 1n, this.#transactionTimeout() + 20_000);
-      const caughtUpTo = await this.#logOf().lastRecord(this.names.events, partition);
+      const caughtUpTo = await this.#logOf().lastRecord(at.topic, at.partition);
       const lease: KafkaPartitionLease = new KafkaPartitionLease({
         partition,
         caughtUpTo,
         producer,
-        topic: this.names.events,
+        target: at,
+        owner: this,
         onRelease: () => this.#leases.delete(lease),
         visible: (offset) => this.#visible(partition, offset),
         inDoubt: (base, first, fence) => this.#inDoubt(partition, base, first, fence),
@@ -275,7 +294,7 @@ export class KafkaDriver implements EventStoreDriver {
   #writer(partition: number): Producer {
     return new Producer({
       ...this.#base(`writer-p${partition}`),
-      transactionalId: this.names.writer(partition),
+      transactionalId: this.#writerId(partition),
       idempotent: true,
       // No expected producer id: the claim takes the transactional id over from whoever holds
       // it (the library's default, 0, makes the coordinator answer PRODUCER_FENCED instead).
@@ -285,6 +304,17 @@ export class KafkaDriver implements EventStoreDriver {
     });
   }
 
+  #writerId(partition: number): string {
+    const at = this.layout.at(partition);
+    return this.names.writer(at.partition, at.category);
+  }
+
+  /** Topic and Kafka partition of a store partition, as arguments for `PartitionLog`. */
+  #where(partition: number): [string, number] {
+    const at = this.layout.at(partition);
+    return [at.topic, at.partition];
+  }
+
   async #inDoubt(partition: number, base: bigint, first: { headers: Map<Buffer, Buffer> }, fence: boolean): Promise<boolean> {
     if (fence) {
       // InitProducerId returns once the transaction it fences is complete (committed or aborted).
@@ -292,7 +322,7 @@ export class KafkaDriver implements EventStoreDriver {
     }
     // Another writer's claim may still be completing it: wait until the stable offset passes it.
     await this.#visible(partition, base);
-    const page = await this.#logOf().fetch(this.names.events, partition, base);
+    const page = await this.#logOf().fetch(...this.#where(partition), base);
     const record = page.records[0];
     if (!record || record.offset !== base) return false;
     const id = (r: { headers: Iterable<readonly [Buffer | null, Buffer | null]> }): string | undefined => {
@@ -310,7 +340,7 @@ export class KafkaDriver implements EventStoreDriver {
   async #visible(partition: number, offset: bigint, waitMs = this.#transactionTimeout()): Promise<void> {
     const deadline = Date.now() + waitMs;
     for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
-      if ((await this.#logOf().lastStable(this.names.events, partition)) > offset) return;
+      if ((await this.#logOf().lastStable(...this.#where(partition))) > offset) return;
       if (Date.now() > deadline) {
         throw new DriverError(NAME, `offset ${offset} of partition ${partition} did not become readable within ${waitMs} ms (a transaction there is still open)`);
       }
@@ -318,13 +348,18 @@ export class KafkaDriver implements EventStoreDriver {
     }
   }
 
+  /** Store partition of a stream: its category's topic, then murmur2 of the key (see layout.ts). */
+  partitionOf(streamId: string): number {
+    return this.layout.partitionOf(streamId);
+  }
+
   async streamVersion(streamId: string): Promise<number> {
-    const index = await this.#catchUpIndex(partitionOf(streamId, this.partitions));
+    const index = await this.#catchUpIndex(this.layout.partitionOf(streamId));
     return index.streams.get(streamId)?.length ?? 0;
   }
 
   async readStream(streamId: string, range: { fromVersion: number; toVersion: number; limit: number; after?: Position }): Promise<StoredEvent[]> {
-    const partition = partitionOf(streamId, this.partitions);
+    const partition = this.layout.partitionOf(streamId);
     const known = this.#indexes.get(partition);
     if (range.after && range.after.partition === partition && (!known || known.next <= range.after.offset)) {
       // A load from a snapshot in a process whose index has not reached the snapshot yet: scan
@@ -340,7 +375,7 @@ export class KafkaDriver implements EventStoreDriver {
     const stopAt = BigInt(offsets[last - 1]!);
     let at = BigInt(offsets[range.fromVersion - 1]!);
     while (out.length < want && at <= stopAt) {
-      const page = await this.#logOf().fetch(this.names.events, partition, at);
+      const page = await this.#logOf().fetch(...this.#where(partition), at);
       for (const record of page.records) {
         if (record.offset > stopAt) break;
         if (!record.key || record.key.toString('utf8') !== streamId) continue;
@@ -358,7 +393,7 @@ export class KafkaDriver implements EventStoreDriver {
     const out: StoredEvent[] = [];
     let at = from;
     for (;;) {
-      const page = await this.#logOf().fetch(this.names.events, partition, at);
+      const page = await this.#logOf().fetch(...this.#where(partition), at);
       if (page.logStart > at) {
         at = page.logStart;
         continue;
@@ -382,11 +417,10 @@ export class KafkaDriver implements EventStoreDriver {
   }
 
   async readPartition(partition: number, range: { after: bigint | undefined; limit: number }): Promise<StoredEvent[]> {
-    this.#checkPartition(partition);
     const out: StoredEvent[] = [];
     let at = range.after === undefined ? 0n : range.after + 1n;
     while (out.length < range.limit) {
-      const page = await this.#logOf().fetch(this.names.events, partition, at);
+      const page = await this.#logOf().fetch(...this.#where(partition), at);
       if (page.logStart > at) {
         at = page.logStart;
         continue;
@@ -403,37 +437,37 @@ export class KafkaDriver implements EventStoreDriver {
   }
 
   async partitionHead(partition: number): Promise<bigint | undefined> {
-    this.#checkPartition(partition);
-    return this.#logOf().lastRecord(this.names.events, partition);
+    return this.#logOf().lastRecord(...this.#where(partition));
   }
 
   async offsetBeforeTime(partition: number, time: number): Promise<bigint | undefined> {
-    this.#checkPartition(partition);
-    const offset = await this.#logOf().offsetForTime(this.names.events, partition, BigInt(Math.max(0, Math.floor(time))));
+    const offset = await this.#logOf().offsetForTime(...this.#where(partition), BigInt(Math.max(0, Math.floor(time))));
     if (offset === undefined) return this.partitionHead(partition);
     return offset === 0n ? undefined : offset - 1n;
   }
 
   async readSnapshot(streamId: string, name: string): Promise<StoredSnapshot | undefined> {
-    const snapshots = await this.#catchUpSnapshots(partitionOf(streamId, this.partitions));
+    const snapshots = await this.#catchUpSnapshots(partitionOf(streamId, this.layout.perTopic));
     return snapshots.byKey.get(snapshotKey(streamId, name));
   }
 
   async writeSnapshot(snapshot: StoredSnapshot): Promise<void> {
-    const partition = partitionOf(snapshot.streamId, this.partitions);
+    // The snapshots topic has as many partitions as one events topic, whatever the categories.
+    const partition = partitionOf(snapshot.streamId, this.layout.perTopic);
     this.#snapshotProducer ??= new Producer({ ...this.#base('snapshots'), idempotent: true });
-    await this.#snapshotProducer.send({ messages: [snapshotRecord(this.names.snapshots, partition, snapshot) as never] });
+    const at = this.layout.at(snapshot.position.partition);
+    await this.#snapshotProducer.send({ messages: [snapshotRecord(this.names.snapshots, partition, snapshot, at) as never] });
   }
 
   async readCheckpoint(group: string): Promise<readonly Position[] | undefined> {
     const [listed] = await this.#adminOf().listConsumerGroupOffsets({
-      groups: [{ groupId: this.names.group(group), topics: [{ name: this.names.events, partitionIndexes: this.#allPartitions() }] }],
+      groups: [{ groupId: this.names.group(group), topics: this.layout.byTopic().map((t) => ({ name: t.topic, partitionIndexes: t.partitions.map((p) => p.partition) })) }],
     });
     const positions: Position[] = [];
     for (const topic of listed?.topics ?? []) {
-      if (topic.name !== this.names.events) continue;
       for (const p of topic.partitions) {
-        if (p.committedOffset > 0n) positions.push({ partition: p.partitionIndex, offset: p.committedOffset - 1n });
+        const partition = this.layout.partitionFor(topic.name, p.partitionIndex);
+        if (partition !== undefined && p.committedOffset > 0n) positions.push({ partition, offset: p.committedOffset - 1n });
       }
     }
     positions.sort((a, b) => a.partition - b.partition);
@@ -446,15 +480,13 @@ export class KafkaDriver implements EventStoreDriver {
     // the vector does not name go back to 0 ("nothing processed").
     await this.#adminOf().alterConsumerGroupOffsets({
       groupId: this.names.group(group),
-      topics: [
-        {
-          name: this.names.events,
-          partitionOffsets: this.#allPartitions().map((partition) => {
-            const offset = byPartition.get(partition);
-            return { partition, offset: offset === undefined ? 0n : offset + 1n };
-          }),
-        },
-      ],
+      topics: this.layout.byTopic().map((t) => ({
+        name: t.topic,
+        partitionOffsets: t.partitions.map(({ partition, store }) => {
+          const offset = byPartition.get(store);
+          return { partition, offset: offset === undefined ? 0n : offset + 1n };
+        }),
+      })),
     });
   }
 
@@ -472,7 +504,7 @@ export class KafkaDriver implements EventStoreDriver {
     if (!this.#waiter) {
       const admin = new Admin(this.#base('waiter'));
       const log = new PartitionLog(admin);
-      this.#waiter = log.describe(this.names.events, this.partitions).then(
+      this.#waiter = Promise.all(this.layout.topics.map((t) => log.describe(t.topic, this.layout.perTopic))).then(
         () => ({ admin, log }),
         async (error: unknown) => {
           this.#waiter = undefined;
@@ -488,14 +520,15 @@ export class KafkaDriver implements EventStoreDriver {
       // Every commit ends in a marker no reader sees: long-polling from just past the last
       // event would wake at once on it. Step past what is already there first (no wait); if
       // that holds events, they are new: wake now.
-      const from: bigint[] = [];
+      const from = new Map<string, bigint[]>(this.layout.topics.map((t) => [t.topic, []]));
       for (let partition = 0; partition < this.partitions; partition++) {
         const offset = after.find((p) => p.partition === partition)?.offset;
-        const page = await this.#logOf().fetch(this.names.events, partition, offset === undefined ? 0n : offset + 1n);
+        const [topic, kafkaPartition] = this.#where(partition);
+        const page = await this.#logOf().fetch(topic, kafkaPartition, offset === undefined ? 0n : offset + 1n);
         if (page.records.length > 0) return;
-        from.push(page.next);
+        from.get(topic)![kafkaPartition] = page.next;
       }
-      await log.waitAny(this.names.events, from, blockMs);
+      await Promise.race([...from].map(([topic, offsets]) => log.waitAny(topic, offsets, blockMs)));
     };
     await Promise.race([
       // A failing long-poll must not turn into a busy loop: then just wait like a poll would.
@@ -512,7 +545,7 @@ export class KafkaDriver implements EventStoreDriver {
       this.#indexes.set(partition, index);
     }
     await this.#exclusive(index, async () => {
-      await this.#scan(this.names.events, partition, index.next, (record) => {
+      await this.#scan(...this.#where(partition), index.next, (record) => {
         const s = streamOf(record);
         if (!s) return;
         let offsets = index.streams.get(s.streamId);
@@ -538,7 +571,7 @@ export class KafkaDriver implements EventStoreDriver {
       await this.#scan(this.names.snapshots, partition, snapshots.next, (record) => {
         const key = record.key?.toString('utf8');
         if (key === undefined) return;
-        const s = storedSnapshot(record);
+        const s = storedSnapshot(record, (topic, partition) => this.layout.partitionFor(topic ?? this.names.events, partition));
         if (s) snapshots.byKey.set(key, s);
         else snapshots.byKey.delete(key);
       }, (next) => {
@@ -573,16 +606,6 @@ export class KafkaDriver implements EventStoreDriver {
       await run;
     } finally {
       state.busy = undefined;
-    }
-  }
-
-  #allPartitions(): number[] {
-    return Array.from({ length: this.partitions }, (_, i) => i);
-  }
-
-  #checkPartition(partition: number): void {
-    if (!Number.isInteger(partition) || partition < 0 || partition >= this.partitions) {
-      throw new InvalidArgumentError(`partition must be an integer from 0 to ${this.partitions - 1}`);
     }
   }
 

@@ -1,6 +1,7 @@
 import type { Producer } from '@platformatic/kafka';
 import type { AppendRequest, AppendResult, PartitionLease } from '../../core/driver.ts';
 import { DriverError, PartitionFencedError } from '../../core/errors.ts';
+import type { TopicPartition } from './layout.ts';
 import { eventRecord, ownershipProbe } from './records.ts';
 
 const NAME = 'kafka';
@@ -29,7 +30,10 @@ export class KafkaPartitionLease implements PartitionLease {
   readonly partition: number;
   readonly caughtUpTo: bigint | undefined;
   readonly #producer: Producer;
-  readonly #topic: string;
+  /** The topic and Kafka partition behind the store partition. */
+  readonly #target: TopicPartition;
+  /** The driver that made the lease: only its leases share a transaction. */
+  readonly #owner: object;
   readonly #onRelease: () => void;
   readonly #visible: (offset: bigint) => Promise<void>;
   readonly #inDoubt: (base: bigint, first: { headers: Map<Buffer, Buffer> }, fence: boolean) => Promise<boolean>;
@@ -42,7 +46,8 @@ export class KafkaPartitionLease implements PartitionLease {
     partition: number;
     caughtUpTo: bigint | undefined;
     producer: Producer;
-    topic: string;
+    target: TopicPartition;
+    owner: object;
     onRelease: () => void;
     /** Resolves once read_committed readers see `offset` (the commit markers are written after EndTxn returns). */
     visible: (offset: bigint) => Promise<void>;
@@ -52,7 +57,8 @@ export class KafkaPartitionLease implements PartitionLease {
     this.partition = options.partition;
     this.caughtUpTo = options.caughtUpTo;
     this.#producer = options.producer;
-    this.#topic = options.topic;
+    this.#target = options.target;
+    this.#owner = options.owner;
     this.#onRelease = options.onRelease;
     this.#visible = options.visible;
     this.#inDoubt = options.inDoubt;
@@ -75,7 +81,7 @@ export class KafkaPartitionLease implements PartitionLease {
    */
   appendWith(others: readonly PartitionLease[], requests: readonly AppendRequest[]): Promise<AppendResult[]> {
     const leases = others.map((other) => {
-      if (!(other instanceof KafkaPartitionLease) || other.#topic !== this.#topic) {
+      if (!(other instanceof KafkaPartitionLease) || other.#owner !== this.#owner) {
         throw new DriverError(NAME, 'appendWith takes leases of the same Kafka store');
       }
       return other;
@@ -125,7 +131,8 @@ export class KafkaPartitionLease implements PartitionLease {
         throw new DriverError(NAME, 'a lease appends after the exact current version of the stream, which the core passes as expectedVersion');
       }
       let version = request.expectedVersion;
-      for (const event of request.events) messages.push(eventRecord(this.#topic, request, event, ++version));
+      const target = byPartition.get(request.partition)!.#target;
+      for (const event of request.events) messages.push(eventRecord(target, request.streamId, event, ++version));
       versions[i] = version;
     }
     let transaction: Transaction | undefined;
@@ -137,7 +144,9 @@ export class KafkaPartitionLease implements PartitionLease {
       const produced = await transaction.send({ messages: messages as never });
       const bases = new Map<number, bigint>();
       for (const o of (produced.offsets ?? []) as { topic: string; partition: number; offset: bigint }[]) {
-        if (o.topic === this.#topic) bases.set(o.partition, o.offset);
+        for (const [partition, lease] of byPartition) {
+          if (lease.#target.topic === o.topic && lease.#target.partition === o.partition) bases.set(partition, o.offset);
+        }
       }
       for (const partition of byPartition.keys()) {
         if (!bases.has(partition) && requests.some((r) => r.partition === partition)) {
@@ -203,7 +212,7 @@ export class KafkaPartitionLease implements PartitionLease {
     let transaction: Transaction | undefined;
     try {
       transaction = await this.#producer.beginTransaction();
-      await transaction.send({ messages: [ownershipProbe(this.#topic, this.partition)] as never });
+      await transaction.send({ messages: [ownershipProbe(this.#target)] as never });
       await transaction.abort();
     } catch (error) {
       this.#dead = error;

@@ -1,4 +1,5 @@
-import type { AppendRequest, EncodedEvent, Position, StoredEvent, StoredSnapshot } from '../../core/driver.ts';
+import type { EncodedEvent, Position, StoredEvent, StoredSnapshot } from '../../core/driver.ts';
+import type { TopicPartition } from './layout.ts';
 import type { LogRecord } from './log.ts';
 
 /**
@@ -28,11 +29,11 @@ export interface OutgoingRecord {
   readonly timestamp: bigint;
 }
 
-export function eventRecord(topic: string, request: AppendRequest, event: EncodedEvent, version: number): OutgoingRecord {
+export function eventRecord(target: TopicPartition, streamId: string, event: EncodedEvent, version: number): OutgoingRecord {
   return {
-    topic,
-    partition: request.partition,
-    key: Buffer.from(request.streamId, 'utf8'),
+    topic: target.topic,
+    partition: target.partition,
+    key: Buffer.from(streamId, 'utf8'),
     value: Buffer.from(event.data.buffer, event.data.byteOffset, event.data.byteLength),
     headers: new Map([
       [Buffer.from(H.id), Buffer.from(event.id, 'utf8')],
@@ -51,8 +52,8 @@ export function eventRecord(topic: string, request: AppendRequest, event: Encode
  * The record a lease writes, in a transaction it then aborts, to prove it still owns its
  * partition (see `KafkaPartitionLease.appendWith`). Aborted, so no read_committed reader sees it.
  */
-export function ownershipProbe(topic: string, partition: number): OutgoingRecord {
-  return { topic, partition, key: Buffer.alloc(0), value: Buffer.alloc(0), headers: new Map([[Buffer.from('ef-probe'), Buffer.from('1')]]), timestamp: BigInt(Date.now()) };
+export function ownershipProbe(target: TopicPartition): OutgoingRecord {
+  return { topic: target.topic, partition: target.partition, key: Buffer.alloc(0), value: Buffer.alloc(0), headers: new Map([[Buffer.from('ef-probe'), Buffer.from('1')]]), timestamp: BigInt(Date.now()) };
 }
 
 function headerMap(record: LogRecord): Map<string, Buffer> {
@@ -99,7 +100,11 @@ export function snapshotKey(streamId: string, name: string): string {
   return `${streamId}/${name}`;
 }
 
-export function snapshotRecord(topic: string, partition: number, s: StoredSnapshot): OutgoingRecord {
+/**
+ * `covered` is where the snapshot's position lives (topic and Kafka partition), so a reader
+ * with other `categories` (a different store partition numbering) can still place it.
+ */
+export function snapshotRecord(topic: string, partition: number, s: StoredSnapshot, covered: TopicPartition): OutgoingRecord {
   return {
     topic,
     partition,
@@ -110,13 +115,20 @@ export function snapshotRecord(topic: string, partition: number, s: StoredSnapsh
       [Buffer.from('ef-version'), Buffer.from(String(s.version))],
       [Buffer.from('ef-partition'), Buffer.from(String(s.position.partition))],
       [Buffer.from('ef-offset'), Buffer.from(String(s.position.offset))],
+      [Buffer.from('ef-topic'), Buffer.from(covered.topic, 'utf8')],
+      [Buffer.from('ef-topic-partition'), Buffer.from(String(covered.partition))],
       [Buffer.from('ef-taken-at'), Buffer.from(String(s.takenAt))],
     ]),
     timestamp: BigInt(Math.max(0, Math.floor(s.takenAt))),
   };
 }
 
-export function storedSnapshot(record: LogRecord): StoredSnapshot | undefined {
+/**
+ * `place` maps the topic and Kafka partition the snapshot covers to today's store partition
+ * (topic undefined: a snapshot written before categories existed, so of the default topic).
+ * A snapshot it cannot place is ignored: the aggregate is rebuilt from its events.
+ */
+export function storedSnapshot(record: LogRecord, place: (topic: string | undefined, partition: number) => number | undefined): StoredSnapshot | undefined {
   if (!record.key || !record.value) return undefined; // a tombstone
   const key = record.key.toString('utf8');
   const slash = key.indexOf('/');
@@ -124,12 +136,15 @@ export function storedSnapshot(record: LogRecord): StoredSnapshot | undefined {
   const h = headerMap(record);
   const num = (name: string): string => (h.get(name) ?? Buffer.from('0')).toString('latin1');
   const state = record.value;
+  const topic = h.get('ef-topic')?.toString('utf8');
+  const partition = place(topic, Number(num(topic === undefined ? 'ef-partition' : 'ef-topic-partition')));
+  if (partition === undefined) return undefined;
   return {
     streamId: key.slice(0, slash),
     name: key.slice(slash + 1),
     schemaVersion: Number(num('ef-schema')),
     version: Number(num('ef-version')),
-    position: { partition: Number(num('ef-partition')), offset: BigInt(num('ef-offset')) },
+    position: { partition, offset: BigInt(num('ef-offset')) },
     state: new Uint8Array(state.buffer, state.byteOffset, state.byteLength),
     takenAt: Number(num('ef-taken-at')),
   };
