@@ -60,7 +60,7 @@ export function eventfoldTarget(options: EventfoldTargetOptions): BenchTarget {
       ...options.notes,
       'eventfold: appends via `store.append(stream, events, { expectedVersion })` (events built by their zod-validated constructor)',
       'eventfold: loads via `store.aggregate(def).load(id)`; the snapshot row uses `snapshot: { policy: everyNEvents(1000) }`',
-      'eventfold: catch-up via `store.subscribe({ group, batchSize: 100 })` until `caughtUp()` (checkpoint written per batch)',
+      'eventfold: catch-up via `store.subscribe({ group, batchSize: 100 })` until `caughtUp()` (position saved at most once a second, `checkpointIntervalMs` default, and once more on catching up)',
     ],
     ...(options.cleanup ? { cleanup: options.cleanup } : {}),
     async open(dir) {
