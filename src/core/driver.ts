@@ -127,6 +127,11 @@ export interface ConsumerGroupDriver {
   redrive(group: string, ids: readonly string[] | undefined): Promise<number>;
   /** Moves the group to the start (replay) or the end of every partition. */
   resetGroup(group: string, to: 'beginning' | 'end'): Promise<void>;
+  /**
+   * Called when a consumer stops, so a backend whose members hold work by membership (Kafka
+   * partitions) hands it to the others at once. Unacknowledged entries stay pending.
+   */
+  leave?(group: string, consumer: string): Promise<void>;
 }
 
 export interface Delivery {

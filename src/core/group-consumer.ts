@@ -85,6 +85,15 @@ export class GroupConsumer<E extends Event> {
   }
 
   async #run(): Promise<void> {
+    try {
+      await this.#consume();
+    } finally {
+      const { group, consumer } = this.#options;
+      if (this.#driver.leave && !this.#store.runtime.closed) await this.#driver.leave(group, consumer).catch(() => undefined);
+    }
+  }
+
+  async #consume(): Promise<void> {
     const { group, consumer, batchSize, claimIdleMs, blockMs } = this.#options;
     const stop = this.#stop.signal;
     await this.#store.runtime.use(() => this.#driver.ensureGroup(group, this.#options.start));

@@ -3,6 +3,7 @@ import { KafkaDriver, type KafkaDriverOptions } from './kafka-driver.ts';
 
 export { KafkaDriver };
 export type { KafkaDriverOptions };
+export type { KafkaConsumerGroupOptions } from './consumer-groups.ts';
 export { kafkaProjector } from './projector.ts';
 export type { KafkaProjector, KafkaProjectorOptions, ProjectorOutput, ProjectorRecord } from './projector.ts';
 

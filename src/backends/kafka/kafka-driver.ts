@@ -11,6 +11,7 @@ import type {
 } from '../../core/driver.ts';
 import { DriverError, InvalidArgumentError } from '../../core/errors.ts';
 import { partitionOf } from '../../core/partition.ts';
+import { KafkaConsumerGroups, type KafkaConsumerGroupOptions } from './consumer-groups.ts';
 import { KafkaPartitionLease } from './lease.ts';
 import { PartitionLog, type LogRecord } from './log.ts';
 import { snapshotKey, snapshotRecord, storedEvent, storedSnapshot, streamOf } from './records.ts';
@@ -45,6 +46,8 @@ export interface KafkaDriverOptions {
   readonly transactionTimeoutMs?: number;
   /** Longest a live subscription's long-poll (a read_committed Fetch) waits before the core looks again. Default 1000 ms. */
   readonly blockMs?: number;
+  /** Group membership timings of `store.consume`'s competing consumers (session timeout, heartbeat). */
+  readonly consumerGroups?: KafkaConsumerGroupOptions;
 }
 
 const NAME = 'kafka';
@@ -67,13 +70,13 @@ interface SnapshotPartition {
 /**
  * Apache Kafka, on @platformatic/kafka.
  *
- * Layout: one events topic per store, `<prefix>.events`, with `partitions` partitions; key =
- * stream id; the partition is set explicitly to the core's `partitionOf` (murmur2, like Kafka's
- * default partitioner, so plain Kafka producers agree). One topic rather than a topic per
- * aggregate category because the store's positions are one vector `{ partition, offset }` over
- * one partition space: `readAll`, subscriptions and their checkpoints, seek/reset. With a topic
- * per category the vector would need a (topic, partition) key and a category registry; a
- * consumer that wants one category filters by key prefix or headers. Topics are created on
+ * Layout (layout.ts): a topic per aggregate category named in `categories`,
+ * `<prefix>.events-<category>`, and `<prefix>.events` for every other stream; each with
+ * `partitions` partitions; key = stream id; the partition within the topic is set explicitly to
+ * murmur2 of the key (like Kafka's default partitioner, so plain Kafka producers agree). The
+ * core sees one partition space over all topics (its positions are one vector
+ * `{ partition, offset }`): the default topic's partitions first, then each category's in the
+ * configured order. Topics are created on
  * `open` with `cleanup.policy=delete`, infinite retention (`retention.ms=-1`,
  * `retention.bytes=-1`) and CreateTime timestamps: the log is the source of truth and is never
  * compacted.
@@ -123,6 +126,8 @@ export class KafkaDriver implements EventStoreDriver {
   readonly names: KafkaNames;
   /** Which topic and Kafka partition each store partition is. */
   readonly layout: TopicLayout;
+  /** Native consumer groups for `store.consume`: see consumer-groups.ts. */
+  readonly consumerGroups: KafkaConsumerGroups;
   readonly #options: KafkaDriverOptions;
   readonly #brokers: string[];
   #admin: Admin | undefined;
@@ -151,6 +156,7 @@ export class KafkaDriver implements EventStoreDriver {
     this.layout = new TopicLayout(this.names, partitions, options.categories ?? []);
     this.partitions = this.layout.partitions;
     this.#options = options;
+    this.consumerGroups = new KafkaConsumerGroups({ names: this.names, layout: this.layout, replicationFactor: replication, base: (role) => this.#base(role), options: options.consumerGroups });
   }
 
   /**
@@ -216,6 +222,7 @@ export class KafkaDriver implements EventStoreDriver {
   }
 
   async close(): Promise<void> {
+    await this.consumerGroups.close();
     await Promise.allSettled([...this.#attached].map((close) => close()));
     const waiter = this.#waiter;
     this.#waiter = undefined;
