@@ -519,6 +519,180 @@ function kafkaService(): Service {
 }
 
 // ---------------------------------------------------------------------------------------
+// A private Kafka broker for tests that stop, kill and restart it (test/kafka/reliability):
+// the same jars, classpath and config shape as the shared `kafka` service above (a smaller
+// heap), on ports and a dir of the caller's, as a child of the calling process (not detached),
+// so the shared broker on 9092 is never touched.
+
+export interface PrivateKafka {
+  /** Bootstrap brokers, `['127.0.0.1:<port>']`. */
+  readonly brokers: string[];
+  readonly dir: string;
+  /** The broker's output, appended across restarts. */
+  readonly log: string;
+  /** Pid of the running broker, if any. */
+  pid(): number | undefined;
+  /** Starts the broker on its existing data (after `stop`); resolves once it serves. */
+  start(): Promise<void>;
+  /** Sends `signal` (default SIGTERM: a controlled shutdown) and waits for the process to exit. */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<void>;
+  /** `stop(signal)`, then `start()`. */
+  restart(signal?: NodeJS.Signals): Promise<void>;
+  /** Kills the broker if it runs and removes `dir`. Safe to call more than once. */
+  destroy(): Promise<void>;
+}
+
+export interface PrivateKafkaOptions {
+  /** Client (PLAINTEXT) port. */
+  readonly port: number;
+  /** KRaft controller port. */
+  readonly controllerPort: number;
+  /** Config, data and log of this broker; created when missing, removed by `destroy`. */
+  readonly dir: string;
+  /** Default 120 s (the shared service's). */
+  readonly readyTimeoutMs?: number;
+}
+
+/** Formats storage (once) and starts a private one-node KRaft broker; resolves once it serves. */
+export async function startPrivateKafka(options: PrivateKafkaOptions): Promise<PrivateKafka> {
+  const { port, controllerPort, dir } = options;
+  const readyTimeoutMs = options.readyTimeoutMs ?? 120_000;
+  for (const p of [port, controllerPort]) {
+    const holder = listenerPid(p);
+    if (holder !== undefined) throw new Error(`private kafka: port ${p} is held by pid ${holder} (${cmdline(holder)})`);
+  }
+  const lib = await fetchJars('kafka', join(SERVICES_DIR, 'kafka'));
+  mkdirSync(dir, { recursive: true });
+  const dataDir = join(dir, 'data');
+  const props = join(dir, 'server.properties');
+  const log4j = join(dir, 'log4j2.properties');
+  const log = join(dir, 'kafka.log');
+  writeFileSync(props, [
+    '# written by scripts/services startPrivateKafka: like the shared kafka service, on private ports',
+    'process.roles=broker,controller',
+    'node.id=1',
+    `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
+    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+    'controller.listener.names=CONTROLLER',
+    'inter.broker.listener.name=PLAINTEXT',
+    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+    `log.dirs=${dataDir}`,
+    'num.partitions=1',
+    'default.replication.factor=1',
+    'min.insync.replicas=1',
+    'auto.create.topics.enable=true',
+    'offsets.topic.replication.factor=1',
+    'offsets.topic.num.partitions=1',
+    'transaction.state.log.replication.factor=1',
+    'transaction.state.log.min.isr=1',
+    'transaction.state.log.num.partitions=1',
+    'share.coordinator.state.topic.replication.factor=1',
+    'share.coordinator.state.topic.min.isr=1',
+    'group.initial.rebalance.delay.ms=0',
+    'log.retention.hours=24',
+    '',
+  ].join('\n'));
+  log4j2Config(log4j, { 'state.change.logger': 'warn', 'kafka.request.logger': 'warn', 'org.apache.kafka.controller': 'warn' });
+  const cp = `${lib}/*`;
+  if (!existsSync(join(dataDir, 'meta.properties'))) {
+    await runOrThrow('private kafka storage format', 'java', [
+      `-Dlog4j2.configurationFile=${log4j}`, '-cp', cp, 'kafka.tools.StorageTool',
+      'format', '-t', randomBytes(16).toString('base64url'), '-c', props, '--ignore-formatted',
+    ], { timeout: 120_000 });
+  }
+
+  let child: ReturnType<typeof spawn> | undefined;
+  let exited: Promise<void> = Promise.resolve();
+  const alive = () => child !== undefined && child.exitCode === null && child.signalCode === null;
+
+  const probe = async (): Promise<void> => {
+    const { Admin } = await import('@platformatic/kafka');
+    const admin = new Admin({ clientId: 'eventfold-private-probe', bootstrapBrokers: [`127.0.0.1:${port}`], connectTimeout: 2000, timeout: 3000, retries: 0 });
+    try {
+      const metadata = await withTimeout(admin.metadata({ topics: [] }), 5000, 'kafka metadata');
+      if (metadata.brokers.size === 0) throw new Error('kafka metadata lists no broker');
+    } finally {
+      await admin.close().catch(() => undefined);
+    }
+  };
+
+  const start = async (): Promise<void> => {
+    if (alive()) throw new Error(`private kafka on ${port} already runs (pid ${child?.pid})`);
+    const fd = openSync(log, 'a');
+    try {
+      child = spawn('java', [
+        '-Xms128m', '-Xmx512m', '-XX:MaxDirectMemorySize=256m', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20',
+        '-Djava.awt.headless=true', `-Dlog4j2.configurationFile=${log4j}`, `-Dkafka.logs.dir=${dir}`,
+        '-cp', cp, 'kafka.Kafka', props,
+      ], { cwd: dir, stdio: ['ignore', fd, fd] });
+    } finally {
+      closeSync(fd);
+    }
+    const proc = child;
+    exited = new Promise<void>((resolveExit) => {
+      proc.once('exit', () => resolveExit());
+      proc.once('error', (e) => {
+        say(`private kafka on ${port}: ${e.message}`);
+        resolveExit();
+      });
+    });
+    const deadline = Date.now() + readyTimeoutMs;
+    let lastError = 'no answer yet';
+    for (;;) {
+      try {
+        await probe();
+        return;
+      } catch (e) {
+        lastError = e instanceof Error ? e.message : String(e);
+      }
+      if (!alive()) throw new Error(`private kafka on ${port} exited before serving (last probe: ${lastError})\n${tailFile(log, 30)}`);
+      if (Date.now() > deadline) {
+        proc.kill('SIGKILL');
+        await exited;
+        throw new Error(`private kafka on ${port} not serving after ${readyTimeoutMs / 1000} s (last probe: ${lastError})\n${tailFile(log, 30)}`);
+      }
+      await sleep(250);
+    }
+  };
+
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 60_000): Promise<void> => {
+    if (!alive()) return;
+    child!.kill(signal);
+    let timer: NodeJS.Timeout | undefined;
+    const stopped = await Promise.race([
+      exited.then(() => true),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(false), timeoutMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    if (!stopped) {
+      say(`private kafka on ${port}: no exit within ${timeoutMs} ms of ${signal}: SIGKILL`);
+      child!.kill('SIGKILL');
+      await exited;
+    }
+  };
+
+  await start();
+  return {
+    brokers: [`127.0.0.1:${port}`],
+    dir,
+    log,
+    pid: () => (alive() ? child!.pid : undefined),
+    start,
+    stop,
+    async restart(signal: NodeJS.Signals = 'SIGTERM') {
+      await stop(signal);
+      await start();
+    },
+    async destroy() {
+      await stop('SIGKILL', 30_000);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------
 // Pulsar 4.0 standalone (broker + one bookie + RocksDB metadata in one JVM)
 
 function pulsarService(): Service {

@@ -2,7 +2,7 @@ import type { ConsumerGroupDriver, DeadLetter, Delivery } from './driver.ts';
 import { EventfoldError, InvalidArgumentError } from './errors.ts';
 import { errorMessage } from './event-codec.ts';
 import type { Event } from './event-type.ts';
-import { withRetries } from './retry.ts';
+import { untilAvailable, withRetries } from './retry.ts';
 import type { EventStore } from './event-store.ts';
 import type { RecordedEvent } from './recorded-event.ts';
 import { assertGroupName } from './subscription.ts';
@@ -96,7 +96,7 @@ export class GroupConsumer<E extends Event> {
   async #consume(): Promise<void> {
     const { group, consumer, batchSize, claimIdleMs, blockMs } = this.#options;
     const stop = this.#stop.signal;
-    await this.#store.runtime.use(() => this.#driver.ensureGroup(group, this.#options.start));
+    await this.#available(() => this.#store.runtime.use(() => this.#driver.ensureGroup(group, this.#options.start)));
     // First what this consumer name was given before a restart, then new work.
     let pending = true;
     let lastClaim = 0;
@@ -104,11 +104,13 @@ export class GroupConsumer<E extends Event> {
       let batch: Delivery[] = [];
       if (Date.now() - lastClaim >= claimIdleMs / 2) {
         lastClaim = Date.now();
-        batch = await this.#store.runtime.use(() => this.#driver.claimIdle(group, consumer, { minIdleMs: claimIdleMs, limit: batchSize }));
+        batch = await this.#available(() => this.#store.runtime.use(() => this.#driver.claimIdle(group, consumer, { minIdleMs: claimIdleMs, limit: batchSize })));
       }
       if (batch.length === 0) {
-        batch = await this.#store.runtime.use(() =>
-          this.#driver.read(group, consumer, { pending, limit: batchSize, blockMs: pending ? 0 : Math.min(blockMs, claimIdleMs / 2) }),
+        batch = await this.#available(() =>
+          this.#store.runtime.use(() =>
+            this.#driver.read(group, consumer, { pending, limit: batchSize, blockMs: pending ? 0 : Math.min(blockMs, claimIdleMs / 2) }),
+          ),
         );
         if (pending && batch.length === 0) pending = false;
       }
@@ -138,7 +140,7 @@ export class GroupConsumer<E extends Event> {
     if (outcome.ok) {
       // Acknowledged once, after the handler succeeded: a failing ack never re-runs the handler
       // here (the entry stays pending and is delivered again, at least once).
-      await this.#store.runtime.use(() => this.#driver.ack(group, [delivery]));
+      await this.#available(() => this.#store.runtime.use(() => this.#driver.ack(group, [delivery])));
       this.#handled++;
       return;
     }
@@ -147,8 +149,13 @@ export class GroupConsumer<E extends Event> {
     await this.#deadLetter(delivery, `handler failed ${outcome.attempts} times: ${errorMessage(outcome.error)}`);
   }
 
+  /** A driver operation that rides out a backend outage (see `untilAvailable`) instead of stopping the consumer. */
+  #available<T>(fn: () => Promise<T>): Promise<T> {
+    return untilAvailable(fn, { signal: this.#stop.signal, onError: this.#store.onBackgroundError });
+  }
+
   async #deadLetter(delivery: Delivery, reason: string): Promise<void> {
-    await this.#store.runtime.use(() => this.#driver.deadLetter(this.#options.group, delivery, reason));
+    await this.#available(() => this.#store.runtime.use(() => this.#driver.deadLetter(this.#options.group, delivery, reason)));
     this.#deadLettered++;
   }
 }

@@ -1,7 +1,7 @@
 import type { Position } from './driver.ts';
 import { InvalidArgumentError } from './errors.ts';
 import type { Event } from './event-type.ts';
-import { withRetries } from './retry.ts';
+import { untilAvailable, withRetries } from './retry.ts';
 import { sleep } from './sleep.ts';
 import type { EventStore } from './event-store.ts';
 import type { RecordedEvent } from './recorded-event.ts';
@@ -222,12 +222,12 @@ export class Subscription<E extends Event> {
   async #loop(): Promise<void> {
     const stop = this.#stopController.signal;
     const { group, batchSize } = this.#options;
-    const saved = await this.#positionStore.load(group);
+    const saved = await this.#available(() => this.#positionStore.load(group));
     if (saved) for (const p of saved) this.#positions.set(p.partition, p.offset);
     this.#saved = new Map(this.#positions);
     if (!saved && this.#options.start === 'end') {
       for (let partition = 0; partition < this.#store.partitions; partition++) {
-        const head = await this.#store.runtime.use((d) => d.partitionHead(partition));
+        const head = await this.#available(() => this.#store.runtime.use((d) => d.partitionHead(partition)));
         if (head !== undefined) this.#positions.set(partition, head);
       }
       this.#dirty = this.#positions.size > 0;
@@ -244,7 +244,7 @@ export class Subscription<E extends Event> {
         let handled = 0;
         for (let partition = 0; partition < this.#store.partitions && !stop.aborted; partition++) {
           const after = this.#positions.get(partition);
-          const page = await this.#store.runtime.use((d) => d.readPartition(partition, { after, limit: batchSize }));
+          const page = await this.#available(() => this.#store.runtime.use((d) => d.readPartition(partition, { after, limit: batchSize })));
           if (page.length === 0) continue;
           let last: bigint | undefined;
           let failed = true;
@@ -280,12 +280,17 @@ export class Subscription<E extends Event> {
     const now = performance.now();
     if (this.#dirty && (force || now - this.#lastSave >= this.#options.checkpointIntervalMs)) {
       const positions = this.positions();
-      await this.#positionStore.save(this.#options.group, positions);
+      await this.#available(() => this.#positionStore.save(this.#options.group, positions));
       this.#saved = new Map(positions.map((p) => [p.partition, p.offset]));
       this.#dirty = false;
       this.#lastSave = now;
     }
     this.#checkWaiters();
+  }
+
+  /** A driver operation that rides out a backend outage (see `untilAvailable`) instead of stopping the subscription. */
+  #available<T>(fn: () => Promise<T>): Promise<T> {
+    return untilAvailable(fn, { signal: this.#stopController.signal, onError: this.#store.onBackgroundError });
   }
 
   async #handle(event: RecordedEvent<E>, stop: AbortSignal): Promise<void> {

@@ -189,7 +189,7 @@ export class KafkaPartitionLease implements PartitionLease {
       if (transaction && !transaction.completed) await transaction.cancel().catch(() => undefined);
       if (base !== undefined && !(error instanceof PartitionFencedError) && (await this.#settle(base, messages[0]!, !fenced, error))) {
         // The commit did go through (its answer was lost or garbled): the append stands.
-        await this.#allVisible(byPartition, lastOffsets);
+        await this.#allVisible(byPartition, lastOffsets).catch(() => undefined);
         return results;
       }
       if (error instanceof PartitionFencedError) throw error;
@@ -197,8 +197,10 @@ export class KafkaPartitionLease implements PartitionLease {
       throw new PartitionFencedError(NAME, this.partition, error);
     }
     // EndTxn returns once the commit is decided; the markers that make it readable follow.
-    // Wait for them so a read right after the append sees it (read your writes).
-    await this.#allVisible(byPartition, lastOffsets);
+    // Wait for them so a read right after the append sees it (read your writes). The append
+    // stands either way: if the broker cannot be asked now, report the success, not an error
+    // that would look like an unknown outcome.
+    await this.#allVisible(byPartition, lastOffsets).catch(() => undefined);
     return results;
   }
 
