@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, it } from 'node:test';
 import { sqlite } from '../../src/backends/sqlite/index.ts';
-import { createEventStore, InvalidArgumentError, type Position, type PositionStore } from '../../src/index.ts';
+import { createEventStore, DriverError, InvalidArgumentError, type EventStoreDriver, type Position, type PositionStore } from '../../src/index.ts';
 import { Deposited, accountEvents } from '../conformance/fixtures.ts';
 
 function recordingPositions(): PositionStore & { saves: Position[][] } {
@@ -74,4 +74,40 @@ describe('subscription checkpoints', () => {
     assert.throws(() => store.subscribe({ group: 'bad', checkpointIntervalMs: -1, handler: () => undefined }), InvalidArgumentError);
     await store.close();
   });
+
+  it('rides out driver failures (an outage): retries reads and saves, reports them, delivers each event once', async () => {
+    const inner = sqlite({ database: new DatabaseSync(':memory:') });
+    let readFailures = 3;
+    let saveFailures = 2;
+    // The embedded store with an outage injected: its reads and checkpoint writes fail for a while.
+    const overrides: Partial<EventStoreDriver> = {
+      readPartition: (partition, range) => (readFailures-- > 0 ? Promise.reject(new Error('connection reset')) : inner.readPartition(partition, range)),
+      writeCheckpoint: (group, positions) => (saveFailures-- > 0 ? Promise.reject(new Error('broker unavailable')) : inner.writeCheckpoint(group, positions)),
+    };
+    const flaky = new Proxy(inner, {
+      get: (target, key) => {
+        const own = overrides[key as keyof EventStoreDriver];
+        if (own !== undefined) return own;
+        const value: unknown = Reflect.get(target, key);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const reports: unknown[] = [];
+    const store = createEventStore({ driver: flaky, events: accountEvents, onBackgroundError: (e) => void reports.push(e) });
+    for (let i = 0; i < 5; i++) await store.append(`account-${i}`, Deposited({ amount: 1 }));
+    const seen: string[] = [];
+    const sub = store.subscribe({ group: 'outage', handler: (e) => void seen.push(e.id) });
+    await sub.caughtUp();
+    assert.equal(seen.length, 5);
+    assert.equal(new Set(seen).size, 5, 'each event once');
+    assert.equal(reports.length, 5, 'three failed reads and two failed saves reported');
+    assert.ok(reports.every((r) => r instanceof DriverError));
+    assert.equal((await store.groups.position('outage'))[0]?.offset, (await collectHead(store)));
+    await sub.stop();
+    await store.close();
+  });
 });
+
+async function collectHead(store: { runtime: { use<T>(fn: (d: EventStoreDriver) => Promise<T>): Promise<T> } }): Promise<bigint | undefined> {
+  return store.runtime.use((d) => d.partitionHead(0));
+}
