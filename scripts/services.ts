@@ -451,32 +451,7 @@ function kafkaService(): Service {
     },
     async start() {
       const lib = join(dir, 'lib');
-      writeFileSync(props, [
-        '# written by scripts/services: Kafka in KRaft mode, one node acting as broker and controller',
-        'process.roles=broker,controller',
-        'node.id=1',
-        'controller.quorum.voters=1@127.0.0.1:9093',
-        'listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093',
-        'advertised.listeners=PLAINTEXT://127.0.0.1:9092',
-        'controller.listener.names=CONTROLLER',
-        'inter.broker.listener.name=PLAINTEXT',
-        'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
-        `log.dirs=${dataDir}`,
-        'num.partitions=1',
-        'default.replication.factor=1',
-        'min.insync.replicas=1',
-        'auto.create.topics.enable=true',
-        'offsets.topic.replication.factor=1',
-        'offsets.topic.num.partitions=1',
-        'transaction.state.log.replication.factor=1',
-        'transaction.state.log.min.isr=1',
-        'transaction.state.log.num.partitions=1',
-        'share.coordinator.state.topic.replication.factor=1',
-        'share.coordinator.state.topic.min.isr=1',
-        'group.initial.rebalance.delay.ms=0',
-        'log.retention.hours=24',
-        '',
-      ].join('\n'));
+      writeFileSync(props, kafkaProperties({ port: 9092, controllerPort: 9093, dataDir, header: 'Kafka in KRaft mode, one node acting as broker and controller' }));
       log4j2Config(log4j, { 'state.change.logger': 'warn', 'kafka.request.logger': 'warn', 'org.apache.kafka.controller': 'warn' });
       const cp = `${lib}/*`;
       if (!existsSync(join(dataDir, 'meta.properties'))) {
@@ -542,6 +517,36 @@ export interface PrivateKafka {
   destroy(): Promise<void>;
 }
 
+/** server.properties of a one-node KRaft Kafka (broker and controller), with the replication settings one node needs. */
+function kafkaProperties(o: { port: number; controllerPort: number; dataDir: string; header: string }): string {
+  return [
+    `# written by scripts/services: ${o.header}`,
+    'process.roles=broker,controller',
+    'node.id=1',
+    `controller.quorum.voters=1@127.0.0.1:${o.controllerPort}`,
+    `listeners=PLAINTEXT://127.0.0.1:${o.port},CONTROLLER://127.0.0.1:${o.controllerPort}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${o.port}`,
+    'controller.listener.names=CONTROLLER',
+    'inter.broker.listener.name=PLAINTEXT',
+    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+    `log.dirs=${o.dataDir}`,
+    'num.partitions=1',
+    'default.replication.factor=1',
+    'min.insync.replicas=1',
+    'auto.create.topics.enable=true',
+    'offsets.topic.replication.factor=1',
+    'offsets.topic.num.partitions=1',
+    'transaction.state.log.replication.factor=1',
+    'transaction.state.log.min.isr=1',
+    'transaction.state.log.num.partitions=1',
+    'share.coordinator.state.topic.replication.factor=1',
+    'share.coordinator.state.topic.min.isr=1',
+    'group.initial.rebalance.delay.ms=0',
+    'log.retention.hours=24',
+    '',
+  ].join('\n');
+}
+
 export interface PrivateKafkaOptions {
   /** Client (PLAINTEXT) port. */
   readonly port: number;
@@ -567,32 +572,7 @@ export async function startPrivateKafka(options: PrivateKafkaOptions): Promise<P
   const props = join(dir, 'server.properties');
   const log4j = join(dir, 'log4j2.properties');
   const log = join(dir, 'kafka.log');
-  writeFileSync(props, [
-    '# written by scripts/services startPrivateKafka: like the shared kafka service, on private ports',
-    'process.roles=broker,controller',
-    'node.id=1',
-    `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
-    'controller.listener.names=CONTROLLER',
-    'inter.broker.listener.name=PLAINTEXT',
-    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
-    `log.dirs=${dataDir}`,
-    'num.partitions=1',
-    'default.replication.factor=1',
-    'min.insync.replicas=1',
-    'auto.create.topics.enable=true',
-    'offsets.topic.replication.factor=1',
-    'offsets.topic.num.partitions=1',
-    'transaction.state.log.replication.factor=1',
-    'transaction.state.log.min.isr=1',
-    'transaction.state.log.num.partitions=1',
-    'share.coordinator.state.topic.replication.factor=1',
-    'share.coordinator.state.topic.min.isr=1',
-    'group.initial.rebalance.delay.ms=0',
-    'log.retention.hours=24',
-    '',
-  ].join('\n'));
+  writeFileSync(props, kafkaProperties({ port, controllerPort, dataDir, header: 'startPrivateKafka: like the shared kafka service, on private ports' }));
   log4j2Config(log4j, { 'state.change.logger': 'warn', 'kafka.request.logger': 'warn', 'org.apache.kafka.controller': 'warn' });
   const cp = `${lib}/*`;
   if (!existsSync(join(dataDir, 'meta.properties'))) {

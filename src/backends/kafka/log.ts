@@ -1,4 +1,4 @@
-import { type Admin, fetchV17, FetchIsolationLevels, IS_CONTROL, IS_TRANSACTIONAL, ListOffsetTimestamps, type RecordsBatch } from '@platformatic/kafka';
+import { type Admin, fetchV17, FetchIsolationLevels, type FetchIsolationLevelValue, IS_CONTROL, IS_TRANSACTIONAL, ListOffsetTimestamps, type RecordsBatch } from '@platformatic/kafka';
 import { DriverError } from '../../core/errors.ts';
 
 const NAME = 'kafka';
@@ -157,21 +157,19 @@ export class PartitionLog {
   }
 
   /** Last stable offset (ListOffsets, read_committed): the first offset not yet readable. */
-  async lastStable(topic: string, partition: number): Promise<bigint> {
-    const [t] = await this.#admin.listOffsets({
-      topics: [{ name: topic, partitions: [{ partitionIndex: partition, timestamp: ListOffsetTimestamps.LATEST }] }],
-      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-    });
-    const offset = t?.partitions.find((x) => x.partitionIndex === partition)?.offset;
-    if (offset === undefined) throw new DriverError(NAME, `no offsets for ${topic}/${partition}`);
-    return offset;
+  lastStable(topic: string, partition: number): Promise<bigint> {
+    return this.#latest(topic, partition, FetchIsolationLevels.READ_COMMITTED);
   }
 
   /** High watermark (ListOffsets, read_uncommitted): one past the last record written, committed or not. */
-  async highWatermark(topic: string, partition: number): Promise<bigint> {
+  highWatermark(topic: string, partition: number): Promise<bigint> {
+    return this.#latest(topic, partition, FetchIsolationLevels.READ_UNCOMMITTED);
+  }
+
+  async #latest(topic: string, partition: number, isolationLevel: FetchIsolationLevelValue): Promise<bigint> {
     const [t] = await this.#admin.listOffsets({
       topics: [{ name: topic, partitions: [{ partitionIndex: partition, timestamp: ListOffsetTimestamps.LATEST }] }],
-      isolationLevel: FetchIsolationLevels.READ_UNCOMMITTED,
+      isolationLevel,
     });
     const offset = t?.partitions.find((x) => x.partitionIndex === partition)?.offset;
     if (offset === undefined) throw new DriverError(NAME, `no offsets for ${topic}/${partition}`);
