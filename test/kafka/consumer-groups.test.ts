@@ -1,48 +1,43 @@
-// Native consumer groups on a real Kafka broker (scripts/services, 127.0.0.1:9092): competing
-// consumers, independent groups, reset, a consumer SIGKILLed mid-batch, dead letters and
-// redrive, poison by delivery count, undecodable records.
+// Native consumer groups on a real Kafka broker (scripts/services, 127.0.0.1:9092): the
+// consumer-group suite, plus what is Kafka's own — group membership (leaving on stop, on a stuck
+// handler, on close), a reset refused while another process is in the group, records eventfold
+// did not write, delivery counts kept in the committed offset's metadata, a topic per category.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { after, afterEach, describe, it } from 'node:test';
 import { Admin, Producer } from '@platformatic/kafka';
-import { createEventStore, InvalidArgumentError, type EventOf, type EventStore } from '../../src/index.ts';
-import { kafka, type KafkaDriver } from '../../src/backends/kafka/index.ts';
+import { createEventStore, InvalidArgumentError, type EventStore } from '../../src/index.ts';
+import { kafka, type KafkaDriver, type KafkaDriverOptions } from '../../src/backends/kafka/index.ts';
+import { PartitionLog } from '../../src/backends/kafka/log.ts';
 import { KafkaNames } from '../../src/backends/kafka/topics.ts';
 import { partitionOf } from '../../src/core/partition.ts';
-import { Deposited, Withdrawn } from '../conformance/fixtures.ts';
+import { Deposited } from '../conformance/fixtures.ts';
+import { groupEvents, runConsumerGroupSuite, until, type GroupEvent } from '../conformance/consumer-groups.ts';
 import { KAFKA_BROKERS, uniqueName } from '../services/env.ts';
-import { applyToReadModel, createReadModel } from '../support/read-model.ts';
 
-const events = [Deposited, Withdrawn] as const;
-type E = EventOf<typeof events>;
-// The broker's floor for session timeouts is 6 s; heartbeats often so rebalances are quick.
+type E = GroupEvent;
+// The broker's floor for session timeouts is 6 s; heartbeats often so rebalances are quick
+// (the same timings as test/support/group-worker.ts).
 const GROUP_TIMINGS = { sessionTimeoutMs: 6000, heartbeatIntervalMs: 300 };
-const dir = mkdtempSync(join(tmpdir(), 'eventfold-kafka-groups-'));
 const prefixes: string[] = [];
 const stores: EventStore<E>[] = [];
 
-afterEach(async () => {
-  await Promise.all(stores.splice(0).map((s) => s.close()));
-});
-
-after(async () => {
-  rmSync(dir, { recursive: true, force: true });
+async function deleteTopics(of: readonly string[]): Promise<void> {
   const admin = new Admin({ clientId: 'groups-test-cleanup', bootstrapBrokers: KAFKA_BROKERS });
   try {
-    const mine = (await admin.listTopics()).filter((t) => prefixes.some((p) => t.startsWith(`${p}.`)));
+    const mine = (await admin.listTopics()).filter((t) => of.some((p) => t.startsWith(`${p}.`)));
     if (mine.length > 0) await admin.deleteTopics({ topics: mine });
   } finally {
     await admin.close();
   }
-});
+}
 
-function open(prefix: string): EventStore<E> {
+function driver(prefix: string, options: KafkaDriverOptions = {}): KafkaDriver {
+  return kafka({ brokers: KAFKA_BROKERS, prefix, partitions: 2, consumerGroups: GROUP_TIMINGS, ...options });
+}
+
+function open(prefix: string, options: KafkaDriverOptions = {}): EventStore<E> {
   if (!prefixes.includes(prefix)) prefixes.push(prefix);
-  const store = createEventStore({ driver: kafka({ brokers: KAFKA_BROKERS, prefix, partitions: 2, consumerGroups: GROUP_TIMINGS }), events });
+  const store = createEventStore({ driver: driver(prefix, options), events: groupEvents });
   stores.push(store);
   return store;
 }
@@ -55,14 +50,6 @@ async function appendMany(store: EventStore<E>, count: number): Promise<string[]
     await store.append(`account-${i % 7}`, e);
   }
   return ids;
-}
-
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 async function withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T> {
@@ -88,20 +75,6 @@ async function committed(prefix: string, group: string): Promise<Map<number, { o
   });
 }
 
-/** Events of the store not yet committed by the group (per partition: the group's offset is past the last event). */
-async function uncommitted(store: EventStore<E>, prefix: string, group: string): Promise<number> {
-  const driver = store.runtime.driver as KafkaDriver;
-  const offsets = await committed(prefix, group);
-  let behind = 0;
-  for (const partition of [0, 1]) {
-    const last = await driver.partitionHead(partition);
-    const events = await driver.readPartition(partition, { after: undefined, limit: 1000 });
-    const at = offsets.get(partition)?.offset ?? -1n;
-    if (last !== undefined) behind += events.filter((e) => e.position.offset >= at).length;
-  }
-  return behind;
-}
-
 /** Live members of a `consume` group and whether it is stable. */
 async function groupState(prefix: string, group: string): Promise<{ state: string; members: number }> {
   const groupId = new KafkaNames(prefix).consumerGroup(group);
@@ -111,182 +84,77 @@ async function groupState(prefix: string, group: string): Promise<{ state: strin
   });
 }
 
-describe('kafka consumer groups', () => {
-  it('shares a group among competing consumers: every event handled once; groups are independent', async () => {
-    const prefix = uniqueName('kcg-compete');
-    const store = open(prefix);
-    await store.append('account-0', Deposited({ amount: 1000 })); // creates the topics
-    const seen = new Map<string, string[]>();
-    const record = (consumer: string) => (e: { id: string }) => {
-      seen.set(e.id, [...(seen.get(e.id) ?? []), consumer]);
-    };
-    const c1 = store.consume({ group: 'workers', consumer: 'c1', start: 'end', handler: record('c1'), batchSize: 5, blockMs: 100 });
-    const c2 = store.consume({ group: 'workers', consumer: 'c2', start: 'end', handler: record('c2'), batchSize: 5, blockMs: 100 });
-    const other: string[] = [];
-    const audit = store.consume({ group: 'audit', consumer: 'a1', start: 'end', handler: (e) => void other.push(e.id), blockMs: 100 });
-    // Both members in the group before the events arrive, so the work is really shared.
-    await until(async () => {
-      const s = await groupState(prefix, 'workers');
-      return s.members === 2 && /stable/i.test(s.state);
-    }, 'both workers to join');
-    await until(async () => (await groupState(prefix, 'audit')).members === 1, 'the audit member to join');
-    const ids = await appendMany(store, 60);
-    await until(() => c1.handled + c2.handled === 60 && audit.handled === 60, 'both groups to finish');
-    await new Promise((r) => setTimeout(r, 300)); // nothing handled twice, late
-    await Promise.all([c1.stop(), c2.stop(), audit.stop()]);
-    assert.deepEqual([...seen.keys()].sort(), [...ids].sort());
-    assert.ok([...seen.values()].every((by) => by.length === 1), 'no event handled twice within the group');
-    assert.ok(c1.handled > 0 && c2.handled > 0, `both consumers got work (c1 ${c1.handled}, c2 ${c2.handled})`);
-    assert.equal(c1.handled + c2.handled, 60);
-    assert.deepEqual(other.sort(), [...ids].sort(), 'the other group got every event too');
-  });
+runConsumerGroupSuite({
+  name: 'kafka',
+  driver: (prefix) => driver(prefix),
+  worker: `kafka:${KAFKA_BROKERS.join(',')}`,
+  // A member that stops leaves at once; 600 ms bounds a member that stops reading.
+  takeoverMs: 600,
+  // Events of the store at or past the group's committed offset, plus the redrive topic's backlog.
+  unacknowledged: async (store, prefix, group) => {
+    const offsets = await committed(prefix, group);
+    let behind = 0;
+    for (const partition of [0, 1]) {
+      const at = offsets.get(partition)?.offset ?? 0n;
+      const events = await store.runtime.use((d) => d.readPartition(partition, { after: at > 0n ? at - 1n : undefined, limit: 10_000 }));
+      behind += events.length;
+    }
+    // Redriven letters not yet acknowledged: records of the redrive topic past the group's offset.
+    const names = new KafkaNames(prefix);
+    behind += await withAdmin(async (admin) => {
+      if (!(await admin.listTopics()).includes(names.redrive(group))) return 0;
+      const [listed] = await admin.listConsumerGroupOffsets({ groups: [{ groupId: names.consumerGroup(group), topics: [{ name: names.redrive(group), partitionIndexes: [0] }] }] });
+      const done = listed?.topics[0]?.partitions[0]?.committedOffset ?? -1n;
+      const log = new PartitionLog(admin);
+      await log.describe(names.redrive(group), 1);
+      let left = 0;
+      for (let at = done < 0n ? 0n : done; ; ) {
+        const page = await log.fetch(names.redrive(group), 0, at);
+        left += page.records.length;
+        if (page.next <= at) return left;
+        at = page.next;
+      }
+    });
+    return behind;
+  },
+  ready: (_store, prefix, group, members) =>
+    until(async () => {
+      const s = await groupState(prefix, group);
+      return s.members === members && /stable/i.test(s.state);
+    }, `${members} member(s) in group ${group}`),
+  // The head the worker died on was recorded as delivered once, so its next delivery counts 2.
+  afterKill: async (_store, prefix, group) => {
+    const before = await committed(prefix, group);
+    assert.ok([...before.values()].some((c) => /^ef:\d+:1$/.test(c.metadata ?? '')), `head delivery recorded: ${JSON.stringify([...before.values()].map((c) => c.metadata))}`);
+  },
+  cleanup: deleteTopics,
+});
 
-  it('a reset group replays from the start; a group created at the end sees only new events; a reset with live members elsewhere is refused', async () => {
+describe('kafka consumer groups: membership, foreign records, categories', () => {
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((s) => s.close()));
+  });
+  after(() => deleteTopics(prefixes));
+
+  it('a reset is refused while a member of another process is in the group', async () => {
     const prefix = uniqueName('kcg-reset');
     const store = open(prefix);
-    await appendMany(store, 10);
-    const late: number[] = [];
-    const tail = store.consume({ group: 'tail', consumer: 't', start: 'end', handler: (e) => void late.push(e.data.amount), blockMs: 100 });
+    await appendMany(store, 3);
     let count = 0;
-    const first = store.consume({ group: 'replay', consumer: 'r', handler: () => void count++, blockMs: 100 });
-    await until(() => count === 10, 'first pass');
-    await first.stop();
-    await store.resetConsumerGroup('replay');
-    const again = store.consume({ group: 'replay', consumer: 'r', handler: () => void count++, blockMs: 100 });
-    await until(() => count === 20, 'replay after reset');
-
-    // A member of another store instance (another process, as far as Kafka knows) is live.
+    const running = store.consume({ group: 'replay', consumer: 'r', handler: () => void count++, blockMs: 100 });
+    await until(() => count === 3, 'the first pass');
+    // Another store instance is another process, as far as Kafka knows.
     const elsewhere = open(prefix);
     await assert.rejects(elsewhere.resetConsumerGroup('replay'), (error: unknown) => {
       assert.ok(error instanceof InvalidArgumentError);
       assert.match(error.message, /stop its consumers first/);
       return true;
     });
+    await running.stop();
+    await elsewhere.resetConsumerGroup('replay');
+    const again = store.consume({ group: 'replay', consumer: 'r', handler: () => void count++, blockMs: 100 });
+    await until(() => count === 6, 'the replay once the group is empty');
     await again.stop();
-
-    await until(async () => (await groupState(prefix, 'tail')).members === 1, 'the tail member to join');
-    await store.append('account-new', Deposited({ amount: 99 }));
-    await until(() => late.length === 1, 'the tail group to see the new event');
-    await new Promise((r) => setTimeout(r, 200));
-    await tail.stop();
-    assert.deepEqual(late, [99]);
-    assert.equal(count, 20);
-  });
-
-  it('a consumer SIGKILLed mid-batch: after the rebalance the survivor gets its work and the read model applies each event once', async () => {
-    const prefix = uniqueName('kcg-killed');
-    const store = open(prefix);
-    const ids = await appendMany(store, 20);
-    const file = join(dir, `${prefix}.db`);
-    const db = new DatabaseSync(file);
-    db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000');
-    createReadModel(db);
-
-    const worker = spawn(process.execPath, [new URL('./group-worker.ts', import.meta.url).pathname, KAFKA_BROKERS.join(','), prefix, 'projection', file, '4'], { stdio: 'inherit' });
-    const exit = await new Promise<NodeJS.Signals | null>((resolve) => worker.once('exit', (_code, signal) => resolve(signal)));
-    assert.equal(exit, 'SIGKILL', 'the worker died mid-batch');
-    const before = await committed(prefix, 'projection');
-    const left = await uncommitted(store, prefix, 'projection');
-    assert.ok(left > 0 && left <= 17, `the dead consumer acked 3 or more and left work uncommitted (${left} of 20 left)`);
-    // The head it died on was recorded as delivered once, so its next delivery counts 2.
-    assert.ok([...before.values()].some((c) => /^ef:\d+:1$/.test(c.metadata ?? '')), `head delivery recorded: ${JSON.stringify([...before.values()].map((c) => c.metadata))}`);
-
-    const startedAt = Date.now();
-    const survivor = store.consume({ group: 'projection', consumer: 'survivor', blockMs: 100, handler: (e) => applyToReadModel(db, e, 'survivor') });
-    await until(() => (db.prepare('SELECT count(*) AS n FROM applied').get() as { n: number }).n === 20, 'the read model to hold all 20 events');
-    // The dead member's session (6 s) had to expire before its partitions moved.
-    assert.ok(Date.now() - startedAt < 20_000);
-    await until(async () => (await uncommitted(store, prefix, 'projection')) === 0, 'everything committed');
-    await survivor.stop();
-
-    const applied = db.prepare('SELECT event_id FROM applied ORDER BY event_id').all() as { event_id: string }[];
-    assert.deepEqual(applied.map((r) => r.event_id), [...ids].sort(), 'each event applied exactly once');
-    const attempts = db.prepare('SELECT event_id, count(*) AS n FROM attempts GROUP BY event_id HAVING n > 1').all() as { event_id: string; n: number }[];
-    // The event the worker wrote but never acknowledged was delivered again; the read model's
-    // idempotent write absorbed it.
-    assert.equal(attempts.length, 1, `exactly one event was delivered twice, got ${JSON.stringify(attempts)}`);
-    const doomed = (db.prepare("SELECT count(*) AS n FROM attempts WHERE consumer = 'doomed'").get() as { n: number }).n;
-    assert.equal(doomed, 4);
-    db.close();
-  });
-
-  it('dead-letters an event whose handler keeps failing, acked with it; it can be listed and redriven without a copy in the log', async () => {
-    const prefix = uniqueName('kcg-dlq');
-    const store = open(prefix);
-    await appendMany(store, 5);
-    let broken = true;
-    const handled: number[] = [];
-    const consumer = store.consume({
-      group: 'mailer',
-      consumer: 'm1',
-      retries: 2,
-      retryDelayMs: 1,
-      blockMs: 100,
-      handler: (e) => {
-        if (broken && e.data.amount === 3) throw new Error('smtp down');
-        handled.push(e.data.amount);
-      },
-    });
-    await until(() => consumer.handled === 4 && consumer.deadLettered === 1, 'four handled and one dead-lettered');
-    let letters: Awaited<ReturnType<ReturnType<typeof store.deadLetters>['list']>> = [];
-    await until(async () => (letters = await store.deadLetters('mailer').list()).length === 1, 'the letter to be readable');
-    const [letter] = letters;
-    assert.match(letter!.reason, /handler failed 3 times: smtp down/);
-    assert.equal(letter!.event?.data.amount, 3);
-    assert.equal(letter!.type, 'Deposited');
-    assert.equal(letter!.deliveries, 1);
-    assert.ok(Math.abs(letter!.deadAt - Date.now()) < 60_000);
-    // Acknowledged: the group's offset is past it.
-    const at = letter!.event!.position;
-    await until(async () => ((await committed(prefix, 'mailer')).get(at.partition)?.offset ?? -1n) > at.offset, 'the dead letter to be committed past');
-    assert.equal(consumer.handled, 4, 'the consumer kept going');
-
-    broken = false;
-    assert.equal(await store.deadLetters('mailer').redrive(), 1);
-    await until(() => handled.includes(3), 'the redriven event to be handled');
-    await consumer.stop();
-    assert.deepEqual(await store.deadLetters('mailer').list(), []);
-    assert.deepEqual(handled.sort((a, b) => a - b), [1, 2, 3, 4, 5]);
-    // The log still holds each event once: the redrive did not append a copy.
-    let inLog = 0;
-    for await (const _ of store.readAll()) inLog++;
-    assert.equal(inLog, 5);
-    assert.equal(await store.deadLetters('mailer').redrive(), 0, 'nothing left to redrive');
-  });
-
-  it('dead-letters an event delivered more than maxDeliveries times without running the handler again', async () => {
-    const store = open(uniqueName('kcg-poison'));
-    await store.append('account-p', Deposited({ amount: 1 }));
-    const calls: string[] = [];
-    // Two consumers in turn take the event and die with it in hand (stopped mid-handler); a
-    // member that stops reading for claimIdleMs leaves the group, handing its partitions on.
-    for (const name of ['first', 'second']) {
-      const crash = new AbortController();
-      const c = store.consume({
-        group: 'g',
-        consumer: name,
-        maxDeliveries: 2,
-        claimIdleMs: 600,
-        blockMs: 50,
-        handler: () =>
-          new Promise<void>((_, reject) => {
-            calls.push(name);
-            crash.signal.addEventListener('abort', () => reject(new Error('crashed')));
-          }),
-      });
-      await until(() => calls.includes(name), `${name} to take the event`);
-      const stopped = c.stop();
-      crash.abort();
-      await stopped;
-    }
-    const third = store.consume({ group: 'g', consumer: 'third', maxDeliveries: 2, claimIdleMs: 600, blockMs: 50, handler: () => void calls.push('third') });
-    await until(() => third.deadLettered === 1, 'the poison event to be dead-lettered');
-    await third.stop();
-    assert.deepEqual(calls, ['first', 'second'], 'the handler did not run a third time');
-    let letters: Awaited<ReturnType<ReturnType<typeof store.deadLetters>['list']>> = [];
-    await until(async () => (letters = await store.deadLetters('g').list()).length === 1, 'the letter to be readable');
-    assert.equal(letters[0]?.deliveries, 3);
-    assert.match(letters[0]!.reason, /delivered 3 times/);
   });
 
   it('a stopped consumer leaves the Kafka group at once, a stuck one after claimIdleMs without reads, and closing the store leaves at once', async () => {
@@ -375,5 +243,28 @@ describe('kafka consumer groups', () => {
     assert.equal(letter!.event, undefined, 'the letter keeps the raw event; it does not decode');
     assert.equal(letter!.streamId, 'account-u');
     assert.equal(letter!.version, 1);
+  });
+
+  it('shares the events of every category topic among the group, each once', async () => {
+    const prefix = uniqueName('kcg-cat');
+    const store = open(prefix, { categories: ['account'] });
+    const seen = new Map<string, number>();
+    const handler = (e: { id: string }) => void seen.set(e.id, (seen.get(e.id) ?? 0) + 1);
+    const c1 = store.consume({ group: 'g', consumer: 'c1', handler, blockMs: 50 });
+    const c2 = store.consume({ group: 'g', consumer: 'c2', handler, blockMs: 50 });
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      for (const stream of [`account-${i}`, `other-${i}`]) {
+        const e = Deposited({ amount: i + 1 });
+        ids.push(e.id);
+        await store.append(stream, e);
+      }
+    }
+    await until(() => c1.handled + c2.handled === 20, 'all 20 events');
+    await new Promise((r) => setTimeout(r, 300));
+    await Promise.all([c1.stop(), c2.stop()]);
+    assert.deepEqual([...seen.keys()].sort(), ids.sort());
+    assert.ok([...seen.values()].every((n) => n === 1), 'each event once');
+    assert.equal(store.partitions, 4, 'two topics of two partitions');
   });
 });
