@@ -41,6 +41,17 @@ export async function until(check: () => boolean | Promise<boolean>, what: strin
   }
 }
 
+/** Appends `count` deposits (amounts 1…count) over 7 streams; returns their ids in order. */
+export async function appendMany(store: EventStore<GroupEvent>, count: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 1; i <= count; i++) {
+    const e = Deposited({ amount: i });
+    ids.push(e.id);
+    await store.append(`account-${i % 7}`, e);
+  }
+  return ids;
+}
+
 export function runConsumerGroupSuite(target: ConsumerGroupTarget): void {
   const dir = mkdtempSync(join(tmpdir(), 'eventfold-groups-'));
   const prefixes: string[] = [];
@@ -51,16 +62,6 @@ export function runConsumerGroupSuite(target: ConsumerGroupTarget): void {
     const store = createEventStore({ driver: target.driver(prefix), events: groupEvents, ...(codec ? { codec } : {}) });
     stores.push(store);
     return store;
-  }
-
-  async function appendMany(store: EventStore<GroupEvent>, count: number): Promise<string[]> {
-    const ids: string[] = [];
-    for (let i = 1; i <= count; i++) {
-      const e = Deposited({ amount: i });
-      ids.push(e.id);
-      await store.append(`account-${i % 7}`, e);
-    }
-    return ids;
   }
 
   describe(`consumer groups: ${target.name}`, () => {

@@ -11,7 +11,7 @@ import { PartitionLog } from '../../src/backends/kafka/log.ts';
 import { KafkaNames } from '../../src/backends/kafka/topics.ts';
 import { partitionOf } from '../../src/core/partition.ts';
 import { Deposited } from '../conformance/fixtures.ts';
-import { groupEvents, runConsumerGroupSuite, until, type GroupEvent } from '../conformance/consumer-groups.ts';
+import { appendMany, groupEvents, runConsumerGroupSuite, until, type GroupEvent } from '../conformance/consumer-groups.ts';
 import { KAFKA_BROKERS, uniqueName } from '../services/env.ts';
 
 type E = GroupEvent;
@@ -40,16 +40,6 @@ function open(prefix: string, options: KafkaDriverOptions = {}): EventStore<E> {
   const store = createEventStore({ driver: driver(prefix, options), events: groupEvents });
   stores.push(store);
   return store;
-}
-
-async function appendMany(store: EventStore<E>, count: number): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 1; i <= count; i++) {
-    const e = Deposited({ amount: i });
-    ids.push(e.id);
-    await store.append(`account-${i % 7}`, e);
-  }
-  return ids;
 }
 
 async function withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T> {
