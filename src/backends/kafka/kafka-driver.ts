@@ -83,16 +83,21 @@ interface SnapshotPartition {
  *
  * Concurrency (`partition-owner`): Kafka has no conditional append. A writer claims a partition
  * by initialising the transactional producer `<prefix>.writer.p<n>` (InitProducerId bumps the
- * epoch, which fences every older holder and aborts its open transaction), then learns the last
- * committed record (ListOffsets read_committed) and the core catches up to it, checks versions
- * in memory and appends through the lease, one transaction per append. A fenced holder finds
+ * epoch, which fences every older holder and aborts its open transaction), waits until no
+ * transaction of another writer is open on the partition (the high watermark after fencing is
+ * stable), then learns the last committed record and the core catches up to it, checks versions
+ * in memory and appends through the lease, one transaction per round of queued appends (group
+ * commit, `src/core/partition-owner.ts`). An append across partitions is one transaction
+ * through one lease, the other leases proving they are still current before it commits
+ * (`KafkaPartitionLease.appendWith`). A fenced holder finds
  * out from the broker (PRODUCER_FENCED / INVALID_PRODUCER_EPOCH / … on its next request) and
  * throws `PartitionFencedError`; the core then claims back (takeover on demand). A commit whose
  * answer is an error is settled before the lease answers: the driver makes the outcome final
  * (claims the id again unless another writer did) and reads the log at the batch's offset, so
  * the caller gets either success or `PartitionFencedError` with nothing visible, never a guess.
  * An append returns once its commit markers are written (EndTxn answers before them), so a read
- * right after it sees it. Cost of takeover on demand: each switch of writer is an
+ * right after it sees it (if the broker cannot be asked then, the committed append still
+ * reports success). Cost of takeover on demand: each switch of writer is an
  * InitProducerId (which waits for the previous holder's transaction to complete) plus a
  * catch-up read; two processes hammering one partition still progress (test/kafka/processes)
  * but at a fraction of one writer's rate. Route commands for one aggregate to one process when
@@ -102,16 +107,20 @@ interface SnapshotPartition {
  * `readStream` / `streamVersion` scan the stream's partition filtered by key, through an
  * in-process index (stream -> offset of each version) built incrementally: a read catches up
  * from where the index stopped, so repeated reads never rescan. Memory: one JS number per event
- * plus a map entry per stream (about 8 bytes per event + ~100 bytes per stream).
+ * plus a map entry per stream (about 8 bytes per event + ~100 bytes per stream). A load from a
+ * snapshot in a process whose index has not reached the snapshot's offset scans the partition
+ * tail from that offset instead (`readStream`'s `after` hint), so a cold load costs the tail,
+ * not the partition.
  *
- * Snapshots live in `<prefix>.snapshots`, a compacted topic partitioned like the events (the
- * snapshot of a stream sits in the same partition number): compaction keeps the last snapshot
+ * Snapshots live in `<prefix>.snapshots`, a compacted topic with `partitions` partitions (a
+ * stream's snapshot sits at murmur2 of the stream id, like its events within their topic; the
+ * position it covers names its topic and partition, so it survives new categories): compaction keeps the last snapshot
  * per key, which is exactly "last write wins"; they stay on the cluster the store already
  * needs, replicated like the events, and can be dropped (deleting the topic) without touching
  * the truth. A process reads a snapshot partition once, lazily, then only its tail on each
  * read. Cost: the first snapshot read in a partition reads the whole (compacted) partition.
  *
- * Checkpoints are Kafka consumer-group offsets of group `<prefix>.<group>` on the events topic
+ * Checkpoints are Kafka consumer-group offsets of group `<prefix>.<group>` on every events topic
  * (OffsetCommit/OffsetFetch): committed offset = last processed + 1, 0 for partitions the
  * vector does not name. So Kafka tooling (kafka-consumer-groups.sh) shows a subscription's lag
  * and can reset it, and a consume-transform-produce step can commit the same offsets inside
