@@ -181,6 +181,8 @@ export class KafkaConsumerGroups implements ConsumerGroupDriver {
   /** Per group: deliveries in this process per `kind/partition/offset`. */
   readonly #counts = new Map<string, Map<string, number>>();
   readonly #producers = new Map<string, { producer: Producer; lock: Promise<unknown> }>();
+  /** `claimIdle`'s interval for members not joined yet (applied when they join). */
+  readonly #idleLimits = new Map<string, number>();
   #shared: Promise<{ admin: Admin; log: PartitionLog; described: Set<string> }> | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #serial = 0;
@@ -252,8 +254,6 @@ export class KafkaConsumerGroups implements ConsumerGroupDriver {
     }
     return [];
   }
-
-  readonly #idleLimits = new Map<string, number>();
 
   async ack(group: string, deliveries: readonly Delivery[]): Promise<void> {
     for (const delivery of deliveries) {
