@@ -136,6 +136,7 @@ export class PartitionOwners {
       const deferred: Waiting[] = [];
       const touched = new Set<string>();
       const batchIds = new Set<string>();
+      const settled = new Set<Waiting>();
       let stale = false;
       for (const waiting of candidates) {
         const { request } = waiting;
@@ -152,11 +153,14 @@ export class PartitionOwners {
             break;
           }
           waiting.reject(new ExpectedVersionConflictError(request.streamId, request.expectedVersion, current, driver.name));
+          settled.add(waiting);
           continue;
         }
         const duplicate = request.events.map((e) => ({ id: e.id, existing: owned.ids.get(e.id) })).find((d) => d.existing);
         if (duplicate) {
+          // The index only grows, so a stored id is stored whatever the lease's freshness.
           waiting.reject(new DuplicateEventIdError(duplicate.id, duplicate.existing!, driver.name));
+          settled.add(waiting);
           continue;
         }
         touched.add(request.streamId);
@@ -166,6 +170,7 @@ export class PartitionOwners {
       }
       if (stale) {
         this.#drop(partition, owned);
+        candidates = candidates.filter((w) => !settled.has(w));
         continue;
       }
       if (accepted.length === 0) return deferred;
