@@ -41,6 +41,7 @@ export type {
   StoredSnapshot,
 } from './core/driver.ts';
 export {
+  AppendTooLargeError,
   CommandRejectedError,
   ConcurrencyError,
   DriverError,

@@ -15,7 +15,8 @@ export type EventfoldErrorCode =
   | 'STORE_CLOSED'
   | 'DRIVER_ERROR'
   | 'COMMAND_REJECTED'
-  | 'PARTITION_FENCED';
+  | 'PARTITION_FENCED'
+  | 'APPEND_TOO_LARGE';
 
 export class EventfoldError extends Error {
   readonly code: EventfoldErrorCode;
@@ -178,5 +179,19 @@ export class PartitionFencedError extends EventfoldError {
   constructor(backend: string, partition: number, cause?: unknown) {
     super('PARTITION_FENCED', `partition ${partition} was claimed by another writer`, { backend, cause });
     this.partition = partition;
+  }
+}
+
+/**
+ * One append is larger than the backend takes in one atomic write (Kafka: the broker's
+ * `message.max.bytes` per record batch). Nothing of it was stored; split it into smaller appends.
+ */
+export class AppendTooLargeError extends EventfoldError {
+  readonly streamIds: readonly string[];
+  readonly events: number;
+  constructor(backend: string, streamIds: readonly string[], events: number, cause?: unknown) {
+    super('APPEND_TOO_LARGE', `the append of ${events} event(s) to ${streamIds.map((s) => JSON.stringify(s)).join(', ')} is larger than the backend takes in one write; nothing was stored, split it`, { backend, cause });
+    this.streamIds = streamIds;
+    this.events = events;
   }
 }

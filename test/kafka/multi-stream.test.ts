@@ -5,7 +5,7 @@ import { after, describe, it } from 'node:test';
 import { Admin, FetchIsolationLevels, ListOffsetTimestamps, Producer } from '@platformatic/kafka';
 import { kafka, type KafkaDriver } from '../../src/backends/kafka/index.ts';
 import { eventRecord } from '../../src/backends/kafka/records.ts';
-import { createEventStore, ExpectedVersionConflictError, type EventStore } from '../../src/index.ts';
+import { AppendTooLargeError, createEventStore, ExpectedVersionConflictError, type EventStore } from '../../src/index.ts';
 import { partitionOf } from '../../src/core/partition.ts';
 import { Deposited, Withdrawn, accountEvents } from '../conformance/fixtures.ts';
 import { KAFKA_BROKERS, uniqueName } from '../services/env.ts';
@@ -202,5 +202,29 @@ describe('kafka: group commit', () => {
     } finally {
       await admin.close();
     }
+  });
+});
+
+describe('kafka: an append larger than the broker takes', () => {
+  it('fails alone with AppendTooLargeError, stores nothing, and appends queued with it still succeed', async () => {
+    const { store } = await openStore(uniqueName('ktoobig'), 1);
+    await store.append('account-small-0', Deposited({ amount: 1 }));
+    const note = 'x'.repeat(15_000);
+    // 100 events of ~15 KB: one append of ~1.5 MB, over the broker's default message.max.bytes (1 MiB).
+    const outcomes = await Promise.allSettled([
+      store.append('account-big', Array.from({ length: 100 }, () => Deposited({ amount: 1, note }))),
+      store.append('account-small-1', Deposited({ amount: 2 })),
+      store.append('account-small-2', Deposited({ amount: 3 })),
+    ]);
+    assert.equal(outcomes[0]!.status, 'rejected');
+    const error = (outcomes[0] as PromiseRejectedResult).reason as unknown;
+    assert.ok(error instanceof AppendTooLargeError, `got ${String(error)}`);
+    assert.equal(error.events, 100);
+    assert.deepEqual(error.streamIds, ['account-big']);
+    assert.deepEqual(outcomes.slice(1).map((o) => o.status), ['fulfilled', 'fulfilled'], 'the appends queued with it were not failed by it');
+    assert.equal(await store.streamVersion('account-big'), 0, 'nothing of it stored');
+    await store.append('account-big', Array.from({ length: 10 }, () => Deposited({ amount: 1, note })));
+    assert.equal(await store.streamVersion('account-big'), 10, 'split, it fits');
+    assert.equal((await collect(store.readAll())).length, 13);
   });
 });

@@ -1,6 +1,6 @@
 import type { Producer } from '@platformatic/kafka';
 import type { AppendRequest, AppendResult, PartitionLease } from '../../core/driver.ts';
-import { DriverError, PartitionFencedError } from '../../core/errors.ts';
+import { AppendTooLargeError, DriverError, PartitionFencedError } from '../../core/errors.ts';
 import type { TopicPartition } from './layout.ts';
 import { eventRecord, ownershipProbe } from './records.ts';
 
@@ -14,6 +14,12 @@ type Transaction = Awaited<ReturnType<Producer['beginTransaction']>>;
  * nothing of the current transaction becomes visible, and only a new claim can write again.
  */
 const FENCED = ['PRODUCER_FENCED', 'INVALID_PRODUCER_EPOCH', 'INVALID_PRODUCER_ID_MAPPING', 'INVALID_TXN_STATE', 'TRANSACTION_ABORTABLE', 'TRANSACTIONAL_ID_NOT_FOUND'];
+
+/** The broker refused a record batch for its size (message.max.bytes, or a request over its limit). */
+function tooLarge(error: unknown): boolean {
+  const e = error as { findBy?: (k: string, v: unknown) => unknown } | undefined;
+  return typeof e?.findBy === 'function' && ['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE'].some((id) => e.findBy!('apiId', id));
+}
 
 export function isFenced(error: unknown): boolean {
   const e = error as { findBy?: (k: string, v: unknown) => unknown } | undefined;
@@ -187,6 +193,10 @@ export class KafkaPartitionLease implements PartitionLease {
         await transaction.abort().catch(() => undefined);
       }
       if (transaction && !transaction.completed) await transaction.cancel().catch(() => undefined);
+      if (base === undefined && tooLarge(error)) {
+        // The broker refused the batch: nothing was written, and trying again cannot help.
+        throw new AppendTooLargeError(NAME, [...new Set(requests.map((r) => r.streamId))], messages.length, error);
+      }
       if (base !== undefined && !(error instanceof PartitionFencedError) && (await this.#settle(base, messages[0]!, !fenced, error))) {
         // The commit did go through (its answer was lost or garbled): the append stands.
         await this.#allVisible(byPartition, lastOffsets).catch(() => undefined);
