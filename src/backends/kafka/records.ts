@@ -1,4 +1,4 @@
-import type { EncodedEvent, Position, StoredEvent, StoredSnapshot } from '../../core/driver.ts';
+import type { EncodedEvent, StoredEvent, StoredSnapshot } from '../../core/driver.ts';
 import type { TopicPartition } from './layout.ts';
 import type { LogRecord } from './log.ts';
 
@@ -56,43 +56,67 @@ export function ownershipProbe(target: TopicPartition): OutgoingRecord {
   return { topic: target.topic, partition: target.partition, key: Buffer.alloc(0), value: Buffer.alloc(0), headers: new Map([[Buffer.from('ef-probe'), Buffer.from('1')]]), timestamp: BigInt(Date.now()) };
 }
 
-function headerMap(record: LogRecord): Map<string, Buffer> {
-  const map = new Map<string, Buffer>();
-  for (const [k, v] of record.headers) if (k) map.set(k.toString('latin1'), v ?? Buffer.alloc(0));
-  return map;
+/** The envelope headers' names as bytes, to match header keys without decoding them. */
+const KEYS = Object.fromEntries(Object.entries(H).map(([field, name]) => [field, Buffer.from(name, 'latin1')])) as Record<keyof typeof H, Buffer>;
+
+/**
+ * Which envelope header a key is, or undefined. Reads run this for every header of every record
+ * (a 10k-event load is 70k headers), so it matches bytes instead of decoding each key.
+ */
+function envelopeField(key: Buffer): keyof typeof H | undefined {
+  // Every envelope key is "ef-" + a word whose first letter (with the length) tells them apart.
+  if (key.length < 5 || key[0] !== 0x65 || key[1] !== 0x66 || key[2] !== 0x2d) return undefined;
+  let field: keyof typeof H | undefined;
+  switch (key[3]) {
+    case 0x69: field = 'id'; break; // i
+    case 0x73: field = 'schema'; break; // s
+    case 0x63: field = 'codec'; break; // c
+    case 0x6d: field = 'meta'; break; // m
+    case 0x76: field = 'version'; break; // v
+    case 0x74: field = key[4] === 0x79 ? 'type' : 'time'; break; // t: ty / ti
+    default: return undefined;
+  }
+  return key.equals(KEYS[field]) ? field : undefined;
 }
 
 /** Stream id and version of an event record, without decoding the rest (for the stream index). */
 export function streamOf(record: LogRecord): { streamId: string; version: number } | undefined {
   if (!record.key) return undefined;
   for (const [k, v] of record.headers) {
-    if (k && v && k.length === H.version.length && k.toString('latin1') === H.version) {
-      return { streamId: record.key.toString('utf8'), version: Number(v.toString('latin1')) };
-    }
+    if (k && v && envelopeField(k) === 'version') return { streamId: record.key.toString('utf8'), version: Number(v.toString('latin1')) };
   }
   return undefined;
 }
 
 /** An event record back as the core stored it; undefined for a record eventfold did not write. */
 export function storedEvent(record: LogRecord, partition: number): StoredEvent | undefined {
-  const h = headerMap(record);
-  const id = h.get(H.id);
-  const version = h.get(H.version);
-  if (!record.key || !id || !version) return undefined;
-  const value = record.value ?? Buffer.alloc(0);
-  const position: Position = { partition, offset: record.offset };
+  const h: Partial<Record<keyof typeof H, Buffer>> = {};
+  for (const [k, v] of record.headers) {
+    const field = k && envelopeField(k);
+    if (field) h[field] = v ?? EMPTY;
+  }
+  if (!record.key || !h.id || !h.version) return undefined;
+  const value = record.value ?? EMPTY;
   return {
-    id: id.toString('utf8'),
-    type: (h.get(H.type) ?? Buffer.alloc(0)).toString('utf8'),
-    schemaVersion: Number((h.get(H.schema) ?? Buffer.from('1')).toString('latin1')),
-    codec: (h.get(H.codec) ?? Buffer.alloc(0)).toString('utf8'),
+    id: h.id.toString('utf8'),
+    type: h.type ? h.type.toString('utf8') : '',
+    schemaVersion: h.schema ? Number(h.schema.toString('latin1')) : 1,
+    codec: h.codec ? h.codec.toString('utf8') : '',
     data: new Uint8Array(value.buffer, value.byteOffset, value.byteLength),
-    metadata: (h.get(H.meta) ?? Buffer.from('{}')).toString('utf8'),
-    time: h.has(H.time) ? Number(h.get(H.time)!.toString('latin1')) : Number(record.timestamp),
+    metadata: h.meta ? h.meta.toString('utf8') : '{}',
+    time: h.time ? Number(h.time.toString('latin1')) : Number(record.timestamp),
     streamId: record.key.toString('utf8'),
-    version: Number(version.toString('latin1')),
-    position,
+    version: Number(h.version.toString('latin1')),
+    position: { partition, offset: record.offset },
   };
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function headerMap(record: LogRecord): Map<string, Buffer> {
+  const map = new Map<string, Buffer>();
+  for (const [k, v] of record.headers) if (k) map.set(k.toString('latin1'), v ?? EMPTY);
+  return map;
 }
 
 /** Snapshot record: key "<streamId>/<name>" (stream ids cannot contain "/"), value = state. */
