@@ -450,41 +450,11 @@ function kafkaService(): Service {
       await fetchJars('kafka', dir);
     },
     async start() {
-      const lib = join(dir, 'lib');
-      writeFileSync(props, kafkaProperties({ port: 9092, controllerPort: 9093, dataDir, header: 'Kafka in KRaft mode, one node acting as broker and controller' }));
-      log4j2Config(log4j, { 'state.change.logger': 'warn', 'kafka.request.logger': 'warn', 'org.apache.kafka.controller': 'warn' });
-      const cp = `${lib}/*`;
-      if (!existsSync(join(dataDir, 'meta.properties'))) {
-        // Format the storage once; the cluster id is a random Kafka Uuid (16 bytes, base64url).
-        const clusterId = randomBytes(16).toString('base64url');
-        say(`kafka: formatting storage (cluster id ${clusterId})`);
-        await runOrThrow('kafka storage format', 'java', [
-          `-Dlog4j2.configurationFile=${log4j}`, '-cp', cp, 'kafka.tools.StorageTool',
-          'format', '-t', clusterId, '-c', props, '--ignore-formatted',
-        ], { timeout: 120_000 });
-      }
-      spawnDetached('java', [
-        '-Xms256m', '-Xmx1g', '-XX:MaxDirectMemorySize=256m', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20',
-        '-Djava.awt.headless=true', `-Dlog4j2.configurationFile=${log4j}`, `-Dkafka.logs.dir=${dir}`,
-        '-cp', cp, 'kafka.Kafka', props,
-      ], log, pidPath, dir);
+      const node = { lib: join(dir, 'lib'), dir, dataDir, props, log4j, port: 9092, controllerPort: 9093 };
+      await prepareKafka(node, 'Kafka in KRaft mode, one node acting as broker and controller');
+      spawnDetached('java', kafkaJavaArgs(node, ['-Xms256m', '-Xmx1g']), log, pidPath, dir);
     },
-    async probe() {
-      const { Admin } = await import('@platformatic/kafka');
-      const admin = new Admin({
-        clientId: 'eventfold-services-probe',
-        bootstrapBrokers: ['127.0.0.1:9092'],
-        connectTimeout: 2000,
-        timeout: 3000,
-        retries: 0,
-      });
-      try {
-        const metadata = await withTimeout(admin.metadata({ topics: [] }), 5000, 'kafka metadata');
-        if (metadata.brokers.size === 0) throw new Error('kafka metadata lists no broker');
-      } finally {
-        await admin.close().catch(() => undefined);
-      }
-    },
+    probe: () => probeKafka(9092, 'eventfold-services-probe'),
     ownPid: () => readPidFile(pidPath),
     async stop(pid) {
       await stopPid(pid, true, 60_000);
@@ -515,6 +485,49 @@ export interface PrivateKafka {
   restart(signal?: NodeJS.Signals): Promise<void>;
   /** Kills the broker if it runs and removes `dir`. Safe to call more than once. */
   destroy(): Promise<void>;
+}
+
+interface KafkaNode {
+  readonly lib: string;
+  readonly dir: string;
+  readonly dataDir: string;
+  readonly props: string;
+  readonly log4j: string;
+  readonly port: number;
+  readonly controllerPort: number;
+}
+
+/** Writes the node's config and formats its storage once (the cluster id: a random Kafka Uuid, 16 bytes base64url). */
+async function prepareKafka(node: KafkaNode, header: string): Promise<void> {
+  writeFileSync(node.props, kafkaProperties({ port: node.port, controllerPort: node.controllerPort, dataDir: node.dataDir, header }));
+  log4j2Config(node.log4j, { 'state.change.logger': 'warn', 'kafka.request.logger': 'warn', 'org.apache.kafka.controller': 'warn' });
+  if (existsSync(join(node.dataDir, 'meta.properties'))) return;
+  const clusterId = randomBytes(16).toString('base64url');
+  say(`kafka on ${node.port}: formatting storage (cluster id ${clusterId})`);
+  await runOrThrow('kafka storage format', 'java', [
+    `-Dlog4j2.configurationFile=${node.log4j}`, '-cp', `${node.lib}/*`, 'kafka.tools.StorageTool',
+    'format', '-t', clusterId, '-c', node.props, '--ignore-formatted',
+  ], { timeout: 120_000 });
+}
+
+function kafkaJavaArgs(node: KafkaNode, heap: readonly string[]): string[] {
+  return [
+    ...heap, '-XX:MaxDirectMemorySize=256m', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20',
+    '-Djava.awt.headless=true', `-Dlog4j2.configurationFile=${node.log4j}`, `-Dkafka.logs.dir=${node.dir}`,
+    '-cp', `${node.lib}/*`, 'kafka.Kafka', node.props,
+  ];
+}
+
+/** Resolves when a metadata call to the broker on `port` lists a broker. */
+async function probeKafka(port: number, clientId: string): Promise<void> {
+  const { Admin } = await import('@platformatic/kafka');
+  const admin = new Admin({ clientId, bootstrapBrokers: [`127.0.0.1:${port}`], connectTimeout: 2000, timeout: 3000, retries: 0 });
+  try {
+    const metadata = await withTimeout(admin.metadata({ topics: [] }), 5000, 'kafka metadata');
+    if (metadata.brokers.size === 0) throw new Error('kafka metadata lists no broker');
+  } finally {
+    await admin.close().catch(() => undefined);
+  }
 }
 
 /** server.properties of a one-node KRaft Kafka (broker and controller), with the replication settings one node needs. */
@@ -568,44 +581,21 @@ export async function startPrivateKafka(options: PrivateKafkaOptions): Promise<P
   }
   const lib = await fetchJars('kafka', join(SERVICES_DIR, 'kafka'));
   mkdirSync(dir, { recursive: true });
-  const dataDir = join(dir, 'data');
-  const props = join(dir, 'server.properties');
-  const log4j = join(dir, 'log4j2.properties');
   const log = join(dir, 'kafka.log');
-  writeFileSync(props, kafkaProperties({ port, controllerPort, dataDir, header: 'startPrivateKafka: like the shared kafka service, on private ports' }));
-  log4j2Config(log4j, { 'state.change.logger': 'warn', 'kafka.request.logger': 'warn', 'org.apache.kafka.controller': 'warn' });
-  const cp = `${lib}/*`;
-  if (!existsSync(join(dataDir, 'meta.properties'))) {
-    await runOrThrow('private kafka storage format', 'java', [
-      `-Dlog4j2.configurationFile=${log4j}`, '-cp', cp, 'kafka.tools.StorageTool',
-      'format', '-t', randomBytes(16).toString('base64url'), '-c', props, '--ignore-formatted',
-    ], { timeout: 120_000 });
-  }
+  const node = { lib, dir, dataDir: join(dir, 'data'), props: join(dir, 'server.properties'), log4j: join(dir, 'log4j2.properties'), port, controllerPort };
+  await prepareKafka(node, 'startPrivateKafka: like the shared kafka service, on private ports');
 
   let child: ReturnType<typeof spawn> | undefined;
   let exited: Promise<void> = Promise.resolve();
   const alive = () => child !== undefined && child.exitCode === null && child.signalCode === null;
 
-  const probe = async (): Promise<void> => {
-    const { Admin } = await import('@platformatic/kafka');
-    const admin = new Admin({ clientId: 'eventfold-private-probe', bootstrapBrokers: [`127.0.0.1:${port}`], connectTimeout: 2000, timeout: 3000, retries: 0 });
-    try {
-      const metadata = await withTimeout(admin.metadata({ topics: [] }), 5000, 'kafka metadata');
-      if (metadata.brokers.size === 0) throw new Error('kafka metadata lists no broker');
-    } finally {
-      await admin.close().catch(() => undefined);
-    }
-  };
+  const probe = (): Promise<void> => probeKafka(port, 'eventfold-private-probe');
 
   const start = async (): Promise<void> => {
     if (alive()) throw new Error(`private kafka on ${port} already runs (pid ${child?.pid})`);
     const fd = openSync(log, 'a');
     try {
-      child = spawn('java', [
-        '-Xms128m', '-Xmx512m', '-XX:MaxDirectMemorySize=256m', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20',
-        '-Djava.awt.headless=true', `-Dlog4j2.configurationFile=${log4j}`, `-Dkafka.logs.dir=${dir}`,
-        '-cp', cp, 'kafka.Kafka', props,
-      ], { cwd: dir, stdio: ['ignore', fd, fd] });
+      child = spawn('java', kafkaJavaArgs(node, ['-Xms128m', '-Xmx512m']), { cwd: dir, stdio: ['ignore', fd, fd] });
     } finally {
       closeSync(fd);
     }
