@@ -41,6 +41,23 @@ export async function until(check: () => boolean | Promise<boolean>, what: strin
   }
 }
 
+/** Waits until the group has dead letters and returns them; expects exactly one. */
+export async function oneDeadLetter(store: EventStore<GroupEvent>, group: string): Promise<Awaited<ReturnType<ReturnType<EventStore<GroupEvent>['deadLetters']>['list']>>> {
+  let letters: Awaited<ReturnType<ReturnType<EventStore<GroupEvent>['deadLetters']>['list']>> = [];
+  await until(async () => (letters = await store.deadLetters(group).list()).length >= 1, 'the letter to be readable');
+  assert.equal(letters.length, 1, 'one dead letter');
+  return letters;
+}
+
+/** The dead letter of the first event of `streamId`, whose payload does not decode. */
+export function assertUndecodableLetter(letter: Awaited<ReturnType<typeof oneDeadLetter>>[number] | undefined, streamId: string): void {
+  assert.ok(letter);
+  assert.match(letter.reason, new RegExp(`cannot decode Deposited at version 1 of stream "${streamId}"`));
+  assert.equal(letter.event, undefined, 'the letter keeps the raw event; it does not decode');
+  assert.equal(letter.streamId, streamId);
+  assert.equal(letter.version, 1);
+}
+
 /** Appends `count` deposits (amounts 1…count) over 7 streams; returns their ids in order. */
 export async function appendMany(store: EventStore<GroupEvent>, count: number): Promise<string[]> {
   const ids: string[] = [];
@@ -176,8 +193,7 @@ export function runConsumerGroupSuite(target: ConsumerGroupTarget): void {
         },
       });
       await until(() => consumer.handled === 4 && consumer.deadLettered === 1, 'four handled and one dead-lettered');
-      let letters: Awaited<ReturnType<ReturnType<typeof store.deadLetters>['list']>> = [];
-      await until(async () => (letters = await store.deadLetters('mailer').list()).length === 1, 'the letter to be readable');
+      const letters = await oneDeadLetter(store, 'mailer');
       const [letter] = letters;
       assert.match(letter!.reason, /handler failed 3 times: smtp down/);
       assert.equal(letter!.event?.data.amount, 3);
@@ -227,8 +243,7 @@ export function runConsumerGroupSuite(target: ConsumerGroupTarget): void {
       await until(() => third.deadLettered === 1, 'the poison event to be dead-lettered');
       await third.stop();
       assert.deepEqual(calls, ['first', 'second'], 'the handler did not run a third time');
-      let letters: Awaited<ReturnType<ReturnType<typeof store.deadLetters>['list']>> = [];
-      await until(async () => (letters = await store.deadLetters('g').list()).length === 1, 'the letter to be readable');
+      const letters = await oneDeadLetter(store, 'g');
       assert.equal(letters[0]?.deliveries, 3);
       assert.match(letters[0]!.reason, /delivered 3 times/);
     });
@@ -245,13 +260,8 @@ export function runConsumerGroupSuite(target: ConsumerGroupTarget): void {
       await until(() => c.handled === 1 && c.deadLettered === 1, 'one handled, one dead-lettered');
       await c.stop();
       assert.deepEqual(handled, [2]);
-      let letters: Awaited<ReturnType<ReturnType<typeof store.deadLetters>['list']>> = [];
-      await until(async () => (letters = await store.deadLetters('g').list()).length === 1, 'the letter to be readable');
-      const [letter] = letters;
-      assert.match(letter!.reason, /cannot decode Deposited at version 1 of stream "account-u"/);
-      assert.equal(letter!.event, undefined, 'the letter keeps the raw event; it does not decode');
-      assert.equal(letter!.streamId, 'account-u');
-      assert.equal(letter!.version, 1);
+      const letters = await oneDeadLetter(store, 'g');
+      assertUndecodableLetter(letters[0], 'account-u');
     });
   });
 }

@@ -11,7 +11,7 @@ import { PartitionLog } from '../../src/backends/kafka/log.ts';
 import { KafkaNames } from '../../src/backends/kafka/topics.ts';
 import { partitionOf } from '../../src/core/partition.ts';
 import { Deposited } from '../conformance/fixtures.ts';
-import { appendMany, groupEvents, runConsumerGroupSuite, until, type GroupEvent } from '../conformance/consumer-groups.ts';
+import { appendMany, assertUndecodableLetter, groupEvents, oneDeadLetter, runConsumerGroupSuite, until, type GroupEvent } from '../conformance/consumer-groups.ts';
 import { KAFKA_BROKERS, uniqueName } from '../services/env.ts';
 
 type E = GroupEvent;
@@ -226,13 +226,7 @@ describe('kafka consumer groups: membership, foreign records, categories', () =>
     await until(() => c.handled === 2 && c.deadLettered === 1, 'two handled, one dead-lettered');
     await c.stop();
     assert.deepEqual(handled.sort(), [1, 2]);
-    let letters: Awaited<ReturnType<ReturnType<typeof store.deadLetters>['list']>> = [];
-    await until(async () => (letters = await store.deadLetters('g').list()).length === 1, 'the letter to be readable');
-    const [letter] = letters;
-    assert.match(letter!.reason, /cannot decode Deposited at version 1 of stream "account-u"/);
-    assert.equal(letter!.event, undefined, 'the letter keeps the raw event; it does not decode');
-    assert.equal(letter!.streamId, 'account-u');
-    assert.equal(letter!.version, 1);
+    assertUndecodableLetter((await oneDeadLetter(store, 'g'))[0], 'account-u');
   });
 
   it('shares the events of every category topic among the group, each once', async () => {
