@@ -6,6 +6,7 @@ import { DuplicateEventIdError, ExpectedVersionConflictError, InvalidArgumentErr
 import { EventCodec } from './event-codec.ts';
 import type { AnyEventType, Event, EventOf } from './event-type.ts';
 import { assertExpectedVersion, type ExpectedVersion } from './expected-version.ts';
+import { positiveInt } from './numbers.ts';
 import { partitionOf } from './partition.ts';
 import { PartitionOwners } from './partition-owner.ts';
 import type { EventInput, RecordedEvent } from './recorded-event.ts';
@@ -354,9 +355,4 @@ export function createEventStore<const Types extends readonly AnyEventType[]>(
   options: EventStoreOptions<Types>,
 ): EventStore<EventOf<Types>> {
   return new EventStore<EventOf<Types>>(options);
-}
-
-function positiveInt(value: number, name: string): number {
-  if (!Number.isSafeInteger(value) || value < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
-  return value;
 }

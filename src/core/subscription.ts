@@ -1,6 +1,7 @@
 import type { Position } from './driver.ts';
 import { InvalidArgumentError } from './errors.ts';
 import type { Event } from './event-type.ts';
+import { nonNegative } from './numbers.ts';
 import { untilAvailable, withRetries } from './retry.ts';
 import { sleep } from './sleep.ts';
 import type { EventStore } from './event-store.ts';
@@ -327,9 +328,4 @@ export class Subscription<E extends Event> {
     return { wait, cancel };
   }
 
-}
-
-function nonNegative(value: number, name: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new InvalidArgumentError(`${name} must be a non-negative number`);
-  return value;
 }

@@ -1,6 +1,7 @@
 import type { Producer } from '@platformatic/kafka';
 import type { AppendRequest, AppendResult, PartitionLease } from '../../core/driver.ts';
 import { AppendTooLargeError, DriverError, PartitionFencedError } from '../../core/errors.ts';
+import { errorMessage } from '../../core/event-codec.ts';
 import type { TopicPartition } from './layout.ts';
 import { eventRecord, ownershipProbe } from './records.ts';
 
@@ -249,8 +250,4 @@ export class KafkaPartitionLease implements PartitionLease {
       throw new DriverError(NAME, `append to partition ${this.partition}: the commit failed and its outcome could not be read back (${errorMessage(error)}); first error: ${errorMessage(cause)}`, cause);
     }
   }
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

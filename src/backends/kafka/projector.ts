@@ -5,6 +5,8 @@ import { DriverError, EventfoldError, InvalidArgumentError, StoreClosedError } f
 import type { EventStore } from '../../core/event-store.ts';
 import type { Event } from '../../core/event-type.ts';
 import type { RecordedEvent } from '../../core/recorded-event.ts';
+import { errorMessage } from '../../core/event-codec.ts';
+import { positiveInt } from '../../core/numbers.ts';
 import { withRetries } from '../../core/retry.ts';
 import { sleep } from '../../core/sleep.ts';
 import { assertGroupName } from '../../core/subscription.ts';
@@ -63,7 +65,7 @@ export interface KafkaProjectorOptions<E extends Event> {
   /** Longest wait for new events before looking again. Default 1000 ms. */
   readonly blockMs?: number;
   readonly signal?: AbortSignal;
-  /** Failures the projector recovers from by redoing the batch (rebalances, broker errors). Default: a process warning. */
+  /** Failures the projector recovers from by redoing the batch (rebalances, broker errors). Default: the store's `onBackgroundError`. */
   readonly onError?: (error: unknown) => void;
 }
 
@@ -247,7 +249,7 @@ class Projector<E extends Event> implements KafkaProjector {
         heartbeatInterval: Math.max(100, Math.floor((this.#options.sessionTimeoutMs ?? 10_000) / 5)),
       });
       // A failed background rejoin is emitted as 'error': without a listener it would crash the process.
-      this.#consumer.on('error', (error: unknown) => (this.#options.onError ?? warn)(error));
+      this.#consumer.on('error', (error: unknown) => (this.#options.onError ?? this.#store.onBackgroundError)(error));
       for (const { topic } of this.#driver.layout.topics) this.#consumer.topics.track(topic);
       await this.#consumer.joinGroup({});
       this.#resolveStarted();
@@ -275,7 +277,7 @@ class Projector<E extends Event> implements KafkaProjector {
         if (isFatal(error)) throw error;
         failures++;
         if (failures > 10) throw new DriverError(NAME, `projector "${this.group}": 10 batches in a row failed; last error: ${errorMessage(error)}`, error);
-        (this.#options.onError ?? warn)(error);
+        (this.#options.onError ?? this.#store.onBackgroundError)(error);
         // Whatever the failed batch did is aborted or committed as a whole: read the offsets
         // back from the group rather than trusting memory.
         this.#membership = '';
@@ -683,17 +685,4 @@ function rotate<T>(list: readonly T[], by: number): T[] {
 function defaultInstance(): string {
   const name = hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 100);
   return name === '' ? 'default' : name;
-}
-
-function positiveInt(value: number, name: string): number {
-  if (!Number.isSafeInteger(value) || value <= 0) throw new InvalidArgumentError(`${name} must be a positive integer`);
-  return value;
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-function warn(error: unknown): void {
-  process.emitWarning(error instanceof Error ? error : new Error(String(error)));
 }
