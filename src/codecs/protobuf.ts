@@ -1,6 +1,7 @@
 import { fromBinary, fromJson, toBinary, toJson, type DescMessage, type JsonValue } from '@bufbuild/protobuf';
 import type { Codec } from '../core/codec.ts';
-import { InvalidArgumentError } from '../core/errors.ts';
+import { InvalidArgumentError, InvalidEventError } from '../core/errors.ts';
+import { jsonValueIssue } from '../core/payload-shape.ts';
 
 /**
  * Protobuf payloads via @bufbuild/protobuf. Each event type maps to a message descriptor
@@ -19,6 +20,10 @@ export function protobufCodec(options: { readonly messages: Readonly<Record<stri
     name: 'protobuf',
     encode: ({ type, data }) => {
       const schema = schemaFor(type);
+      // The input is the message's proto3 JSON form, so JSON's rules apply first; fromJson
+      // then refuses unknown fields and wrong types.
+      const issue = jsonValueIssue(data, 'data');
+      if (issue) throw new InvalidEventError(type, [issue]);
       return toBinary(schema, fromJson(schema, data as JsonValue));
     },
     decode: ({ type, data }) => {

@@ -1,4 +1,6 @@
+import { arg } from './arguments.ts';
 import type { Position, StoredSnapshot } from './driver.ts';
+import { describe } from './arguments.ts';
 import { CommandRejectedError, ExpectedVersionConflictError, InvalidArgumentError } from './errors.ts';
 import type { AnyEventType, Event, EventOf } from './event-type.ts';
 import type { EventStore } from './event-store.ts';
@@ -39,10 +41,31 @@ export interface AggregateDefinition<State, E extends Event, Command> extends De
 export function defineAggregate<const Types extends readonly AnyEventType[], State, Command>(
   definition: { readonly events: Types } & Omit<AggregateDefinition<State, EventOf<Types>, Command>, 'events'>,
 ): AggregateDefinition<State, EventOf<Types>, Command> {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.]*$/.test(definition.name)) {
-    throw new InvalidArgumentError(`aggregate name ${JSON.stringify(definition.name)} must be letters, digits, "_" or "." (no "-")`);
-  }
+  assertAggregateDefinition(definition);
   return definition;
+}
+
+type LooseDefinition = Partial<Record<'name' | 'events' | 'initialState' | 'evolve' | 'decide', unknown>> & {
+  snapshot?: Partial<Record<'policy' | 'schemaVersion' | 'serialize' | 'deserialize', unknown>>;
+};
+
+function assertAggregateDefinition(value: object): void {
+  const definition = arg.object(value, 'aggregate definition') as LooseDefinition;
+  if (typeof definition.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.]*$/.test(definition.name)) {
+    throw new InvalidArgumentError(`aggregate name ${describe(definition.name)} must be letters, digits, "_" or "." (no "-")`);
+  }
+  const name = definition.name;
+  arg.array(definition.events as unknown[], `${name}.events`);
+  for (const fn of ['initialState', 'evolve', 'decide'] as const) arg.function(definition[fn] as () => unknown, `${name}.${fn}`);
+  const snapshot = definition.snapshot;
+  if (snapshot !== undefined) {
+    arg.object(snapshot, `${name}.snapshot`);
+    arg.function(snapshot.policy as () => unknown, `${name}.snapshot.policy`);
+    arg.optional(snapshot.schemaVersion as number | undefined, (v) => arg.positiveInt(v, `${name}.snapshot.schemaVersion`));
+    for (const fn of ['serialize', 'deserialize'] as const) {
+      arg.optional(snapshot[fn] as (() => unknown) | undefined, (f) => arg.function(f, `${name}.snapshot.${fn}`));
+    }
+  }
 }
 
 export interface LoadedAggregate<State> {
@@ -70,6 +93,10 @@ export interface HandleResult<State, E extends Event> {
   readonly state: State;
   readonly version: number;
   readonly events: readonly RecordedEvent<E>[];
+  /** Times the command was decided: 1, plus one per version conflict retried. */
+  readonly attempts: number;
+  /** Version conflicts met and retried (`attempts - 1`). */
+  readonly conflicts: number;
 }
 
 const encoder = new TextEncoder();
@@ -84,13 +111,14 @@ export class AggregateRepository<State, E extends Event, Command> {
   readonly #loading = new Map<string, Promise<LoadedAggregate<State>>>();
 
   constructor(store: EventStore<E>, definition: AggregateDefinition<State, E, Command>) {
+    assertAggregateDefinition(definition);
     this.#store = store;
     this.#def = definition;
     this.#types = new Set(definition.events.map((t) => t.type));
   }
 
   streamId(id: string): string {
-    return `${this.#def.name}-${id}`;
+    return `${this.#def.name}-${arg.string(id, 'id')}`;
   }
 
   /** Current state: snapshot (if any, of the current schema version) plus the events after it. */
@@ -106,14 +134,15 @@ export class AggregateRepository<State, E extends Event, Command> {
   /** State as it was at a version, or at a point in time (events appended at or before it). */
   async loadAt(id: string, at: { version: number } | { time: Date }): Promise<LoadedAggregate<State>> {
     const streamId = this.streamId(id);
+    arg.object(at, 'loadAt at');
     if ('version' in at) {
-      if (!Number.isSafeInteger(at.version) || at.version < 0) throw new InvalidArgumentError('version must be a non-negative integer');
+      arg.nonNegativeInt(at.version, 'at.version');
       const snapshot = await this.#readSnapshot(streamId);
       const base = snapshot && snapshot.version <= at.version ? snapshot : undefined;
       return this.#fold(streamId, base, { toVersion: at.version });
     }
-    const until = at.time.getTime();
-    if (Number.isNaN(until)) throw new InvalidArgumentError('time must be a valid Date');
+    if (!('time' in at)) throw new InvalidArgumentError('loadAt at must be { version } or { time }');
+    const until = arg.date(at.time, 'at.time').getTime();
     return this.#fold(streamId, undefined, { until });
   }
 
@@ -122,17 +151,20 @@ export class AggregateRepository<State, E extends Event, Command> {
    * between makes the append fail with `ExpectedVersionConflictError`; with `retries` the
    * command is decided again on the fresh state.
    */
-  async handle(id: string, command: Command, options: HandleOptions = {}): Promise<HandleResult<State, E>> {
-    const retries = options.retries ?? 0;
+  async handle(id: string, command: Command, options?: HandleOptions): Promise<HandleResult<State, E>> {
     const streamId = this.streamId(id);
+    const o = arg.options(options, 'handle options');
+    const retries = arg.nonNegativeInt(o.retries ?? 0, 'retries');
+    const expectedVersion = arg.optional(o.expectedVersion, (v) => arg.nonNegativeInt(v, 'expectedVersion'));
     for (let attempt = 0; ; attempt++) {
+      const tried = { attempts: attempt + 1, conflicts: attempt };
       const loaded = await this.load(id);
-      if (options.expectedVersion !== undefined && loaded.version !== options.expectedVersion) {
-        throw new ExpectedVersionConflictError(streamId, options.expectedVersion, loaded.version);
+      if (expectedVersion !== undefined && loaded.version !== expectedVersion) {
+        throw new ExpectedVersionConflictError(streamId, expectedVersion, loaded.version);
       }
       const decided = this.#def.decide(command, loaded.state);
       const events = (Array.isArray(decided) ? decided : [decided]) as E[];
-      if (events.length === 0) return { state: loaded.state, version: loaded.version, events: [] };
+      if (events.length === 0) return { state: loaded.state, version: loaded.version, events: [], ...tried };
       for (const e of events) {
         if (!this.#types.has(e.type)) throw new CommandRejectedError(`${this.#def.name}.decide returned a ${e.type} event, not one of its events`);
       }
@@ -140,7 +172,7 @@ export class AggregateRepository<State, E extends Event, Command> {
         const outcome = await this.#store.append(streamId, events as never, { expectedVersion: loaded.version });
         let state = loaded.state;
         for (const e of outcome.events) state = this.#def.evolve(state, e);
-        const result = { state, version: outcome.nextExpectedVersion, events: outcome.events };
+        const result = { state, version: outcome.nextExpectedVersion, events: outcome.events, ...tried };
         await this.#maybeSnapshot(streamId, {
           state,
           version: result.version,
@@ -150,7 +182,7 @@ export class AggregateRepository<State, E extends Event, Command> {
         });
         return result;
       } catch (error) {
-        if (error instanceof ExpectedVersionConflictError && attempt < retries && options.expectedVersion === undefined) continue;
+        if (error instanceof ExpectedVersionConflictError && attempt < retries && expectedVersion === undefined) continue;
         throw error;
       }
     }

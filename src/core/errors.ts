@@ -1,3 +1,5 @@
+import { describe } from './describe.ts';
+
 /**
  * Every error eventfold throws is an `EventfoldError` with a stable `code`, so callers can
  * branch on `err.code` (or `instanceof`) instead of parsing messages. Messages are prefixed
@@ -74,6 +76,22 @@ export interface ValidationIssue {
   readonly path: readonly PropertyKey[];
 }
 
+/** `data.items[3].price`, `metadata["x-id"]`: a path as a reader would write it in code. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  // A path into a deeply nested payload keeps its ends: `data.a.a.a…(250 more)….a.a`.
+  if (path.length > 12) {
+    return `${formatPath(path.slice(0, 6))}…(${path.length - 9} more)…${formatPath(['x', ...path.slice(-3)]).slice(1)}`;
+  }
+  let out = '';
+  for (const key of path) {
+    if (typeof key === 'number') out += `[${key}]`;
+    else if (typeof key === 'symbol') out += `[${key.toString()}]`;
+    else if (/^[A-Za-z_$][\w$]*$/.test(key)) out += out === '' ? key : `.${key}`;
+    else out += `[${JSON.stringify(key)}]`;
+  }
+  return out;
+}
+
 /** The payload or metadata of an event failed validation. Nothing was written. */
 export class InvalidEventError extends EventfoldError {
   readonly eventType: string;
@@ -81,7 +99,7 @@ export class InvalidEventError extends EventfoldError {
   constructor(eventType: string, issues: readonly ValidationIssue[]) {
     const summary = issues
       .slice(0, 5)
-      .map((i) => (i.path.length ? `${i.path.map(String).join('.')}: ${i.message}` : i.message))
+      .map((i) => (i.path.length ? `${formatPath(i.path)}: ${i.message}` : i.message))
       .join('; ');
     super('INVALID_EVENT', `invalid ${eventType} event: ${summary}`);
     this.eventType = eventType;
@@ -119,17 +137,20 @@ export class EventTooLargeError extends EventfoldError {
   }
 }
 
-export class InvalidStreamNameError extends EventfoldError {
-  readonly streamId: string;
-  constructor(streamId: string, reason: string) {
-    super('INVALID_STREAM_NAME', `invalid stream name ${JSON.stringify(streamId)}: ${reason}`);
-    this.streamId = streamId;
+/** An argument of a public call is of the wrong type or out of range. Nothing was done. */
+export class InvalidArgumentError extends EventfoldError {
+  constructor(message: string, code: 'INVALID_ARGUMENT' | 'INVALID_STREAM_NAME' = 'INVALID_ARGUMENT') {
+    super(code, message);
   }
 }
 
-export class InvalidArgumentError extends EventfoldError {
-  constructor(message: string) {
-    super('INVALID_ARGUMENT', message);
+/** A stream name breaks the naming rule (see `assertStreamName`); an `InvalidArgumentError` too. */
+export class InvalidStreamNameError extends InvalidArgumentError {
+  /** The name, or a description of a value that is no string (`Symbol(x)`, `42`). */
+  readonly streamId: string;
+  constructor(streamId: unknown, reason: string) {
+    super(`invalid stream name ${describe(streamId)}: ${reason}`, 'INVALID_STREAM_NAME');
+    this.streamId = typeof streamId === 'string' ? streamId : describe(streamId);
   }
 }
 

@@ -54,6 +54,7 @@ export class EventCodec<E extends Event> {
     try {
       data = this.#codec.encode({ type: type.type, schemaVersion: type.schemaVersion, data: event.data });
     } catch (cause) {
+      if (cause instanceof InvalidEventError) throw cause;
       throw new InvalidEventError(type.type, [{ message: `codec ${this.#codec.name} cannot encode it: ${errorMessage(cause)}`, path: ['data'] }]);
     }
     const metadata = JSON.stringify(event.metadata);

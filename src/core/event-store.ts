@@ -6,7 +6,7 @@ import { DuplicateEventIdError, ExpectedVersionConflictError, InvalidArgumentErr
 import { EventCodec } from './event-codec.ts';
 import type { AnyEventType, Event, EventOf } from './event-type.ts';
 import { assertExpectedVersion, type ExpectedVersion } from './expected-version.ts';
-import { positiveInt } from './numbers.ts';
+import { arg } from './arguments.ts';
 import { partitionOf } from './partition.ts';
 import { PartitionOwners } from './partition-owner.ts';
 import type { EventInput, RecordedEvent } from './recorded-event.ts';
@@ -75,13 +75,29 @@ export class EventStore<E extends Event = Event> {
   readonly #owners: PartitionOwners | undefined;
 
   constructor(options: EventStoreOptions<readonly AnyEventType[]>) {
-    const maxEventBytes = options.maxEventBytes ?? 1024 * 1024;
-    if (!Number.isInteger(maxEventBytes) || maxEventBytes <= 0) throw new InvalidArgumentError('maxEventBytes must be a positive integer');
+    arg.object(options, 'createEventStore options');
+    const driver = arg.object(options.driver, 'driver');
+    if (typeof driver.name !== 'string' || typeof driver.capabilities !== 'object' || driver.capabilities === null) {
+      throw new InvalidArgumentError('driver must be an eventfold driver, such as sqlite() from eventfold/sqlite');
+    }
+    const maxEventBytes = arg.positiveInt(options.maxEventBytes ?? 1024 * 1024, 'maxEventBytes');
     const names = new Set<string>();
-    for (const t of options.events) {
+    arg.array(options.events, 'events').forEach((t, i) => {
+      if (typeof t !== 'function' || typeof t.type !== 'string' || typeof t.parse !== 'function') {
+        throw new InvalidArgumentError(`events[${i}] must be an event type made by defineEvent`);
+      }
       if (names.has(t.type)) throw new InvalidArgumentError(`event type "${t.type}" is registered twice`);
       names.add(t.type);
+    });
+    if (options.codec !== undefined) {
+      const codec = arg.object(options.codec, 'codec');
+      arg.string(codec.name, 'codec.name');
+      arg.function(codec.encode, 'codec.encode');
+      arg.function(codec.decode, 'codec.decode');
     }
+    arg.optional(options.validateOnRead, (v) => arg.boolean(v, 'validateOnRead'));
+    arg.optional(options.onBackgroundError, (f) => arg.function(f, 'onBackgroundError'));
+    arg.optional(options.clock, (f) => arg.function(f, 'clock'));
     this.runtime = new RuntimeDriver(options.driver);
     this.codec = new EventCodec<E>({
       types: options.events,
@@ -117,8 +133,9 @@ export class EventStore<E extends Event = Event> {
    * `ExpectedVersionConflictError` and nothing of theirs is stored. Retrying an append whose
    * outcome was lost (same event ids) stores nothing new and reports `alreadyStored`.
    */
-  async append(streamId: string, events: EventInput<E> | readonly EventInput<E>[], options: AppendOptions = {}): Promise<AppendOutcome<E>> {
-    const request = this.#prepare({ streamId, events, expectedVersion: options.expectedVersion ?? 'any' });
+  async append(streamId: string, events: EventInput<E> | readonly EventInput<E>[], options?: AppendOptions): Promise<AppendOutcome<E>> {
+    const { expectedVersion = 'any' } = arg.options(options, 'append options');
+    const request = this.#prepare({ streamId, events, expectedVersion });
     return this.runtime.use(async (driver) => {
       let result: AppendResult & { stored?: StoredEvent[] };
       try {
@@ -144,8 +161,11 @@ export class EventStore<E extends Event = Event> {
     if (!driver.capabilities.multiStreamAppend || (!this.#owners && !driver.appendMany)) {
       throw new InvalidArgumentError(`the ${driver.name} backend cannot append to several streams atomically`);
     }
-    if (batches.length === 0) return [];
-    const prepared = batches.map((b) => this.#prepare({ ...b, expectedVersion: b.expectedVersion ?? 'any' }));
+    if (arg.array(batches, 'appendMany batches').length === 0) return [];
+    const prepared = batches.map((b, i) => {
+      arg.object(b, `appendMany batches[${i}]`);
+      return this.#prepare({ streamId: b.streamId, events: b.events, expectedVersion: b.expectedVersion ?? 'any' });
+    });
     const streams = new Set(prepared.map((p) => p.request.streamId));
     if (streams.size !== prepared.length) throw new InvalidArgumentError('appendMany takes each stream at most once');
     return this.runtime.use(async (d) => {
@@ -163,14 +183,14 @@ export class EventStore<E extends Event = Event> {
   }
 
   /** Events of one stream in version order, optionally within a version range. */
-  async *readStream(streamId: string, options: ReadStreamOptions = {}): AsyncGenerator<RecordedEvent<E>> {
+  async *readStream(streamId: string, options?: ReadStreamOptions): AsyncGenerator<RecordedEvent<E>> {
     assertStreamName(streamId);
-    const batch = positiveInt(options.batchSize ?? DEFAULT_BATCH, 'batchSize');
-    let from = options.fromVersion ?? 1;
-    const to = options.toVersion ?? Number.MAX_SAFE_INTEGER;
-    if (!Number.isSafeInteger(from) || from < 1) throw new InvalidArgumentError('fromVersion must be an integer >= 1');
-    if (!Number.isSafeInteger(to) || to < 0) throw new InvalidArgumentError('toVersion must be a non-negative integer');
-    let after = options.after;
+    const o = arg.options(options, 'readStream options');
+    const batch = arg.positiveInt(o.batchSize ?? DEFAULT_BATCH, 'batchSize');
+    const fromVersion = arg.positiveInt(o.fromVersion ?? 1, 'fromVersion');
+    const to = arg.nonNegativeInt(o.toVersion ?? Number.MAX_SAFE_INTEGER, 'toVersion');
+    let after = arg.optional(o.after, (p) => assertPosition(p, 'after'));
+    let from = fromVersion;
     while (from <= to) {
       const range = { fromVersion: from, toVersion: to, limit: batch, ...(after ? { after } : {}) };
       const page = await this.runtime.use((d) => d.readStream(streamId, range));
@@ -187,19 +207,20 @@ export class EventStore<E extends Event = Event> {
    * a stream), in no promised order across partitions. `after` resumes from a position vector
    * such as a subscription checkpoint.
    */
-  async *readAll(options: { after?: readonly Position[]; batchSize?: number } = {}): AsyncGenerator<RecordedEvent<E>> {
-    const batch = positiveInt(options.batchSize ?? DEFAULT_BATCH, 'batchSize');
+  async *readAll(options?: { after?: readonly Position[]; batchSize?: number }): AsyncGenerator<RecordedEvent<E>> {
+    const o = arg.options(options, 'readAll options');
+    const batch = arg.positiveInt(o.batchSize ?? DEFAULT_BATCH, 'batchSize');
+    const positions = arg.optional(o.after, (list) => arg.array(list, 'after').map((p, i) => assertPosition(p, `after[${i}]`)));
     for (let partition = 0; partition < this.partitions; partition++) {
-      const after = options.after?.find((p) => p.partition === partition)?.offset;
+      const after = positions?.find((p) => p.partition === partition)?.offset;
       for await (const stored of this.#scanPartition(partition, after, batch)) yield this.codec.decode(stored);
     }
   }
 
   /** Events appended at or after `since`, partition by partition (see `readAll`). */
-  async *readSince(since: Date, options: { batchSize?: number } = {}): AsyncGenerator<RecordedEvent<E>> {
-    const time = since.getTime();
-    if (Number.isNaN(time)) throw new InvalidArgumentError('readSince needs a valid Date');
-    const batch = positiveInt(options.batchSize ?? DEFAULT_BATCH, 'batchSize');
+  async *readSince(since: Date, options?: { batchSize?: number }): AsyncGenerator<RecordedEvent<E>> {
+    const time = arg.date(since, 'since').getTime();
+    const batch = arg.positiveInt(arg.options(options, 'readSince options').batchSize ?? DEFAULT_BATCH, 'batchSize');
     for (let partition = 0; partition < this.partitions; partition++) {
       const after = await this.runtime.use(async (d) => (d.offsetBeforeTime ? d.offsetBeforeTime(partition, time) : undefined));
       for await (const stored of this.#scanPartition(partition, after, batch)) {
@@ -219,6 +240,7 @@ export class EventStore<E extends Event = Event> {
    * (at-least-once: a crash between a handler and the save replays that batch).
    */
   subscribe(options: SubscribeOptions<E>): Subscription<E> {
+    arg.object(options, 'subscribe options');
     return this.groups.start(this, options);
   }
 
@@ -230,6 +252,7 @@ export class EventStore<E extends Event = Event> {
    * dead letters. Delivery is at least once: make handlers idempotent.
    */
   consume(options: ConsumeOptions<E>): GroupConsumer<E> {
+    arg.object(options, 'consume options');
     const driver = groupDriver(this);
     assertGroupName(options.group);
     assertGroupName(options.consumer);
@@ -248,13 +271,14 @@ export class EventStore<E extends Event = Event> {
   /** Moves a native consumer group to the beginning (replay everything) or the end. */
   async resetConsumerGroup(group: string, to: 'beginning' | 'end' = 'beginning'): Promise<void> {
     assertGroupName(group);
+    arg.oneOf(to, 'to', ['beginning', 'end']);
     const driver = groupDriver(this);
     await this.runtime.use(() => driver.resetGroup(group, to));
   }
 
   /** Resolves on the next append made through this store object (or when `signal` aborts). */
   onAppend(listener: () => void): () => void {
-    this.#appendListeners.add(listener);
+    this.#appendListeners.add(arg.function(listener, 'listener'));
     return () => this.#appendListeners.delete(listener);
   }
 
@@ -348,6 +372,14 @@ export class EventStore<E extends Event = Event> {
   #notifyAppend(): void {
     for (const listener of this.#appendListeners) listener();
   }
+}
+
+/** `value` when it is a `Position` ({ partition: integer >= 0, offset: bigint }). */
+export function assertPosition(value: Position, name: string): Position {
+  arg.object(value, name);
+  arg.nonNegativeInt(value.partition, `${name}.partition`);
+  if (typeof value.offset !== 'bigint') throw new InvalidArgumentError(`${name}.offset must be a bigint`);
+  return value;
 }
 
 /** Creates an event store; the event union is inferred from `events`. */

@@ -1,6 +1,8 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
+import { arg, describe } from './arguments.ts';
 import { InvalidArgumentError, InvalidEventError, type ValidationIssue } from './errors.ts';
-import { assertSafeKeys, deepFreeze } from './safe-object.ts';
+import { payloadShapeIssue } from './payload-shape.ts';
+import { deepFreeze } from './safe-object.ts';
 
 /** Correlation, causation and tenant travel with every event; other keys are free-form strings. */
 export interface EventMetadata {
@@ -64,15 +66,15 @@ const EVENT_TYPE_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,127}$/;
 export function defineEvent<const Type extends string, Schema extends StandardSchemaV1>(
   options: EventTypeOptions<Type, Schema>,
 ): EventType<Type, StandardSchemaV1.InferInput<Schema>, StandardSchemaV1.InferOutput<Schema>> {
-  const { type, schema } = options;
-  const schemaVersion = options.schemaVersion ?? 1;
-  if (!EVENT_TYPE_NAME.test(type)) {
-    throw new InvalidArgumentError(`event type name ${JSON.stringify(type)} must match ${EVENT_TYPE_NAME}`);
+  const { type, schema } = arg.object(options, 'defineEvent options');
+  if (typeof type !== 'string' || !EVENT_TYPE_NAME.test(type)) {
+    throw new InvalidArgumentError(`event type name ${describe(type)} must match ${EVENT_TYPE_NAME}`);
   }
-  if (!Number.isInteger(schemaVersion) || schemaVersion < 1) {
-    throw new InvalidArgumentError(`schemaVersion of ${type} must be an integer >= 1`);
+  if ((typeof schema !== 'object' && typeof schema !== 'function') || schema === null || typeof schema['~standard']?.validate !== 'function') {
+    throw new InvalidArgumentError(`schema of ${type} must be a Standard Schema (zod, valibot, arktype…), got ${describe(schema)}`);
   }
-  const upcasters = Object.freeze({ ...options.upcasters });
+  const schemaVersion = arg.positiveInt(options.schemaVersion ?? 1, `schemaVersion of ${type}`);
+  const upcasters = Object.freeze({ ...arg.optional(options.upcasters, (u) => arg.object(u, `upcasters of ${type}`)) });
   for (let v = 1; v < schemaVersion; v++) {
     if (typeof upcasters[v] !== 'function' && Object.keys(upcasters).length > 0) {
       throw new InvalidArgumentError(`${type} has upcasters but none from schema version ${v} to ${v + 1}`);
@@ -83,12 +85,15 @@ export function defineEvent<const Type extends string, Schema extends StandardSc
 
   const create = (
     data: StandardSchemaV1.InferInput<Schema>,
-    opts?: { id?: string; metadata?: EventMetadata },
+    options?: { id?: string; metadata?: EventMetadata },
   ): Event<Type, StandardSchemaV1.InferOutput<Schema>> => {
-    assertSafeKeys(type, data, 'data');
-    const metadata = validateMetadata(type, opts?.metadata ?? {});
+    const opts = arg.options(options, `${type} options`);
+    // Before the schema or the freeze recurse over it: depth and `__proto__` keys.
+    const shape = payloadShapeIssue(data, 'data');
+    if (shape) throw new InvalidEventError(type, [shape]);
+    const metadata = validateMetadata(type, opts.metadata ?? {});
     const value = parse(data);
-    const id = opts?.id ?? crypto.randomUUID();
+    const id = opts.id ?? crypto.randomUUID();
     if (typeof id !== 'string' || id.length === 0 || id.length > 128) {
       throw new InvalidEventError(type, [{ message: 'id must be a non-empty string of at most 128 characters', path: ['id'] }]);
     }
@@ -125,13 +130,16 @@ function toIssue(issue: StandardSchemaV1.Issue): ValidationIssue {
   };
 }
 
-const MAX_METADATA_VALUE = 1024;
+/** Longest metadata value, in UTF-16 code units (`string.length`). */
+export const MAX_METADATA_VALUE = 1024;
 
 export function validateMetadata(type: string, metadata: unknown): EventMetadata {
   if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
     throw new InvalidEventError(type, [{ message: 'metadata must be an object of strings', path: ['metadata'] }]);
   }
-  assertSafeKeys(type, metadata, 'metadata');
+  if (Object.hasOwn(metadata, '__proto__')) {
+    throw new InvalidEventError(type, [{ message: '"__proto__" is not allowed as a key', path: ['metadata', '__proto__'] }]);
+  }
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(metadata)) {
     if (value === undefined) continue;

@@ -1,4 +1,5 @@
 import type { ConsumerGroupDriver, DeadLetter, Delivery } from './driver.ts';
+import { arg } from './arguments.ts';
 import { EventfoldError, InvalidArgumentError } from './errors.ts';
 import { errorMessage } from './event-codec.ts';
 import type { Event } from './event-type.ts';
@@ -54,15 +55,16 @@ export class GroupConsumer<E extends Event> {
     this.#options = {
       group: options.group,
       consumer: options.consumer,
-      handler: options.handler,
-      start: options.start ?? 'beginning',
-      batchSize: options.batchSize ?? 10,
-      retries: options.retries ?? 3,
-      retryDelayMs: options.retryDelayMs ?? 50,
-      maxDeliveries: options.maxDeliveries ?? 5,
-      claimIdleMs: options.claimIdleMs ?? 30_000,
-      blockMs: options.blockMs ?? 1000,
+      handler: arg.function(options.handler, 'handler'),
+      start: arg.oneOf(options.start ?? 'beginning', 'start', ['beginning', 'end']),
+      batchSize: arg.positiveInt(options.batchSize ?? 10, 'batchSize'),
+      retries: arg.nonNegativeInt(options.retries ?? 3, 'retries'),
+      retryDelayMs: arg.nonNegative(options.retryDelayMs ?? 50, 'retryDelayMs'),
+      maxDeliveries: arg.positiveInt(options.maxDeliveries ?? 5, 'maxDeliveries'),
+      claimIdleMs: arg.nonNegative(options.claimIdleMs ?? 30_000, 'claimIdleMs'),
+      blockMs: arg.nonNegative(options.blockMs ?? 1000, 'blockMs'),
     };
+    arg.optional(options.signal, (s) => arg.signal(s, 'signal'));
     options.signal?.addEventListener('abort', () => this.#stop.abort(), { once: true });
     this.done = this.#run();
     this.done.catch(() => undefined);
@@ -171,7 +173,8 @@ export class DeadLetters<E extends Event> {
   }
 
   /** Dead letters with the decoded event where it still decodes, and the reason it died. */
-  async list(limit = 100): Promise<(Omit<DeadLetter, 'event'> & { event: RecordedEvent<E> | undefined; streamId: string; version: number; type: string })[]> {
+  async list(limit: number = 100): Promise<(Omit<DeadLetter, 'event'> & { event: RecordedEvent<E> | undefined; streamId: string; version: number; type: string })[]> {
+    arg.positiveInt(limit, 'limit');
     const letters = await this.#store.runtime.use(() => groupDriver(this.#store).listDeadLetters(this.#group, limit));
     return letters.map((l) => {
       let event: RecordedEvent<E> | undefined;
@@ -185,7 +188,8 @@ export class DeadLetters<E extends Event> {
   }
 
   /** Gives dead letters (all, or those ids) back to the group's consumers; returns how many. */
-  redrive(ids?: readonly string[]): Promise<number> {
+  async redrive(ids?: readonly string[]): Promise<number> {
+    arg.optional(ids, (list) => arg.array(list, 'ids').forEach((id, i) => arg.string(id, `ids[${i}]`)));
     return this.#store.runtime.use(() => groupDriver(this.#store).redrive(this.#group, ids));
   }
 }

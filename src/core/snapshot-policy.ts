@@ -1,3 +1,5 @@
+import { arg } from './arguments.ts';
+
 /** What a snapshot policy sees after an aggregate was loaded or changed. */
 export interface SnapshotContext {
   /** Stream version of the state. */
@@ -15,27 +17,24 @@ export type SnapshotPolicy = (context: SnapshotContext) => boolean;
 
 /** Snapshot once `n` events were folded since the last snapshot. */
 export function everyNEvents(n: number): SnapshotPolicy {
-  assertPositive(n, 'everyNEvents');
+  arg.positive(n, 'everyNEvents(n)');
   return (c) => c.eventsSinceSnapshot >= n;
 }
 
 /** Snapshot when the state has grown to `bytes` or more (large states are costly to rebuild). */
 export function whenStateExceeds(bytes: number): SnapshotPolicy {
-  assertPositive(bytes, 'whenStateExceeds');
+  arg.positive(bytes, 'whenStateExceeds(bytes)');
   return (c) => c.stateBytes >= bytes;
 }
 
 /** Snapshot when the last one is older than `ms` (or there is none). */
 export function everyInterval(ms: number): SnapshotPolicy {
-  assertPositive(ms, 'everyInterval');
+  arg.positive(ms, 'everyInterval(ms)');
   return (c) => c.msSinceSnapshot === undefined || c.msSinceSnapshot >= ms;
 }
 
 /** Snapshot when any of the policies says so. */
 export function anyOf(...policies: SnapshotPolicy[]): SnapshotPolicy {
+  policies.forEach((p, i) => arg.function(p, `anyOf policy ${i + 1}`));
   return (c) => policies.some((p) => p(c));
-}
-
-function assertPositive(n: number, name: string): void {
-  if (!(Number.isFinite(n) && n > 0)) throw new RangeError(`[eventfold] ${name} needs a positive number`);
 }

@@ -12,7 +12,7 @@ export const MAX_STREAM_NAME_LENGTH = 200;
 
 export function assertStreamName(streamId: unknown): asserts streamId is string {
   if (typeof streamId !== 'string') {
-    throw new InvalidStreamNameError(String(streamId), 'must be a string');
+    throw new InvalidStreamNameError(streamId, 'streamId must be a string');
   }
   if (streamId.length === 0) throw new InvalidStreamNameError(streamId, 'must not be empty');
   if (streamId.length > MAX_STREAM_NAME_LENGTH) {

@@ -1,7 +1,7 @@
 import type { Position } from './driver.ts';
 import { InvalidArgumentError } from './errors.ts';
 import type { Event } from './event-type.ts';
-import { nonNegative } from './numbers.ts';
+import { arg, describe } from './arguments.ts';
 import { untilAvailable, withRetries } from './retry.ts';
 import { sleep } from './sleep.ts';
 import type { EventStore } from './event-store.ts';
@@ -50,7 +50,7 @@ const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$/;
 
 export function assertGroupName(group: unknown): asserts group is string {
   if (typeof group !== 'string' || !GROUP_NAME.test(group) || group.includes('..')) {
-    throw new InvalidArgumentError(`group name ${JSON.stringify(group)} must be 1-200 ASCII letters, digits, "_", "-" or "."`);
+    throw new InvalidArgumentError(`group name ${describe(group)} must be 1-200 ASCII letters, digits, "_", "-" or "."`);
   }
 }
 
@@ -81,11 +81,11 @@ export class ConsumerGroups {
    */
   async seek(group: string, positions: readonly Position[]): Promise<void> {
     assertGroupName(group);
-    for (const p of positions) {
-      if (!Number.isInteger(p.partition) || p.partition < 0 || typeof p.offset !== 'bigint') {
-        throw new InvalidArgumentError('a position is { partition: integer >= 0, offset: bigint }');
-      }
-    }
+    arg.array(positions, 'positions').forEach((p, i) => {
+      arg.object(p, `positions[${i}]`);
+      arg.nonNegativeInt(p.partition, `positions[${i}].partition`);
+      if (typeof p.offset !== 'bigint') throw new InvalidArgumentError(`positions[${i}].offset must be a bigint`);
+    });
     const running = this.#running.get(group);
     if (running) running.requestSeek(positions);
     await this.#runtime.use((d) => (positions.length === 0 ? d.deleteCheckpoint(group) : d.writeCheckpoint(group, positions)));
@@ -131,16 +131,21 @@ export class Subscription<E extends Event> {
     this.group = options.group;
     this.#store = store;
     this.#onEnd = onEnd;
+    if (options.positions !== undefined) {
+      arg.object(options.positions, 'positions');
+      arg.function(options.positions.load, 'positions.load');
+      arg.function(options.positions.save, 'positions.save');
+    }
     this.#options = {
       group: options.group,
-      handler: options.handler,
-      start: options.start ?? 'beginning',
-      batchSize: options.batchSize ?? 100,
-      checkpointIntervalMs: nonNegative(options.checkpointIntervalMs ?? 1000, 'checkpointIntervalMs'),
-      pollIntervalMs: options.pollIntervalMs ?? 100,
-      retries: options.retries ?? 3,
-      retryDelayMs: options.retryDelayMs ?? 50,
-      signal: options.signal,
+      handler: arg.function(options.handler, 'handler'),
+      start: arg.oneOf(options.start ?? 'beginning', 'start', ['beginning', 'end']),
+      batchSize: arg.positiveInt(options.batchSize ?? 100, 'batchSize'),
+      checkpointIntervalMs: arg.nonNegative(options.checkpointIntervalMs ?? 1000, 'checkpointIntervalMs'),
+      pollIntervalMs: arg.nonNegative(options.pollIntervalMs ?? 100, 'pollIntervalMs'),
+      retries: arg.nonNegativeInt(options.retries ?? 3, 'retries'),
+      retryDelayMs: arg.nonNegative(options.retryDelayMs ?? 50, 'retryDelayMs'),
+      signal: arg.optional(options.signal, (s) => arg.signal(s, 'signal')),
       positions: options.positions ?? {
         load: (group) => store.runtime.use((d) => d.readCheckpoint(group)),
         save: (group, positions) => store.runtime.use((d) => d.writeCheckpoint(group, positions)),

@@ -51,3 +51,6 @@ export function accountAggregate(snapshot?: { every: number; schemaVersion?: num
       : {}),
   });
 }
+
+/** A permissive payload (`z.unknown()`): only the codec's own rules stand between it and the log. */
+export const Free = defineEvent({ type: 'Free', schema: z.unknown() });

@@ -119,6 +119,6 @@ describe('snapshot policies', () => {
     assert.equal(everyInterval(1000)(ctx({ msSinceSnapshot: undefined })), true);
     assert.equal(anyOf(everyNEvents(100), whenStateExceeds(5))(ctx({})), true);
     assert.equal(anyOf(everyNEvents(100), whenStateExceeds(50))(ctx({})), false);
-    assert.throws(() => everyNEvents(0), RangeError);
+    assert.throws(() => everyNEvents(0), InvalidArgumentError);
   });
 });
