@@ -25,7 +25,7 @@ export { matchesExpectedVersion } from './core/expected-version.ts';
 export { assertStreamName, categoryOf } from './core/stream-name.ts';
 export { partitionOf } from './core/partition.ts';
 export type { Codec } from './core/codec.ts';
-export { jsonCodec } from './codecs/json.ts';
+export { jsonCodec } from './core/json-codec.ts';
 export type {
   AppendRequest,
   AppendResult,

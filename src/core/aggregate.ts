@@ -3,8 +3,9 @@ import type { Position, StoredSnapshot } from './driver.ts';
 import { describe } from './arguments.ts';
 import { CommandRejectedError, ExpectedVersionConflictError, InvalidArgumentError } from './errors.ts';
 import type { AnyEventType, Event, EventOf } from './event-type.ts';
-import type { EventStore } from './event-store.ts';
-import { errorMessage, parseJson } from './event-codec.ts';
+import type { StoreContext } from './store-context.ts';
+import { errorMessage } from './errors.ts';
+import { parseJson } from './json-codec.ts';
 import type { RecordedEvent } from './recorded-event.ts';
 import type { SnapshotPolicy } from './snapshot-policy.ts';
 
@@ -104,13 +105,13 @@ const decoder = new TextDecoder();
 
 /** Loads, time-travels and changes aggregates of one definition over one store. */
 export class AggregateRepository<State, E extends Event, Command> {
-  readonly #store: EventStore<E>;
+  readonly #store: StoreContext<E>;
   readonly #def: AggregateDefinition<State, E, Command>;
   readonly #types: ReadonlySet<string>;
   /** Loads in flight per stream: concurrent loads of one aggregate share one rebuild. */
   readonly #loading = new Map<string, Promise<LoadedAggregate<State>>>();
 
-  constructor(store: EventStore<E>, definition: AggregateDefinition<State, E, Command>) {
+  constructor(store: StoreContext<E>, definition: AggregateDefinition<State, E, Command>) {
     assertAggregateDefinition(definition);
     this.#store = store;
     this.#def = definition;

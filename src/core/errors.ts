@@ -216,3 +216,8 @@ export class AppendTooLargeError extends EventfoldError {
     this.events = events;
   }
 }
+
+/** The message of anything thrown. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,14 +1,10 @@
 import type { Codec } from './codec.ts';
 import type { EncodedEvent, Position, StoredEvent } from './driver.ts';
-import {
-  EventDecodeError,
-  EventTooLargeError,
-  InvalidEventError,
-  UnknownEventTypeError,
-} from './errors.ts';
+import { errorMessage, EventDecodeError, EventTooLargeError, InvalidEventError, UnknownEventTypeError } from './errors.ts';
 import { isConstructedEvent, type AnyEventType, type Event, type EventMetadata } from './event-type.ts';
 import type { RecordedEvent } from './recorded-event.ts';
 import { deepFreeze } from './safe-object.ts';
+import { parseJson } from './json-codec.ts';
 
 /**
  * Turns domain events into the driver's `EncodedEvent` and stored events back into typed,
@@ -128,20 +124,4 @@ export class EventCodec<E extends Event> {
       storedSchemaVersion: stored.schemaVersion,
     }) as unknown as RecordedEvent<E>;
   }
-}
-
-/**
- * JSON.parse that refuses `__proto__` keys. A reviver costs several times a plain parse, so
- * it runs only when the text could spell the key: literally, or through a `\u` escape.
- */
-export function parseJson(text: string): unknown {
-  if (!text.includes('__proto__') && !text.includes('\\u')) return JSON.parse(text);
-  return JSON.parse(text, (key, value: unknown) => {
-    if (key === '__proto__') throw new Error('"__proto__" key in stored JSON');
-    return value;
-  });
-}
-
-export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -1,4 +1,4 @@
-import { jsonCodec } from '../codecs/json.ts';
+import { jsonCodec } from './json-codec.ts';
 import { AggregateRepository, type AggregateDefinition } from './aggregate.ts';
 import type { Codec } from './codec.ts';
 import type { AppendRequest, AppendResult, EventStoreDriver, Position, StoredEvent } from './driver.ts';
@@ -11,9 +11,13 @@ import { partitionOf } from './partition.ts';
 import { PartitionOwners } from './partition-owner.ts';
 import type { EventInput, RecordedEvent } from './recorded-event.ts';
 import { RuntimeDriver } from './runtime-driver.ts';
+import { registerStoreContext, type AppendOptions, type AppendOutcome, type ReadStreamOptions, type StoreContext } from './store-context.ts';
 import { assertStreamName } from './stream-name.ts';
-import { assertGroupName, ConsumerGroups, Subscription, type SubscribeOptions } from './subscription.ts';
+import { assertGroupName } from './group-name.ts';
+import { ConsumerGroups, Subscription, type SubscribeOptions } from './subscription.ts';
 import { DeadLetters, GroupConsumer, groupDriver, type ConsumeOptions } from './group-consumer.ts';
+
+export type { AppendOptions, AppendOutcome, ReadStreamOptions } from './store-context.ts';
 
 export interface EventStoreOptions<Types extends readonly AnyEventType[]> {
   readonly driver: EventStoreDriver;
@@ -29,32 +33,6 @@ export interface EventStoreOptions<Types extends readonly AnyEventType[]> {
   readonly onBackgroundError?: (error: unknown) => void;
   /** Clock for event times, in ms since the epoch. Default `Date.now`. */
   readonly clock?: () => number;
-}
-
-export interface AppendOptions {
-  /** Default `'any'`. */
-  readonly expectedVersion?: ExpectedVersion;
-}
-
-export interface AppendOutcome<E extends Event> {
-  /** Version of the stream after the append; pass it as the next `expectedVersion`. */
-  readonly nextExpectedVersion: number;
-  readonly events: readonly RecordedEvent<E>[];
-  /** True when the events were already stored by an earlier try of the same append. */
-  readonly alreadyStored: boolean;
-}
-
-export interface ReadStreamOptions {
-  /** First version to read (default 1). */
-  readonly fromVersion?: number;
-  /** Last version to read (default: the end). */
-  readonly toVersion?: number;
-  readonly batchSize?: number;
-  /**
-   * Position of the stream's event at `fromVersion - 1` (a snapshot's position), when known:
-   * log backends (Kafka) then scan the partition from there instead of from its start.
-   */
-  readonly after?: Position;
 }
 
 const DEFAULT_BATCH = 500;
@@ -73,6 +51,8 @@ export class EventStore<E extends Event = Event> {
   readonly #consumers = new Set<GroupConsumer<E>>();
   /** Appends of backends without a conditional append go through partition ownership. */
   readonly #owners: PartitionOwners | undefined;
+  /** What aggregates, subscriptions and consumers see of this store. */
+  readonly #context: StoreContext<E>;
 
   constructor(options: EventStoreOptions<readonly AnyEventType[]>) {
     arg.object(options, 'createEventStore options');
@@ -108,6 +88,18 @@ export class EventStore<E extends Event = Event> {
     this.#clock = options.clock ?? Date.now;
     this.onBackgroundError =
       options.onBackgroundError ?? ((error) => process.emitWarning(error instanceof Error ? error : new Error(String(error))));
+    this.#context = {
+      runtime: this.runtime,
+      codec: this.codec,
+      get partitions() {
+        return options.driver.partitions;
+      },
+      onBackgroundError: this.onBackgroundError,
+      onAppend: (listener) => this.onAppend(listener),
+      append: (streamId, events, opts) => this.append(streamId, events, opts),
+      readStream: (streamId, opts) => this.readStream(streamId, opts),
+    };
+    registerStoreContext(this, this.#context);
     this.groups = new ConsumerGroups(this.runtime);
     this.#owners = options.driver.capabilities.concurrency === 'partition-owner' ? new PartitionOwners(this.runtime) : undefined;
   }
@@ -231,7 +223,7 @@ export class EventStore<E extends Event = Event> {
 
   /** Repository for an aggregate: load (snapshot + tail), time travel, command handling. */
   aggregate<State, AE extends E, Command>(definition: AggregateDefinition<State, AE, Command>): AggregateRepository<State, AE, Command> {
-    return new AggregateRepository(this as unknown as EventStore<AE>, definition);
+    return new AggregateRepository(this.#context as unknown as StoreContext<AE>, definition);
   }
 
   /**
@@ -241,7 +233,7 @@ export class EventStore<E extends Event = Event> {
    */
   subscribe(options: SubscribeOptions<E>): Subscription<E> {
     arg.object(options, 'subscribe options');
-    return this.groups.start(this, options);
+    return this.groups.start(this.#context, options);
   }
 
   /**
@@ -253,10 +245,10 @@ export class EventStore<E extends Event = Event> {
    */
   consume(options: ConsumeOptions<E>): GroupConsumer<E> {
     arg.object(options, 'consume options');
-    const driver = groupDriver(this);
+    const driver = groupDriver(this.#context);
     assertGroupName(options.group);
     assertGroupName(options.consumer);
-    const consumer = new GroupConsumer(this, driver, options);
+    const consumer = new GroupConsumer(this.#context, driver, options);
     this.#consumers.add(consumer);
     void consumer.done.catch(() => undefined).finally(() => this.#consumers.delete(consumer));
     return consumer;
@@ -264,15 +256,15 @@ export class EventStore<E extends Event = Event> {
 
   /** The dead letters of a native consumer group: list them, redrive them. */
   deadLetters(group: string): DeadLetters<E> {
-    groupDriver(this);
-    return new DeadLetters(this, group);
+    groupDriver(this.#context);
+    return new DeadLetters(this.#context, group);
   }
 
   /** Moves a native consumer group to the beginning (replay everything) or the end. */
   async resetConsumerGroup(group: string, to: 'beginning' | 'end' = 'beginning'): Promise<void> {
     assertGroupName(group);
     arg.oneOf(to, 'to', ['beginning', 'end']);
-    const driver = groupDriver(this);
+    const driver = groupDriver(this.#context);
     await this.runtime.use(() => driver.resetGroup(group, to));
   }
 

@@ -1,12 +1,12 @@
 import type { ConsumerGroupDriver, DeadLetter, Delivery } from './driver.ts';
 import { arg } from './arguments.ts';
 import { EventfoldError, InvalidArgumentError } from './errors.ts';
-import { errorMessage } from './event-codec.ts';
+import { errorMessage } from './errors.ts';
 import type { Event } from './event-type.ts';
 import { untilAvailable, withRetries } from './retry.ts';
-import type { EventStore } from './event-store.ts';
+import type { StoreContext } from './store-context.ts';
 import type { RecordedEvent } from './recorded-event.ts';
-import { assertGroupName } from './subscription.ts';
+import { assertGroupName } from './group-name.ts';
 
 export interface ConsumeOptions<E extends Event> {
   /** The group: its consumers share its events, each event going to one of them. */
@@ -40,14 +40,14 @@ export class GroupConsumer<E extends Event> {
   readonly group: string;
   readonly consumer: string;
   readonly done: Promise<void>;
-  readonly #store: EventStore<E>;
+  readonly #store: StoreContext<E>;
   readonly #driver: ConsumerGroupDriver;
   readonly #options: Required<Omit<ConsumeOptions<E>, 'signal'>>;
   readonly #stop = new AbortController();
   #handled = 0;
   #deadLettered = 0;
 
-  constructor(store: EventStore<E>, driver: ConsumerGroupDriver, options: ConsumeOptions<E>) {
+  constructor(store: StoreContext<E>, driver: ConsumerGroupDriver, options: ConsumeOptions<E>) {
     this.group = options.group;
     this.consumer = options.consumer;
     this.#store = store;
@@ -164,9 +164,9 @@ export class GroupConsumer<E extends Event> {
 
 /** Inspect and redrive a group's dead letters. */
 export class DeadLetters<E extends Event> {
-  readonly #store: EventStore<E>;
+  readonly #store: StoreContext<E>;
   readonly #group: string;
-  constructor(store: EventStore<E>, group: string) {
+  constructor(store: StoreContext<E>, group: string) {
     assertGroupName(group);
     this.#store = store;
     this.#group = group;
@@ -194,7 +194,7 @@ export class DeadLetters<E extends Event> {
   }
 }
 
-export function groupDriver<E extends Event>(store: EventStore<E>): ConsumerGroupDriver {
+export function groupDriver<E extends Event>(store: StoreContext<E>): ConsumerGroupDriver {
   const driver = store.runtime.driver;
   if (!driver.consumerGroups) {
     throw new InvalidArgumentError(`the ${driver.name} backend has no native consumer groups; use subscribe() for a single consumer per group`);

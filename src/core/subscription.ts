@@ -1,10 +1,11 @@
 import type { Position } from './driver.ts';
 import { InvalidArgumentError } from './errors.ts';
+import { assertGroupName } from './group-name.ts';
 import type { Event } from './event-type.ts';
-import { arg, describe } from './arguments.ts';
+import { arg } from './arguments.ts';
 import { untilAvailable, withRetries } from './retry.ts';
 import { sleep } from './sleep.ts';
-import type { EventStore } from './event-store.ts';
+import type { StoreContext } from './store-context.ts';
 import type { RecordedEvent } from './recorded-event.ts';
 import type { RuntimeDriver } from './runtime-driver.ts';
 
@@ -46,14 +47,6 @@ export interface SubscribeOptions<E extends Event> {
   readonly positions?: PositionStore;
 }
 
-const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$/;
-
-export function assertGroupName(group: unknown): asserts group is string {
-  if (typeof group !== 'string' || !GROUP_NAME.test(group) || group.includes('..')) {
-    throw new InvalidArgumentError(`group name ${describe(group)} must be 1-200 ASCII letters, digits, "_", "-" or "."`);
-  }
-}
-
 /** Reads, moves and resets consumer-group positions. */
 export class ConsumerGroups {
   readonly #runtime: RuntimeDriver;
@@ -91,7 +84,7 @@ export class ConsumerGroups {
     await this.#runtime.use((d) => (positions.length === 0 ? d.deleteCheckpoint(group) : d.writeCheckpoint(group, positions)));
   }
 
-  start<E extends Event>(store: EventStore<E>, options: SubscribeOptions<E>): Subscription<E> {
+  start<E extends Event>(store: StoreContext<E>, options: SubscribeOptions<E>): Subscription<E> {
     assertGroupName(options.group);
     if (this.#running.has(options.group)) {
       throw new InvalidArgumentError(`group "${options.group}" already has a running subscription in this process`);
@@ -111,7 +104,7 @@ export class ConsumerGroups {
 export class Subscription<E extends Event> {
   readonly group: string;
   readonly done: Promise<void>;
-  readonly #store: EventStore<E>;
+  readonly #store: StoreContext<E>;
   readonly #options: Required<Omit<SubscribeOptions<E>, 'signal'>> & { signal: AbortSignal | undefined };
   readonly #positionStore: PositionStore;
   readonly #stopController = new AbortController();
@@ -127,7 +120,7 @@ export class Subscription<E extends Event> {
   #waiters: { heads: (bigint | undefined)[]; resolve: () => void }[] = [];
   #processed = 0;
 
-  constructor(store: EventStore<E>, options: SubscribeOptions<E>, onEnd: () => void) {
+  constructor(store: StoreContext<E>, options: SubscribeOptions<E>, onEnd: () => void) {
     this.group = options.group;
     this.#store = store;
     this.#onEnd = onEnd;

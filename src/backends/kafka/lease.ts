@@ -1,7 +1,7 @@
 import type { Producer } from '@platformatic/kafka';
 import type { AppendRequest, AppendResult, PartitionLease } from '../../core/driver.ts';
 import { AppendTooLargeError, DriverError, PartitionFencedError } from '../../core/errors.ts';
-import { errorMessage } from '../../core/event-codec.ts';
+import { errorMessage } from '../../core/errors.ts';
 import type { TopicPartition } from './layout.ts';
 import { eventRecord, ownershipProbe } from './records.ts';
 

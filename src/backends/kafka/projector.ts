@@ -5,11 +5,11 @@ import { DriverError, EventfoldError, InvalidArgumentError, StoreClosedError } f
 import type { EventStore } from '../../core/event-store.ts';
 import type { Event } from '../../core/event-type.ts';
 import type { RecordedEvent } from '../../core/recorded-event.ts';
-import { errorMessage } from '../../core/event-codec.ts';
+import { errorMessage } from '../../core/errors.ts';
 import { positiveInt } from '../../core/numbers.ts';
 import { withRetries } from '../../core/retry.ts';
 import { sleep } from '../../core/sleep.ts';
-import { assertGroupName } from '../../core/subscription.ts';
+import { assertGroupName } from '../../core/group-name.ts';
 import { KafkaDriver } from './kafka-driver.ts';
 import { PartitionLog, type LogRecord } from './log.ts';
 import { storedEvent } from './records.ts';

@@ -1,7 +1,6 @@
-import type { Codec } from '../core/codec.ts';
-import { InvalidEventError } from '../core/errors.ts';
-import { parseJson } from '../core/event-codec.ts';
-import { jsonValueIssue } from '../core/payload-shape.ts';
+import type { Codec } from './codec.ts';
+import { InvalidEventError } from './errors.ts';
+import { jsonValueIssue } from './payload-shape.ts';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -22,4 +21,16 @@ export function jsonCodec(): Codec {
     },
     decode: ({ data }) => parseJson(decoder.decode(data)),
   };
+}
+
+/**
+ * JSON.parse that refuses `__proto__` keys. A reviver costs several times a plain parse, so
+ * it runs only when the text could spell the key: literally, or through a `\u` escape.
+ */
+export function parseJson(text: string): unknown {
+  if (!text.includes('__proto__') && !text.includes('\\u')) return JSON.parse(text);
+  return JSON.parse(text, (key, value: unknown) => {
+    if (key === '__proto__') throw new Error('"__proto__" key in stored JSON');
+    return value;
+  });
 }
