@@ -2,7 +2,7 @@
 // (scripts/services `redis-cluster`). Eight partitions, so the hash tags {p0}..{p7} of one
 // store land on every master.
 import { createCluster } from 'redis';
-import { redis } from '../src/backends/redis/index.ts';
+import { redis, RedisKeys } from '../src/backends/redis/index.ts';
 import { runConformanceSuite } from './conformance/suite.ts';
 import { REDIS_CLUSTER_URLS } from './services/env.ts';
 
@@ -24,7 +24,7 @@ runConformanceSuite({
       for (const master of cluster.masters) {
         const node = await cluster.nodeClient(master);
         for (const prefix of new Set(prefixes)) {
-          for await (const keys of node.scanIterator({ MATCH: `${prefix}:*`, COUNT: 500 })) {
+          for await (const keys of node.scanIterator({ MATCH: new RedisKeys(prefix).scanPattern(), COUNT: 500 })) {
             await Promise.all(keys.map((key) => node.unlink(key)));
           }
         }

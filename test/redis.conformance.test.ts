@@ -1,6 +1,6 @@
 // The conformance suite on a real Redis (scripts/services starts it on 127.0.0.1:6379).
 import { createClient } from 'redis';
-import { redis } from '../src/backends/redis/index.ts';
+import { redis, RedisKeys } from '../src/backends/redis/index.ts';
 import { runConformanceSuite } from './conformance/suite.ts';
 import { REDIS_URL } from './services/env.ts';
 
@@ -15,7 +15,7 @@ runConformanceSuite({
     const client = createClient({ url: REDIS_URL });
     await client.connect();
     for (const prefix of new Set(prefixes)) {
-      for await (const keys of client.scanIterator({ MATCH: `${prefix}:*`, COUNT: 500 })) {
+      for await (const keys of client.scanIterator({ MATCH: new RedisKeys(prefix).scanPattern(), COUNT: 500 })) {
         if (keys.length > 0) await client.unlink(keys);
       }
     }

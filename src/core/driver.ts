@@ -234,6 +234,12 @@ export interface AppendResult {
   readonly nextExpectedVersion: number;
   /** Position of each appended event, in order. */
   readonly positions: readonly Position[];
+  /**
+   * Set when the append was an exact retry of one already stored (same event ids at the
+   * versions this append would have given them): what the first try stored. The core reports
+   * it as `alreadyStored`. Drivers may leave retries to the core, which checks on a conflict.
+   */
+  readonly stored?: readonly StoredEvent[];
 }
 
 export interface StoredSnapshot {

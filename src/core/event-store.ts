@@ -129,7 +129,7 @@ export class EventStore<E extends Event = Event> {
     const { expectedVersion = 'any' } = arg.options(options, 'append options');
     const request = this.#prepare({ streamId, events, expectedVersion });
     return this.runtime.use(async (driver) => {
-      let result: AppendResult & { stored?: StoredEvent[] };
+      let result: AppendResult;
       try {
         result = this.#owners ? await this.#owners.append(request.request) : await driver.append(request.request);
       } catch (error) {
@@ -144,7 +144,9 @@ export class EventStore<E extends Event = Event> {
 
   /**
    * Appends to several streams in one atomic step: all of them or none. Only for backends whose
-   * driver says `multiStreamAppend` (SQLite, Kafka).
+   * driver says `multiStreamAppend` (SQLite, Kafka, Redis — on a cluster, streams of one slot).
+   * Retrying a batch whose outcome was lost (same event ids) stores nothing new and reports
+   * `alreadyStored` for each stream.
    */
   async appendMany(
     batches: readonly { streamId: string; events: EventInput<E> | readonly EventInput<E>[]; expectedVersion?: ExpectedVersion }[],
@@ -160,10 +162,22 @@ export class EventStore<E extends Event = Event> {
     });
     const streams = new Set(prepared.map((p) => p.request.streamId));
     if (streams.size !== prepared.length) throw new InvalidArgumentError('appendMany takes each stream at most once');
+    const ids = new Set(prepared.flatMap((p) => p.request.events.map((e) => e.id)));
+    if (ids.size !== prepared.reduce((n, p) => n + p.request.events.length, 0)) {
+      throw new InvalidArgumentError('the same event id appears twice in one appendMany');
+    }
     return this.runtime.use(async (d) => {
       const requests = prepared.map((p) => p.request);
-      const results = this.#owners ? await this.#owners.appendMany(requests) : await d.appendMany!(requests);
-      this.#notifyAppend();
+      let results: readonly AppendResult[];
+      try {
+        results = this.#owners ? await this.#owners.appendMany(requests) : await d.appendMany!(requests);
+      } catch (error) {
+        // An exact retry of a stored batch: every stream holds its events already.
+        const retried = await Promise.all(requests.map((r) => this.#resolveRetry(d, r, error, true)));
+        if (retried.some((r) => r === undefined)) throw error;
+        results = retried as AppendResult[];
+      }
+      if (results.some((r) => !r.stored)) this.#notifyAppend();
       return results.map((r, i) => this.#outcome(prepared[i]!, r));
     });
   }
@@ -314,7 +328,7 @@ export class EventStore<E extends Event = Event> {
     };
   }
 
-  #outcome(prepared: { request: AppendRequest; events: E[] }, result: AppendResult & { stored?: StoredEvent[] }): AppendOutcome<E> {
+  #outcome(prepared: { request: AppendRequest; events: E[] }, result: AppendResult): AppendOutcome<E> {
     const { request } = prepared;
     const first = result.nextExpectedVersion - request.events.length + 1;
     // An exact retry reports what the first try stored (its times); a fresh append is built
@@ -342,17 +356,18 @@ export class EventStore<E extends Event = Event> {
     driver: EventStoreDriver,
     request: AppendRequest,
     error: unknown,
-  ): Promise<(AppendResult & { stored: StoredEvent[] }) | undefined> {
+    inBatch = false,
+  ): Promise<(AppendResult & { stored: readonly StoredEvent[] }) | undefined> {
+    if (!(error instanceof DuplicateEventIdError || error instanceof ExpectedVersionConflictError)) return undefined;
+    const expected = request.expectedVersion;
     let from: number | undefined;
-    if (error instanceof DuplicateEventIdError) {
-      if (error.existing.streamId !== request.streamId) return undefined;
+    if (typeof expected === 'number') from = expected + 1;
+    else if (expected === 'no_stream') from = 1;
+    // Without a version to expect, only a duplicate id in this very stream says where to look.
+    // (In a batch the error names one stream; the others are judged by their expected version.)
+    if (error instanceof DuplicateEventIdError && error.existing.streamId === request.streamId && (from === undefined || !inBatch)) {
       const index = request.events.findIndex((e) => e.id === error.eventId);
-      if (index === -1) return undefined;
-      from = error.existing.version - index;
-    } else if (error instanceof ExpectedVersionConflictError) {
-      const expected = request.expectedVersion;
-      if (typeof expected === 'number') from = expected + 1;
-      else if (expected === 'no_stream') from = 1;
+      from = index === -1 ? undefined : error.existing.version - index;
     }
     if (from === undefined || from < 1) return undefined;
     const count = request.events.length;
@@ -360,6 +375,7 @@ export class EventStore<E extends Event = Event> {
     if (stored.length !== count || stored.some((s, i) => s.id !== request.events[i]!.id)) return undefined;
     return { nextExpectedVersion: from + count - 1, positions: stored.map((s) => s.position), stored };
   }
+
 
   #notifyAppend(): void {
     for (const listener of this.#appendListeners) listener();

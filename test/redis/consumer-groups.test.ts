@@ -3,18 +3,28 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createClient } from 'redis';
-import { createEventStore, InvalidArgumentError } from '../../src/index.ts';
-import { redis } from '../../src/backends/redis/index.ts';
+import { createEventStore, InvalidArgumentError, type EventStore } from '../../src/index.ts';
+import { redis, RedisDriver, RedisKeys } from '../../src/backends/redis/index.ts';
 import { sqlite } from '../../src/backends/sqlite/index.ts';
-import { groupEvents, runConsumerGroupSuite, until } from '../conformance/consumer-groups.ts';
-import { REDIS_URL } from '../services/env.ts';
+import { appendMany, groupEvents, runConsumerGroupSuite, until, type GroupEvent } from '../conformance/consumer-groups.ts';
+import { REDIS_URL, uniqueName } from '../services/env.ts';
 
-/** Per partition, the group's sources: the partition log and the group's redrive stream. */
-function sourceKeys(prefix: string, group: string): string[] {
-  return [0, 1].flatMap((p) => [`${prefix}:{p${p}}:all`, `${prefix}:{p${p}}:redrive:${group}`]);
+type Client = ReturnType<typeof createClient>;
+
+/** The key builder of the store's own driver. */
+function keysOf(store: EventStore<GroupEvent>): RedisKeys {
+  const driver = store.runtime.driver;
+  assert.ok(driver instanceof RedisDriver, 'a redis store');
+  return driver.keys;
 }
 
-async function withClient<T>(fn: (client: ReturnType<typeof createClient>) => Promise<T>): Promise<T> {
+/** Per partition, the group's sources: the partition log and the group's redrive stream. */
+function sourceKeys(store: EventStore<GroupEvent>, group: string): string[] {
+  const keys = keysOf(store);
+  return Array.from({ length: store.partitions }, (_, p) => [keys.all(p), keys.redrive(p, group)]).flat();
+}
+
+async function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
   const client = createClient({ url: REDIS_URL });
   await client.connect();
   try {
@@ -25,7 +35,7 @@ async function withClient<T>(fn: (client: ReturnType<typeof createClient>) => Pr
 }
 
 /** XINFO GROUPS of a stream, as plain records. */
-async function groupsOf(client: ReturnType<typeof createClient>, key: string): Promise<Record<string, unknown>[]> {
+async function groupsOf(client: Client, key: string): Promise<Record<string, unknown>[]> {
   if (!(await client.exists(key))) return [];
   const reply = (await client.sendCommand(['XINFO', 'GROUPS', key])) as unknown[][];
   return reply.map((fields) => {
@@ -35,30 +45,94 @@ async function groupsOf(client: ReturnType<typeof createClient>, key: string): P
   });
 }
 
+/**
+ * Entries of the group not acknowledged: pending (delivered) plus those after the group's last
+ * delivered id (not yet delivered), on every source stream. The group must exist on each of
+ * them (the driver creates it on both with MKSTREAM), so a wrong key fails here, loudly.
+ */
+async function unacknowledged(store: EventStore<GroupEvent>, group: string): Promise<number> {
+  return withClient(async (client) => {
+    let total = 0;
+    for (const key of sourceKeys(store, group)) {
+      const g = (await groupsOf(client, key)).find((x) => String(x['name']) === group);
+      assert.ok(g, `group ${group} exists on ${key}`);
+      const undelivered = (await client.sendCommand(['XRANGE', key, `(${String(g['last-delivered-id'])}`, '+'])) as unknown[];
+      total += Number(g['pending']) + undelivered.length;
+    }
+    return total;
+  });
+}
+
+/** Deletes every key of the prefixes. */
+async function dropPrefixes(prefixes: readonly string[]): Promise<void> {
+  await withClient(async (client) => {
+    for (const prefix of prefixes) {
+      for await (const keys of client.scanIterator({ MATCH: new RedisKeys(prefix).scanPattern(), COUNT: 500 })) {
+        if (keys.length > 0) await client.unlink(keys);
+      }
+    }
+  });
+}
+
 runConsumerGroupSuite({
   name: 'redis',
   driver: (prefix) => redis({ url: REDIS_URL, prefix, partitions: 2 }),
+  cleanup: dropPrefixes,
   worker: `redis:${REDIS_URL}`,
   takeoverMs: 150,
-  // Pending (delivered, not acknowledged) plus lag (not yet delivered) of every source stream.
-  unacknowledged: (_store, prefix, group) =>
-    withClient(async (client) => {
-      let total = 0;
-      for (const key of sourceKeys(prefix, group)) {
-        const g = (await groupsOf(client, key)).find((x) => String(x['name']) === group);
-        if (g) total += Number(g['pending'] ?? 0) + Number(g['lag'] ?? 0);
-      }
-      return total;
-    }),
+  unacknowledged: (store, _prefix, group) => unacknowledged(store, group),
   // The group exists on every partition log (consumers are created on their first read).
-  ready: (_store, prefix, group) =>
+  ready: (store, _prefix, group) =>
     until(
       () => withClient(async (client) => {
-        for (const p of [0, 1]) if (!(await groupsOf(client, `${prefix}:{p${p}}:all`)).some((x) => String(x['name']) === group)) return false;
+        const keys = keysOf(store);
+        for (let p = 0; p < store.partitions; p++) {
+          if (!(await groupsOf(client, keys.all(p))).some((x) => String(x['name']) === group)) return false;
+        }
         return true;
       }),
       `group ${group} to exist`,
     ),
+});
+
+describe('redis consumer groups: redriven dead letters', () => {
+  it('count as unacknowledged from the redrive until the group acknowledges them', async () => {
+    const prefix = uniqueName('cg-rd');
+    const store = createEventStore({ driver: redis({ url: REDIS_URL, prefix, partitions: 2 }), events: groupEvents });
+    try {
+      await appendMany(store, 4);
+      let broken = true;
+      const handled: number[] = [];
+      const consume = () =>
+        store.consume({
+          group: 'g',
+          consumer: 'c',
+          retries: 0,
+          blockMs: 50,
+          handler: (e) => {
+            if (broken && e.data.amount === 2) throw new Error('down');
+            handled.push(e.data.amount);
+          },
+        });
+      const first = consume();
+      await until(() => first.handled === 3 && first.deadLettered === 1, 'three handled, one dead-lettered');
+      await first.stop();
+      assert.equal(await unacknowledged(store, 'g'), 0, 'the dead letter was acknowledged in the log');
+
+      assert.equal(await store.deadLetters('g').redrive(), 1);
+      assert.equal(await unacknowledged(store, 'g'), 1, 'the redriven entry waits in the redrive stream, undelivered');
+
+      broken = false;
+      const second = consume();
+      await until(() => handled.includes(2), 'the redriven event to be handled');
+      await until(async () => (await unacknowledged(store, 'g')) === 0, 'the redriven entry to be acknowledged');
+      await second.stop();
+      assert.deepEqual(handled.sort((a, b) => a - b), [1, 2, 3, 4]);
+    } finally {
+      await store.close();
+      await dropPrefixes([prefix]);
+    }
+  });
 });
 
 describe('consumer groups without native support', () => {

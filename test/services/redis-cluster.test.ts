@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createCluster } from 'redis';
 import { createEventStore, partitionOf, type EventOf, type EventStore } from '../../src/index.ts';
-import { redis } from '../../src/backends/redis/index.ts';
+import { keySlot, redis, RedisKeys } from '../../src/backends/redis/index.ts';
 import { Deposited, Withdrawn } from '../conformance/fixtures.ts';
 import { REDIS_CLUSTER_URLS, uniqueName } from './env.ts';
 
@@ -31,7 +31,7 @@ after(async () => {
   for (const master of cluster.masters) {
     const node = await cluster.nodeClient(master);
     for (const prefix of prefixes) {
-      for await (const keys of node.scanIterator({ MATCH: `${prefix}:*`, COUNT: 500 })) {
+      for await (const keys of node.scanIterator({ MATCH: new RedisKeys(prefix).scanPattern(), COUNT: 500 })) {
         await Promise.all(keys.map((key) => node.unlink(key)));
       }
     }
@@ -60,7 +60,7 @@ async function keysByMaster(prefix: string): Promise<Map<string, string[]>> {
   for (const master of cluster.masters) {
     const node = await cluster.nodeClient(master);
     const keys: string[] = [];
-    for await (const page of node.scanIterator({ MATCH: `${prefix}:*`, COUNT: 500 })) keys.push(...page);
+    for await (const page of node.scanIterator({ MATCH: new RedisKeys(prefix).scanPattern(), COUNT: 500 })) keys.push(...page);
     out.set(label(master), keys);
   }
   return out;
@@ -86,7 +86,7 @@ function open(prefix: string): EventStore<E> {
 }
 
 describe('redis cluster', () => {
-  it('has several masters, all healthy, and the partition hash tags {p0}..{p7} map to slots of at least two of them', async () => {
+  it('has several masters, all healthy, and the partition hash tags {p0}..{p7} map to slots of at least two of them, as keySlot computes', async () => {
     assert.ok(cluster.masters.length >= 2, `at least two masters (got ${cluster.masters.length})`);
     for (const master of cluster.masters) {
       const info = String(await (await cluster.nodeClient(master)).clusterInfo());
@@ -96,9 +96,13 @@ describe('redis cluster', () => {
     const ownerOf = await slotOwners();
     const node = await cluster.nodeClient(cluster.masters[0]!);
     const owners = new Map<string, number[]>();
+    const keys = new RedisKeys('ef');
     for (let p = 0; p < PARTITIONS; p++) {
-      const slot = await node.clusterKeySlot(`{p${p}}`);
-      assert.equal(await node.clusterKeySlot(`ef:{p${p}}:all`), slot, 'the hash tag alone decides the slot');
+      const slot = await node.clusterKeySlot(keys.hashTag(p));
+      for (const key of [keys.all(p), keys.ids(p), keys.stream(p, 'account-1'), keys.redrive(p, 'g')]) {
+        assert.equal(await node.clusterKeySlot(key), slot, `the hash tag alone decides the slot of ${key}`);
+        assert.equal(keySlot(key), slot, `keySlot(${key}) is the server's CLUSTER KEYSLOT`);
+      }
       const owner = ownerOf(slot);
       owners.set(owner, [...(owners.get(owner) ?? []), p]);
     }
@@ -142,16 +146,17 @@ describe('redis cluster', () => {
       const holding = [...byMaster].filter(([, keys]) => keys.length > 0).map(([m]) => m);
       assert.ok(holding.length >= 2, `keys on ≥ 2 masters (on ${holding.join(', ')})`);
       const anyNode = await cluster.nodeClient(cluster.masters[0]!);
+      const keys = new RedisKeys(prefix);
       for (let p = 0; p < PARTITIONS; p++) {
-        const slot = await anyNode.clusterKeySlot(`${prefix}:{p${p}}:all`);
+        const slot = await anyNode.clusterKeySlot(keys.all(p));
         const owner = ownerOf(slot);
-        const keys = byMaster.get(owner) ?? [];
-        assert.ok(keys.includes(`${prefix}:{p${p}}:all`), `partition ${p}'s log is on ${owner}`);
+        const held = byMaster.get(owner) ?? [];
+        assert.ok(held.includes(keys.all(p)), `partition ${p}'s log is on ${owner}`);
         // five streams, the log and the id index share the slot
         const inSlot = await (await cluster.nodeClient(masterByLabel(owner))).clusterCountKeysInSlot(slot);
         assert.ok(inSlot >= 7, `slot ${slot} of partition ${p} holds its keys on ${owner} (COUNTKEYSINSLOT ${inSlot})`);
         for (const [other, otherKeys] of byMaster) {
-          if (other !== owner) assert.ok(!otherKeys.some((key) => key.startsWith(`${prefix}:{p${p}}:`)), `no key of partition ${p} on ${other}`);
+          if (other !== owner) assert.ok(!otherKeys.some((key) => key.includes(keys.hashTag(p))), `no key of partition ${p} on ${other}`);
         }
       }
     } finally {
@@ -182,8 +187,9 @@ describe('redis cluster', () => {
       assert.deepEqual([...seen.keys()].sort(), [...ids].sort(), 'every event handled');
       assert.ok([...seen.values()].every((by) => by.length === 1), 'no event handled twice');
       let pending = 0;
+      const keys = new RedisKeys(prefix);
       for (let p = 0; p < PARTITIONS; p++) {
-        const key = `${prefix}:{p${p}}:all`;
+        const key = keys.all(p);
         if ((await cluster.exists(key)) === 1) pending += Number((await cluster.xPending(key, 'workers')).pending);
       }
       assert.equal(pending, 0, 'every entry acknowledged');

@@ -1,7 +1,8 @@
 // `eventfold/redis`: Redis Streams on node-redis (`redis`, an optional peer dependency).
+import { keySlot, RedisKeys } from './keys.ts';
 import { RedisDriver, type RedisDriverOptions } from './redis-driver.ts';
 
-export { RedisDriver };
+export { keySlot, RedisDriver, RedisKeys };
 export type { RedisDriverOptions };
 
 /** `redis({ url: 'redis://127.0.0.1:6379' })`, or `redis({ cluster: { rootNodes: [...] } })`. */

@@ -2,8 +2,9 @@ import { InvalidArgumentError } from '../../core/errors.ts';
 
 /**
  * Key layout. Every key one append touches carries the partition's hash tag `{p<n>}`, so the
- * append script runs in one cluster slot. Stream names (checked by the core) and prefixes
- * cannot contain `{`, `}`, `:` or spaces, so no name can reach another key.
+ * append script runs in one cluster slot (an `appendMany` over several partitions touches
+ * several slots, which a cluster refuses: see append-many-script.ts). Stream names (checked by
+ * the core) and prefixes cannot contain `{`, `}`, `:` or spaces, so no name can reach another key.
  *
  *   <prefix>:{p<n>}:s:<streamId>          the stream's events, entry ids 0-<version>
  *   <prefix>:{p<n>}:all                   the partition log, entry ids <ms>-<seq> (the time index)
@@ -21,27 +22,55 @@ export class RedisKeys {
     }
     this.prefix = prefix;
   }
+  /** The partition's hash tag, `{p<n>}`: it alone decides the cluster slot of the partition's keys. */
+  hashTag(partition: number): string {
+    return `{p${partition}}`;
+  }
   stream(partition: number, streamId: string): string {
-    return `${this.prefix}:{p${partition}}:s:${streamId}`;
+    return `${this.prefix}:${this.hashTag(partition)}:s:${streamId}`;
   }
   all(partition: number): string {
-    return `${this.prefix}:{p${partition}}:all`;
+    return `${this.prefix}:${this.hashTag(partition)}:all`;
   }
   ids(partition: number): string {
-    return `${this.prefix}:{p${partition}}:ids`;
+    return `${this.prefix}:${this.hashTag(partition)}:ids`;
   }
   snapshot(partition: number, streamId: string, name: string): string {
-    return `${this.prefix}:{p${partition}}:snap:${streamId}:${name}`;
+    return `${this.prefix}:${this.hashTag(partition)}:snap:${streamId}:${name}`;
   }
   deadLetters(partition: number, group: string): string {
-    return `${this.prefix}:{p${partition}}:dlq:${group}`;
+    return `${this.prefix}:${this.hashTag(partition)}:dlq:${group}`;
   }
   redrive(partition: number, group: string): string {
-    return `${this.prefix}:{p${partition}}:rd:${group}`;
+    return `${this.prefix}:${this.hashTag(partition)}:rd:${group}`;
   }
   group(group: string): string {
     return `${this.prefix}:g:${group}`;
   }
+  /** `SCAN MATCH` pattern of every key of this prefix (the prefix holds no glob characters). */
+  scanPattern(): string {
+    return `${this.prefix}:*`;
+  }
+}
+
+/**
+ * The Redis Cluster hash slot of a key, as CLUSTER KEYSLOT computes it: CRC16 (XMODEM) of the
+ * hash tag (the text between the first `{` and the next `}`, when not empty), else of the whole
+ * key, modulo 16384. A script runs on a cluster only when all its keys share one slot.
+ */
+export function keySlot(key: string): number {
+  let bytes = Buffer.from(key, 'utf8');
+  const open = bytes.indexOf(0x7b);
+  if (open !== -1) {
+    const close = bytes.indexOf(0x7d, open + 1);
+    if (close > open + 1) bytes = bytes.subarray(open + 1, close);
+  }
+  let crc = 0;
+  for (const byte of bytes) {
+    crc ^= byte << 8;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % 16384;
 }
 
 /**

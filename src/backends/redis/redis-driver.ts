@@ -9,6 +9,7 @@ import type {
   StoredSnapshot,
 } from '../../core/driver.ts';
 import { DriverError, DuplicateEventIdError, ExpectedVersionConflictError, InvalidArgumentError } from '../../core/errors.ts';
+import { APPEND_MANY_SCRIPT, appendManyCall, eventArgs, expectedArgs } from './append-many-script.ts';
 import { APPEND_SCRIPT } from './append-script.ts';
 import { arr, connectClient, connectCluster, evalScript, fields, str, type RedisConnection, type Reply } from './connection.ts';
 import { idToOffset, offsetToId, RedisKeys } from './keys.ts';
@@ -41,13 +42,15 @@ const REPLACE_HASH_SCRIPT = "redis.call('DEL', KEYS[1]) if #ARGV > 0 then redis.
 /**
  * Redis Streams: a stream per aggregate plus a per-partition log ("all" stream), both written
  * by one Lua script so the expected-version check, the duplicate check and the two XADDs are
- * atomic. Stream ids are explicit: `0-<version>` in a stream, `<ms>-<seq>` in the log, which
- * makes the log a time index for `readSince`.
+ * atomic (`appendMany`: one script over several streams and partitions). Stream ids are
+ * explicit: `0-<version>` in a stream, `<ms>-<seq>` in the log, which makes the log a time
+ * index for `readSince`.
  */
 export class RedisDriver implements EventStoreDriver {
   readonly name = NAME;
   readonly partitions: number;
-  readonly capabilities: DriverCapabilities = { concurrency: 'conditional-append', multiStreamAppend: false, timeIndex: true };
+  /** `multiStreamAppend`: on a single node over any streams; on a cluster over streams of one hash slot (see `appendMany`). */
+  readonly capabilities: DriverCapabilities = { concurrency: 'conditional-append', multiStreamAppend: true, timeIndex: true };
   readonly keys: RedisKeys;
   readonly consumerGroups: RedisConsumerGroups;
   readonly #options: RedisDriverOptions;
@@ -106,36 +109,44 @@ export class RedisDriver implements EventStoreDriver {
   async append(request: AppendRequest): Promise<AppendResult> {
     const p = request.partition;
     const keys = [this.keys.stream(p, request.streamId), this.keys.all(p), this.keys.ids(p)];
-    const expected = request.expectedVersion;
-    const args: (string | Buffer)[] = [
-      typeof expected === 'number' ? 'exact' : expected,
-      typeof expected === 'number' ? String(expected) : '0',
-      request.streamId,
-      String(request.events.length),
-    ];
-    for (const e of request.events) {
-      args.push(e.id, e.type, String(e.schemaVersion), e.codec, Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength), e.metadata, String(e.time));
-    }
+    const args = [...expectedArgs(request), request.streamId, String(request.events.length), ...eventArgs(request.events)];
     const reply = arr(await evalScript(this.#c, APPEND_SCRIPT, keys, args));
     const status = str(reply[0]);
     if (status === 'conflict') {
-      throw new ExpectedVersionConflictError(request.streamId, expected, Number(str(reply[1])), NAME);
+      throw new ExpectedVersionConflictError(request.streamId, request.expectedVersion, Number(str(reply[1])), NAME);
     }
-    if (status === 'duplicate') {
-      const [version, streamId] = str(reply[2]).split(' ');
-      throw new DuplicateEventIdError(str(reply[1]), { streamId: streamId!, version: Number(version) }, NAME);
-    }
-    if (this.#options.waitForAof) {
-      const { local, replicas, timeoutMs } = this.#options.waitForAof;
-      const acked = arr(await this.#c.send(keys[0]!, ['WAITAOF', String(local), String(replicas), String(timeoutMs)]));
-      if (Number(acked[0]) < local || Number(acked[1]) < replicas) {
-        throw new DriverError(NAME, `append stored but not confirmed in the AOF in ${timeoutMs} ms (local ${String(acked[0])}, replicas ${String(acked[1])})`);
-      }
-    }
+    if (status === 'duplicate') throw duplicateError(str(reply[1]), str(reply[2]));
+    await this.#waitForAof(keys[0]!);
     return {
       nextExpectedVersion: Number(str(reply[1])),
       positions: reply.slice(2).map((id) => ({ partition: p, offset: idToOffset(str(id)) })),
     };
+  }
+
+  /**
+   * Appends to several streams in one script (APPEND_MANY_SCRIPT): all or none. On a cluster
+   * the streams must share one hash slot (streams of one partition); otherwise it throws an
+   * `InvalidArgumentError` naming each stream's partition and slot, before anything is sent.
+   * An exact retry of a batch that was stored is answered with what the first try stored
+   * (`stored`, which the core reports as `alreadyStored`).
+   */
+  async appendMany(requests: readonly AppendRequest[]): Promise<AppendResult[]> {
+    const call = appendManyCall(this.keys, requests, this.#options.cluster !== undefined);
+    const reply = arr(await evalScript(this.#c, APPEND_MANY_SCRIPT, call.keys, call.args));
+    const status = str(reply[0]);
+    if (status === 'conflict') {
+      const request = requests[Number(str(reply[1])) - 1]!;
+      throw new ExpectedVersionConflictError(request.streamId, request.expectedVersion, Number(str(reply[2])), NAME);
+    }
+    if (status === 'duplicate') throw duplicateError(str(reply[2]), str(reply[3]));
+    if (status === 'stored') return Promise.all(requests.map((r, i) => this.#storedBefore(r, Number(str(reply[i + 1])))));
+    await this.#waitForAof(call.keys[0]!);
+    let at = 1;
+    return requests.map((r) => {
+      const nextExpectedVersion = Number(str(reply[at++]));
+      const positions = r.events.map(() => ({ partition: r.partition, offset: idToOffset(str(reply[at++])) }));
+      return { nextExpectedVersion, positions };
+    });
   }
 
   async streamVersion(streamId: string): Promise<number> {
@@ -265,6 +276,25 @@ export class RedisDriver implements EventStoreDriver {
     return conn;
   }
 
+  /** What an earlier try of `request` stored from version `from` on (the script checked the ids). */
+  async #storedBefore(request: AppendRequest, from: number): Promise<AppendResult & { stored: StoredEvent[] }> {
+    const count = request.events.length;
+    const stored = await this.readStream(request.streamId, { fromVersion: from, toVersion: from + count - 1, limit: count });
+    if (stored.length !== count || stored.some((s, i) => s.id !== request.events[i]!.id)) {
+      throw new DriverError(NAME, `appendMany retry of "${request.streamId}": the stored events changed under it`);
+    }
+    return { nextExpectedVersion: from + count - 1, positions: stored.map((s) => s.position), stored };
+  }
+
+  async #waitForAof(key: string): Promise<void> {
+    if (!this.#options.waitForAof) return;
+    const { local, replicas, timeoutMs } = this.#options.waitForAof;
+    const acked = arr(await this.#c.send(key, ['WAITAOF', String(local), String(replicas), String(timeoutMs)]));
+    if (Number(acked[0]) < local || Number(acked[1]) < replicas) {
+      throw new DriverError(NAME, `append stored but not confirmed in the AOF in ${timeoutMs} ms (local ${String(acked[0])}, replicas ${String(acked[1])})`);
+    }
+  }
+
   get #c(): RedisConnection {
     if (!this.#conn) throw new DriverError(NAME, 'not connected');
     return this.#conn;
@@ -273,10 +303,13 @@ export class RedisDriver implements EventStoreDriver {
   #partitionOf(streamId: string): number {
     return partitionOfStream(streamId, this.partitions);
   }
-
 }
 
-
+/** A DuplicateEventIdError from a script's reply: the id and its index entry "<version> <streamId>". */
+function duplicateError(eventId: string, existing: string): DuplicateEventIdError {
+  const [version, streamId] = existing.split(' ');
+  return new DuplicateEventIdError(eventId, { streamId: streamId!, version: Number(version) }, NAME);
+}
 
 function versionOf(streamEntryId: string): number {
   return Number(streamEntryId.slice(streamEntryId.indexOf('-') + 1));
