@@ -307,6 +307,39 @@ function aptInstall(packages: string[]): Promise<void> {
   return exclusive(() => aptInstallNow(packages));
 }
 
+/** How long apt-get waits for another apt-get or dpkg (unattended-upgrades, say) to release its locks. */
+export const APT_LOCK_WAIT_SECONDS = 300;
+const APT_LOCK_ERROR = /Could not get lock|Unable to lock|Unable to acquire the dpkg frontend lock/;
+
+export interface AptGetOptions extends RunOptions {
+  /** Default APT_LOCK_WAIT_SECONDS * 1000. */
+  readonly lockWaitMs?: number;
+  /** Pause between tries while a lock is held. Default 5000 ms. */
+  readonly retryEveryMs?: number;
+}
+
+/**
+ * `apt-get <args>` that waits for the package locks instead of failing at once.
+ * `-o DPkg::Lock::Timeout` makes apt-get wait for dpkg's locks (install), but apt-get update
+ * does not apply it to the lists lock (/var/lib/apt/lists/lock, apt 2.6), so a run that failed
+ * on a lock, before doing anything, is tried again until the same deadline.
+ */
+export async function aptGet(what: string, args: readonly string[], options: AptGetOptions = {}): Promise<string> {
+  const { lockWaitMs = APT_LOCK_WAIT_SECONDS * 1000, retryEveryMs = 5000, ...runOptions } = options;
+  const argv = ['-o', `DPkg::Lock::Timeout=${Math.ceil(lockWaitMs / 1000)}`, ...args];
+  const deadline = Date.now() + lockWaitMs;
+  for (;;) {
+    const r = await run('apt-get', argv, runOptions);
+    if (r.status === 0) return r.out;
+    if (r.status !== null && APT_LOCK_ERROR.test(r.out) && Date.now() + retryEveryMs <= deadline) {
+      say(`${what}: another apt-get or dpkg holds the lock; trying again in ${retryEveryMs / 1000} s`);
+      await sleep(retryEveryMs);
+      continue;
+    }
+    throw new Error(`${what} failed (exit ${r.status}): apt-get ${argv.join(' ')}\n${tailText(r.out, 60)}`);
+  }
+}
+
 async function aptInstallNow(packages: string[]): Promise<void> {
   if (!isRoot()) {
     throw new Error(`missing ${packages.join(', ')}: run as root, or install them: apt-get install -y ${packages.join(' ')}`);
@@ -318,13 +351,14 @@ async function aptInstallNow(packages: string[]): Promise<void> {
   const ownPolicy = !existsSync(policy);
   if (ownPolicy) writeFileSync(policy, '#!/bin/sh\n# eventfold scripts/services: no service starts during apt-get install\nexit 101\n', { mode: 0o755 });
   try {
+    say(`apt-get may wait up to ${APT_LOCK_WAIT_SECONDS / 60} minutes for the dpkg lock if another apt-get or dpkg is running`);
     if (!aptUpdated) {
       say('apt-get update');
-      await runOrThrow('apt-get update', 'apt-get', ['update', '-q'], { env, timeout: 600_000 });
+      await aptGet('apt-get update', ['update', '-q'], { env, timeout: 600_000 });
       aptUpdated = true;
     }
     say(`apt-get install ${packages.join(' ')}`);
-    await runOrThrow('apt-get install', 'apt-get', ['install', '-y', '-q', '--no-install-recommends', ...packages], { env, timeout: 1_200_000 });
+    await aptGet('apt-get install', ['install', '-y', '-q', '--no-install-recommends', ...packages], { env, timeout: 1_200_000 });
   } finally {
     if (ownPolicy) rmSync(policy, { force: true });
   }
