@@ -14,6 +14,8 @@ import {
   InvalidArgumentError,
   whenStateExceeds,
 } from '../../src/index.ts';
+import { kafka } from '../../src/backends/kafka/index.ts';
+import { redis } from '../../src/backends/redis/index.ts';
 import { sqlite } from '../../src/backends/sqlite/index.ts';
 
 const Added = defineEvent({ type: 'Added', schema: z.object({ n: z.number() }) });
@@ -115,6 +117,16 @@ describe('argument checks', () => {
       ['sqlite options', () => sqlite(bad('events.db'))],
       ['path', () => sqlite({ path: bad(5) })],
       ['synchronous', () => sqlite({ synchronous: bad('off') })],
+      // Driver factories check before they connect (nothing listens on these).
+      ['redis options', () => redis(bad('redis://127.0.0.1:1'))],
+      ['url', () => redis({ url: bad(6379) })],
+      ['partitions', () => redis({ partitions: 0 })],
+      ['prefix', () => redis({ prefix: sym })],
+      ['kafka options', () => kafka(bad('127.0.0.1:1'))],
+      ['brokers', () => kafka({ brokers: bad('127.0.0.1:1') })],
+      ['brokers[0]', () => kafka({ brokers: [bad(9092)] })],
+      ['categories[1]', () => kafka({ categories: ['order', bad(null)] })],
+      ['transactionTimeoutMs', () => kafka({ transactionTimeoutMs: bad('10s') })],
     ];
     for (const [name, call] of calls) {
       let outcome: unknown;

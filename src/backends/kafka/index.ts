@@ -1,4 +1,5 @@
 // `eventfold/kafka`: Apache Kafka on @platformatic/kafka (an optional peer dependency).
+import { arg } from '../../core/arguments.ts';
 import { KafkaDriver, type KafkaDriverOptions } from './kafka-driver.ts';
 
 export { KafkaDriver };
@@ -8,6 +9,16 @@ export { kafkaProjector } from './projector.ts';
 export type { KafkaProjector, KafkaProjectorOptions, ProjectorOutput, ProjectorRecord } from './projector.ts';
 
 /** `kafka({ brokers: ['127.0.0.1:9092'], prefix: 'orders', partitions: 8 })`; pass as `createEventStore({ driver })`. */
-export function kafka(options: KafkaDriverOptions = {}): KafkaDriver {
-  return new KafkaDriver(options);
+export function kafka(options?: KafkaDriverOptions): KafkaDriver {
+  const o = arg.options(options, 'kafka options');
+  arg.optional(o.brokers, (list) => arg.array(list, 'brokers').forEach((b, i) => arg.string(b, `brokers[${i}]`)));
+  arg.optional(o.prefix, (p) => arg.string(p, 'prefix'));
+  arg.optional(o.partitions, (n) => arg.positiveInt(n, 'partitions'));
+  arg.optional(o.categories, (list) => arg.array(list, 'categories').forEach((c, i) => arg.string(c, `categories[${i}]`)));
+  arg.optional(o.replicationFactor, (n) => arg.positiveInt(n, 'replicationFactor'));
+  arg.optional(o.clientOptions, (c) => arg.object(c, 'clientOptions'));
+  arg.optional(o.transactionTimeoutMs, (n) => arg.positiveInt(n, 'transactionTimeoutMs'));
+  arg.optional(o.blockMs, (ms) => arg.nonNegative(ms, 'blockMs'));
+  arg.optional(o.consumerGroups, (c) => arg.object(c, 'consumerGroups'));
+  return new KafkaDriver(o);
 }
