@@ -20,7 +20,12 @@ const n = Number(values.n);
 const line = (i: number) => ({ sku: `SKU-${1000 + i}`, quantity: i + 1, unitPrice: 9.99 + i, tags: ['a', 'b'] });
 const payloads = {
   small: { orderId: 'order-42', customerId: 'c-7', lines: [0, 1, 2].map(line), note: null, paid: false },
-  large: { orderId: 'order-42', customerId: 'c-7', lines: Array.from({ length: 200 }, (_, i) => line(i)), address: { city: 'Köln', zip: '50667' } },
+  large: {
+    orderId: 'order-42',
+    customerId: 'c-7',
+    lines: Array.from({ length: 200 }, (_, i) => line(i)),
+    address: { city: 'Köln', zip: '50667' },
+  },
 };
 
 const codec = jsonCodec();

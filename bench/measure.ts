@@ -64,7 +64,8 @@ export async function measure(target: BenchTarget, dir: string, config: BenchCon
       const events = Array.from({ length: count }, () => benchEvent(eventNo++));
       const expected = versions.get(stream) ?? 0;
       const next = await fn(stream, events, expected);
-      if (next !== expected + count) throw new Error(`${target.name}: ${stream} at version ${next} after appending ${count} to ${expected}`);
+      if (next !== expected + count)
+        throw new Error(`${target.name}: ${stream} at version ${next} after appending ${count} to ${expected}`);
       versions.set(stream, next);
       if (counted) stored += count;
     };

@@ -43,7 +43,9 @@ const { values: args } = parseArgs({
 });
 
 if (args.help) {
-  console.log(`usage: npm run bench -- [--quick] [--n <batch-1 appends>] [--json] [--suite all|${Object.keys(suites).join('|')}] [--redis-url <url>] [--kafka-brokers <host:port,…>] [--no-memory]`);
+  console.log(
+    `usage: npm run bench -- [--quick] [--n <batch-1 appends>] [--json] [--suite all|${Object.keys(suites).join('|')}] [--redis-url <url>] [--kafka-brokers <host:port,…>] [--no-memory]`,
+  );
   process.exit(0);
 }
 
@@ -99,7 +101,10 @@ async function runSuite(suite: Suite): Promise<unknown> {
     log(`data in ${root}`);
     const setup = suite.describe ? await suite.describe() : undefined;
     const results: { name: string; figures: Figures; memory: MemoryFigures | null; notes: readonly string[] }[] = [];
-    for (const [role, make] of [['subject', suite.subject], ['baseline', suite.baseline]] as const) {
+    for (const [role, make] of [
+      ['subject', suite.subject],
+      ['baseline', suite.baseline],
+    ] as const) {
       const target = make();
       const dir = join(root, role);
       mkdirSync(dir);
@@ -118,28 +123,109 @@ async function runSuite(suite: Suite): Promise<unknown> {
 
     const agg = config.aggregateEvents.toLocaleString('en-US');
     const rows: Row[] = [
-      { figure: 'appends/s, batch 1', better: 'higher', unit: 'appends/s', subject: subject.figures.appendsPerSecBatch1, baseline: baseline.figures.appendsPerSecBatch1 },
-      { figure: 'events/s, batch 100', better: 'higher', unit: 'events/s', subject: subject.figures.eventsPerSecBatch100, baseline: baseline.figures.eventsPerSecBatch100 },
-      { figure: 'append latency p50, batch 1', better: 'lower', unit: 'ms', subject: subject.figures.appendLatencyMs.p50, baseline: baseline.figures.appendLatencyMs.p50 },
-      { figure: 'append latency p99, batch 1', better: 'lower', unit: 'ms', subject: subject.figures.appendLatencyMs.p99, baseline: baseline.figures.appendLatencyMs.p99 },
-      { figure: `load ${agg}-event aggregate, no snapshot`, better: 'lower', unit: 'ms', subject: subject.figures.loadNoSnapshotMs, baseline: baseline.figures.loadNoSnapshotMs },
-      { figure: `load ${agg}-event aggregate, with snapshot*`, better: 'lower', unit: 'ms', subject: subject.figures.loadSnapshotMs, baseline: baseline.figures.loadSnapshotMs },
-      { figure: 'load (no snapshot): peak RSS growth', better: 'lower', unit: 'MiB', subject: subject.memory?.rssPeakGrowthBytes ?? null, baseline: baseline.memory?.rssPeakGrowthBytes ?? null, format: formatBytes },
-      { figure: 'load (no snapshot): JS heap growth', better: 'lower', unit: 'MiB', subject: subject.memory?.heapGrowthBytes ?? null, baseline: baseline.memory?.heapGrowthBytes ?? null, format: formatBytes },
-      { figure: `catch-up from the start (${formatNumber(subject.figures.catchUpEvents)} events)`, better: 'higher', unit: 'events/s', subject: subject.figures.catchUpEventsPerSec, baseline: baseline.figures.catchUpEventsPerSec },
+      {
+        figure: 'appends/s, batch 1',
+        better: 'higher',
+        unit: 'appends/s',
+        subject: subject.figures.appendsPerSecBatch1,
+        baseline: baseline.figures.appendsPerSecBatch1,
+      },
+      {
+        figure: 'events/s, batch 100',
+        better: 'higher',
+        unit: 'events/s',
+        subject: subject.figures.eventsPerSecBatch100,
+        baseline: baseline.figures.eventsPerSecBatch100,
+      },
+      {
+        figure: 'append latency p50, batch 1',
+        better: 'lower',
+        unit: 'ms',
+        subject: subject.figures.appendLatencyMs.p50,
+        baseline: baseline.figures.appendLatencyMs.p50,
+      },
+      {
+        figure: 'append latency p99, batch 1',
+        better: 'lower',
+        unit: 'ms',
+        subject: subject.figures.appendLatencyMs.p99,
+        baseline: baseline.figures.appendLatencyMs.p99,
+      },
+      {
+        figure: `load ${agg}-event aggregate, no snapshot`,
+        better: 'lower',
+        unit: 'ms',
+        subject: subject.figures.loadNoSnapshotMs,
+        baseline: baseline.figures.loadNoSnapshotMs,
+      },
+      {
+        figure: `load ${agg}-event aggregate, with snapshot*`,
+        better: 'lower',
+        unit: 'ms',
+        subject: subject.figures.loadSnapshotMs,
+        baseline: baseline.figures.loadSnapshotMs,
+      },
+      {
+        figure: 'load (no snapshot): peak RSS growth',
+        better: 'lower',
+        unit: 'MiB',
+        subject: subject.memory?.rssPeakGrowthBytes ?? null,
+        baseline: baseline.memory?.rssPeakGrowthBytes ?? null,
+        format: formatBytes,
+      },
+      {
+        figure: 'load (no snapshot): JS heap growth',
+        better: 'lower',
+        unit: 'MiB',
+        subject: subject.memory?.heapGrowthBytes ?? null,
+        baseline: baseline.memory?.heapGrowthBytes ?? null,
+        format: formatBytes,
+      },
+      {
+        figure: `catch-up from the start (${formatNumber(subject.figures.catchUpEvents)} events)`,
+        better: 'higher',
+        unit: 'events/s',
+        subject: subject.figures.catchUpEventsPerSec,
+        baseline: baseline.figures.catchUpEventsPerSec,
+      },
     ];
     // The baseline's other ways to append, each against the subject's one append figure.
     for (const v of baseline.figures.variants) {
       rows.push(
-        { figure: `appends/s, batch 1, ${v.label}`, better: 'higher', unit: 'appends/s', subject: subject.figures.appendsPerSecBatch1, baseline: v.appendsPerSecBatch1 },
-        { figure: `events/s, batch 100, ${v.label}`, better: 'higher', unit: 'events/s', subject: subject.figures.eventsPerSecBatch100, baseline: v.eventsPerSecBatch100 },
-        { figure: `append latency p50, batch 1, ${v.label}`, better: 'lower', unit: 'ms', subject: subject.figures.appendLatencyMs.p50, baseline: v.appendLatencyMs.p50 },
-        { figure: `append latency p99, batch 1, ${v.label}`, better: 'lower', unit: 'ms', subject: subject.figures.appendLatencyMs.p99, baseline: v.appendLatencyMs.p99 },
+        {
+          figure: `appends/s, batch 1, ${v.label}`,
+          better: 'higher',
+          unit: 'appends/s',
+          subject: subject.figures.appendsPerSecBatch1,
+          baseline: v.appendsPerSecBatch1,
+        },
+        {
+          figure: `events/s, batch 100, ${v.label}`,
+          better: 'higher',
+          unit: 'events/s',
+          subject: subject.figures.eventsPerSecBatch100,
+          baseline: v.eventsPerSecBatch100,
+        },
+        {
+          figure: `append latency p50, batch 1, ${v.label}`,
+          better: 'lower',
+          unit: 'ms',
+          subject: subject.figures.appendLatencyMs.p50,
+          baseline: v.appendLatencyMs.p50,
+        },
+        {
+          figure: `append latency p99, batch 1, ${v.label}`,
+          better: 'lower',
+          unit: 'ms',
+          subject: subject.figures.appendLatencyMs.p99,
+          baseline: v.appendLatencyMs.p99,
+        },
       );
     }
     const cell = (row: Row, value: number | null): string =>
       value === null ? 'n/a' : row.format ? row.format(value) : `${formatNumber(value)} ${row.unit}`;
-    const ratio = (row: Row): number | null => (row.subject === null || row.baseline === null || row.baseline === 0 ? null : row.subject / row.baseline);
+    const ratio = (row: Row): number | null =>
+      row.subject === null || row.baseline === null || row.baseline === 0 ? null : row.subject / row.baseline;
 
     const snap = subject.figures.snapshotLoad;
     out('');
@@ -149,7 +235,9 @@ async function runSuite(suite: Suite): Promise<unknown> {
     out('|---|---:|---:|---:|---|');
     for (const row of rows) {
       const r = ratio(row);
-      out(`| ${row.figure} | ${cell(row, row.subject)} | ${cell(row, row.baseline)} | ${r === null ? 'n/a' : `${r >= 0.1 ? r.toFixed(2) : r.toPrecision(2)}×`} | ${row.better} is better |`);
+      out(
+        `| ${row.figure} | ${cell(row, row.subject)} | ${cell(row, row.baseline)} | ${r === null ? 'n/a' : `${r >= 0.1 ? r.toFixed(2) : r.toPrecision(2)}×`} | ${row.better} is better |`,
+      );
     }
     out('');
     out(
@@ -171,7 +259,9 @@ async function runSuite(suite: Suite): Promise<unknown> {
       out('');
       out(`#### ${suite.limit.title}`);
       out('');
-      out(`| tool run | records | records/s | latency avg / p50 / p99 / max | ${subject.name} batch-100 events/s as share | ${baseline.name} batch-100 events/s as share |`);
+      out(
+        `| tool run | records | records/s | latency avg / p50 / p99 / max | ${subject.name} batch-100 events/s as share | ${baseline.name} batch-100 events/s as share |`,
+      );
       out('|---|---:|---:|---:|---:|---:|');
       for (const row of limit) {
         out(
@@ -190,10 +280,24 @@ async function runSuite(suite: Suite): Promise<unknown> {
       setup: setup ?? null,
       quick: args.quick,
       config,
-      machine: { node: process.version, platform: process.platform, arch: process.arch, cpus: cpus().length, cpuModel: cpus()[0]?.model, totalMemBytes: totalmem() },
+      machine: {
+        node: process.version,
+        platform: process.platform,
+        arch: process.arch,
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model,
+        totalMemBytes: totalmem(),
+      },
       targets: results.map((r) => ({ name: r.name, figures: r.figures, memory: r.memory, notes: r.notes })),
       limit,
-      table: rows.map((row) => ({ figure: row.figure, unit: row.unit, better: row.better, [subject.name]: row.subject, [baseline.name]: row.baseline, ratio: ratio(row) })),
+      table: rows.map((row) => ({
+        figure: row.figure,
+        unit: row.unit,
+        better: row.better,
+        [subject.name]: row.subject,
+        [baseline.name]: row.baseline,
+        ratio: ratio(row),
+      })),
     };
     const resultsDir = join(here, 'results');
     mkdirSync(resultsDir, { recursive: true });
@@ -227,6 +331,10 @@ for (const suite of selected) {
 const reports: unknown[] = [];
 for (const suite of selected) reports.push(await runSuite(suite));
 if (args.json) {
-  const json = JSON.stringify(reports.length === 1 ? reports[0] : reports, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value), 2);
+  const json = JSON.stringify(
+    reports.length === 1 ? reports[0] : reports,
+    (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value),
+    2,
+  );
   process.stdout.write(`${json}\n`);
 }

@@ -50,7 +50,7 @@ const REQUIRED_EXPORTS: Record<string, readonly string[]> = {
 const TYPE_WORKAROUNDS: readonly { install: string; why: string }[] = [
   {
     install: '@types/debug@^4',
-    why: '@platformatic/kafka 1.35 has `import debug from \'debug\'` in dist/utils.d.ts but no @types/debug among its dependencies (2.12 lists none either), so tsc says TS7016',
+    why: "@platformatic/kafka 1.35 has `import debug from 'debug'` in dist/utils.d.ts but no @types/debug among its dependencies (2.12 lists none either), so tsc says TS7016",
   },
 ];
 
@@ -74,7 +74,13 @@ function fail(problems: string | readonly string[]): never {
 
 function run(what: string, cmd: string, args: readonly string[], options: SpawnSyncOptions & { capture?: boolean } = {}): string {
   const { capture = false, ...rest } = options;
-  const r = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8', stdio: capture ? ['ignore', 'pipe', 'pipe'] : 'inherit', maxBuffer: 64 * 1024 * 1024, ...rest });
+  const r = spawnSync(cmd, args, {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: capture ? ['ignore', 'pipe', 'pipe'] : 'inherit',
+    maxBuffer: 64 * 1024 * 1024,
+    ...rest,
+  });
   if (r.error) fail(`${what}: could not run ${cmd}: ${r.error.message}`);
   if (r.status !== 0) {
     const out = capture ? `\n${String(r.stdout ?? '')}${String(r.stderr ?? '')}`.trimEnd() : '';
@@ -103,7 +109,9 @@ process.on('exit', () => {
 // The names each subpath must export, from src/ as it is built (see step 4).
 const subpaths = Object.keys(pkg.exports);
 const expectedExports = (): Record<string, string[]> =>
-  Object.fromEntries(subpaths.map((s) => [s, [...valueExports(sourceOf(pkg.exports[s]?.default ?? fail(`exports["${s}"] has no default`)))].sort()]));
+  Object.fromEntries(
+    subpaths.map((s) => [s, [...valueExports(sourceOf(pkg.exports[s]?.default ?? fail(`exports["${s}"] has no default`)))].sort()]),
+  );
 const expected = expectedExports();
 
 step('npm run build');
@@ -135,16 +143,25 @@ if (pkg.license !== 'Apache-2.0') problems.push(`package.json license is ${JSON.
 if (!fileSet.has('LICENSE')) problems.push('no LICENSE in the tarball');
 else {
   const text = readFileSync(join(pkgRoot, 'LICENSE'), 'utf8');
-  for (const needle of ['Apache License', 'Version 2.0, January 2004', 'TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION', 'END OF TERMS AND CONDITIONS']) {
+  for (const needle of [
+    'Apache License',
+    'Version 2.0, January 2004',
+    'TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION',
+    'END OF TERMS AND CONDITIONS',
+  ]) {
     if (!text.includes(needle)) problems.push(`LICENSE is not the full Apache License 2.0 text (no "${needle}")`);
   }
 }
 if (!fileSet.has('NOTICE')) problems.push('no NOTICE in the tarball');
-else if (!/^Copyright \d{4} /m.test(readFileSync(join(pkgRoot, 'NOTICE'), 'utf8'))) problems.push('NOTICE has no "Copyright <year> <holder>" line');
+else if (!/^Copyright \d{4} /m.test(readFileSync(join(pkgRoot, 'NOTICE'), 'utf8')))
+  problems.push('NOTICE has no "Copyright <year> <holder>" line');
 
 // no second copy of the source
 const sources = files.filter((f) => f.startsWith('src/') || (/\.[cm]?tsx?$/.test(f) && !/\.d\.[cm]?ts$/.test(f)));
-if (sources.length > 0) problems.push(`TypeScript sources in the tarball (${sources.length}): ${sources.slice(0, 10).join(', ')}${sources.length > 10 ? ', …' : ''}`);
+if (sources.length > 0)
+  problems.push(
+    `TypeScript sources in the tarball (${sources.length}): ${sources.slice(0, 10).join(', ')}${sources.length > 10 ? ', …' : ''}`,
+  );
 const tests = files.filter((f) => /\.test\.(js|d\.ts)$/.test(f));
 if (tests.length > 0) problems.push(`test files in the tarball: ${tests.join(', ')}`);
 
@@ -179,11 +196,19 @@ function specifiersOf(file: string, text: string): { spec: string; typeRef?: boo
   for (const ref of sf.referencedFiles) out.push({ spec: ref.fileName.startsWith('.') ? ref.fileName : `./${ref.fileName}` });
   for (const ref of sf.typeReferenceDirectives) out.push({ spec: ref.fileName, typeRef: true });
   const visit = (node: ts.Node): void => {
-    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
+    if (
+      (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) &&
+      node.moduleSpecifier &&
+      ts.isStringLiteral(node.moduleSpecifier)
+    ) {
       out.push({ spec: node.moduleSpecifier.text });
     } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument) && ts.isStringLiteral(node.argument.literal)) {
       out.push({ spec: node.argument.literal.text });
-    } else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference) && ts.isStringLiteral(node.moduleReference.expression)) {
+    } else if (
+      ts.isImportEqualsDeclaration(node) &&
+      ts.isExternalModuleReference(node.moduleReference) &&
+      ts.isStringLiteral(node.moduleReference.expression)
+    ) {
       out.push({ spec: node.moduleReference.expression.text });
     } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
       const arg = node.arguments[0];
@@ -209,11 +234,14 @@ for (const file of files) {
   for (const { spec, typeRef } of specifiersOf(file, text)) {
     if (spec.startsWith('.') || spec.startsWith('/')) {
       if (spec.startsWith('/')) problems.push(`${file}: absolute path ${spec}`);
-      else if (resolveRelative(file, spec, declaration) === undefined) problems.push(`${file}: refers to ${spec}, which is not in the tarball`);
-      else if (!declaration && !/\.(js|mjs|cjs|json|map)$/.test(spec)) problems.push(`${file}: imports ${spec}, which Node cannot load as JavaScript`);
+      else if (resolveRelative(file, spec, declaration) === undefined)
+        problems.push(`${file}: refers to ${spec}, which is not in the tarball`);
+      else if (!declaration && !/\.(js|mjs|cjs|json|map)$/.test(spec))
+        problems.push(`${file}: imports ${spec}, which Node cannot load as JavaScript`);
     } else if (typeRef) {
       // `/// <reference types="node" />`: @types/node is the consumer's; anything else must be a dependency.
-      if (spec !== 'node' && !allowedPackages.has(`@types/${spec}`) && !allowedPackages.has(spec)) problems.push(`${file}: reference types="${spec}" is not a dependency`);
+      if (spec !== 'node' && !allowedPackages.has(`@types/${spec}`) && !allowedPackages.has(spec))
+        problems.push(`${file}: reference types="${spec}" is not a dependency`);
     } else if (!builtins.has(spec) && !spec.startsWith('node:') && !allowedPackages.has(packageName(spec))) {
       problems.push(`${file}: imports "${spec}", which is neither a dependency, a peer dependency nor a Node built-in`);
     }
@@ -224,7 +252,11 @@ if (declarationFiles === 0) problems.push('no .d.ts files in the tarball');
 // source maps: debuggable without src/ (inlineSources)
 for (const file of files.filter((f) => f.endsWith('.map'))) {
   try {
-    const map = JSON.parse(readFileSync(join(pkgRoot, file), 'utf8')) as { file?: string; sources?: string[]; sourcesContent?: (string | null)[] };
+    const map = JSON.parse(readFileSync(join(pkgRoot, file), 'utf8')) as {
+      file?: string;
+      sources?: string[];
+      sourcesContent?: (string | null)[];
+    };
     const generated = map.file === undefined ? undefined : posix.join(posix.dirname(file), map.file);
     if (generated === undefined || !fileSet.has(generated)) problems.push(`${file}: "file" ${map.file} is not in the tarball`);
     const sources = map.sources ?? [];
@@ -257,14 +289,24 @@ if (problems.length > 0) fail(problems);
 // 3. a fresh project with the tarball -------------------------------------------------------
 const consumer = join(work, 'consumer');
 mkdirSync(consumer);
-writeFileSync(join(consumer, 'package.json'), `${JSON.stringify({ name: 'eventfold-pack-consumer', private: true, type: 'module' }, null, 2)}\n`);
+writeFileSync(
+  join(consumer, 'package.json'),
+  `${JSON.stringify({ name: 'eventfold-pack-consumer', private: true, type: 'module' }, null, 2)}\n`,
+);
 const devRange = (name: string): string => {
   const range = pkg.devDependencies?.[name];
   if (range === undefined) fail(`package.json devDependencies has no ${name} (the consumer project installs the same range)`);
   return `${name}@${range}`;
 };
 const peers = Object.entries(pkg.peerDependencies ?? {}).map(([name, range]) => `${name}@${range}`);
-const installs = [tarball, ...peers, devRange('typescript'), devRange('@types/node'), devRange('zod'), ...TYPE_WORKAROUNDS.map((w) => w.install)];
+const installs = [
+  tarball,
+  ...peers,
+  devRange('typescript'),
+  devRange('@types/node'),
+  devRange('zod'),
+  ...TYPE_WORKAROUNDS.map((w) => w.install),
+];
 for (const w of TYPE_WORKAROUNDS) process.stdout.write(`[pack-check] note: the consumer also installs ${w.install}: ${w.why}\n`);
 step(`npm install in ${consumer}: ${installs.map((i) => (i === tarball ? packed.filename : i)).join(' ')}`);
 run('npm install', 'npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', ...installs], { cwd: consumer });
@@ -294,7 +336,8 @@ function valueExports(file: string, seen = new Set<string>()): Set<string> {
       continue;
     }
     const modifiers = ts.canHaveModifiers(st) ? (ts.getModifiers(st) ?? []) : [];
-    if (!modifiers.some((m) => m.kind === ts.SyntaxKind.ExportKeyword) || modifiers.some((m) => m.kind === ts.SyntaxKind.DeclareKeyword)) continue;
+    if (!modifiers.some((m) => m.kind === ts.SyntaxKind.ExportKeyword) || modifiers.some((m) => m.kind === ts.SyntaxKind.DeclareKeyword))
+      continue;
     const isDefault = modifiers.some((m) => m.kind === ts.SyntaxKind.DefaultKeyword);
     if (ts.isFunctionDeclaration(st) || ts.isClassDeclaration(st) || ts.isEnumDeclaration(st)) {
       if (isDefault) names.add('default');
@@ -348,15 +391,20 @@ for (const subpath of subpaths) {
   const want = expected[subpath] ?? [];
   const missing = want.filter((n) => !names.includes(n));
   const extra = names.filter((n) => !want.includes(n));
-  if (missing.length > 0) problems.push(`import("${label}") lacks ${missing.join(', ')} (exported by ${relative(ROOT, sourceOf(pkg.exports[subpath]?.default ?? ''))})`);
+  if (missing.length > 0)
+    problems.push(
+      `import("${label}") lacks ${missing.join(', ')} (exported by ${relative(ROOT, sourceOf(pkg.exports[subpath]?.default ?? ''))})`,
+    );
   if (extra.length > 0) problems.push(`import("${label}") has ${extra.join(', ')}, which its source does not export`);
   for (const name of REQUIRED_EXPORTS[subpath] ?? []) {
-    if (got.exports[name] !== 'function') problems.push(`import("${label}").${name} is ${got.exports[name] ?? 'missing'}, expected a function`);
+    if (got.exports[name] !== 'function')
+      problems.push(`import("${label}").${name} is ${got.exports[name] ?? 'missing'}, expected a function`);
   }
   process.stdout.write(`[pack-check]   ${label}: ${names.length} exports (${names.join(', ')})\n`);
 }
 if (problems.length > 0) {
-  if (JSON.stringify(expectedExports()) !== JSON.stringify(expected)) problems.push('src/ entry files changed while this check ran: run it again');
+  if (JSON.stringify(expectedExports()) !== JSON.stringify(expected))
+    problems.push('src/ entry files changed while this check ran: run it again');
   fail(problems);
 }
 
@@ -388,7 +436,11 @@ writeFileSync(join(consumer, 'consumer.ts'), consumerSource(pkg.name));
 const tsc = join(consumer, 'node_modules', 'typescript', 'bin', 'tsc');
 const tscVersion = run('tsc --version', process.execPath, [tsc, '--version'], { cwd: consumer, capture: true }).trim();
 step(`tsc -p ${consumer} (${tscVersion}; strict, skipLibCheck false, nodenext)`);
-const check = spawnSync(process.execPath, [tsc, '-p', consumer, '--pretty', 'false'], { cwd: consumer, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+const check = spawnSync(process.execPath, [tsc, '-p', consumer, '--pretty', 'false'], {
+  cwd: consumer,
+  encoding: 'utf8',
+  maxBuffer: 64 * 1024 * 1024,
+});
 if (check.status !== 0) {
   // One entry per diagnostic: tsc indents the lines that continue the one above.
   const lines: string[] = [];

@@ -119,14 +119,21 @@ interface RunOptions {
 /** Runs a command to its end without blocking the event loop (other services keep starting meanwhile). */
 function run(cmd: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolveRun) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env, detached: options.detached ?? false });
+    const child = spawn(cmd, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: options.env ?? process.env,
+      detached: options.detached ?? false,
+    });
     const chunks: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => chunks.push(c));
     child.stderr.on('data', (c: Buffer) => chunks.push(c));
-    const timer = options.timeout === undefined ? undefined : setTimeout(() => {
-      chunks.push(Buffer.from(`\n(killed after ${options.timeout} ms)\n`));
-      child.kill('SIGKILL');
-    }, options.timeout);
+    const timer =
+      options.timeout === undefined
+        ? undefined
+        : setTimeout(() => {
+            chunks.push(Buffer.from(`\n(killed after ${options.timeout} ms)\n`));
+            child.kill('SIGKILL');
+          }, options.timeout);
     child.on('error', (e) => {
       clearTimeout(timer);
       resolveRun({ status: null, out: String(e) });
@@ -349,7 +356,8 @@ async function aptInstallNow(packages: string[]): Promise<void> {
   // Installing a server package must not start the system's own instance on our port.
   const policy = '/usr/sbin/policy-rc.d';
   const ownPolicy = !existsSync(policy);
-  if (ownPolicy) writeFileSync(policy, '#!/bin/sh\n# eventfold scripts/services: no service starts during apt-get install\nexit 101\n', { mode: 0o755 });
+  if (ownPolicy)
+    writeFileSync(policy, '#!/bin/sh\n# eventfold scripts/services: no service starts during apt-get install\nexit 101\n', { mode: 0o755 });
   try {
     say(`apt-get may wait up to ${APT_LOCK_WAIT_SECONDS / 60} minutes for the dpkg lock if another apt-get or dpkg is running`);
     if (!aptUpdated) {
@@ -423,10 +431,14 @@ async function fetchJars(name: string, dir: string): Promise<string> {
   rmSync(tmp, { recursive: true, force: true });
   const started = Date.now();
   // one Maven at a time: they share the local repository
-  await exclusive(() => runOrThrow(`${name}: maven`, 'mvn', [
-    '-B', '-q', '-s', settings, '-f', pom,
-    'dependency:copy-dependencies', `-DoutputDirectory=${tmp}`, '-DincludeScope=runtime',
-  ], { timeout: 1_800_000 }));
+  await exclusive(() =>
+    runOrThrow(
+      `${name}: maven`,
+      'mvn',
+      ['-B', '-q', '-s', settings, '-f', pom, 'dependency:copy-dependencies', `-DoutputDirectory=${tmp}`, '-DincludeScope=runtime'],
+      { timeout: 1_800_000 },
+    ),
+  );
   writeFileSync(join(tmp, '.complete'), `${stamp}\n`);
   rmSync(lib, { recursive: true, force: true });
   renameSync(tmp, lib);
@@ -453,14 +465,22 @@ function log4j2Config(path: string, quiet: Record<string, string>): void {
 }
 
 const JAVA_OPENS = [
-  '--add-opens', 'java.base/java.io=ALL-UNNAMED',
-  '--add-opens', 'java.base/java.nio=ALL-UNNAMED',
-  '--add-opens', 'java.base/java.util.zip=ALL-UNNAMED',
-  '--add-opens', 'java.base/sun.net=ALL-UNNAMED',
-  '--add-opens', 'java.base/jdk.internal.misc=ALL-UNNAMED',
-  '--add-opens', 'java.base/jdk.internal.platform=ALL-UNNAMED',
-  '--add-opens', 'java.management/sun.management=ALL-UNNAMED',
-  '--add-opens', 'jdk.management/com.sun.management.internal=ALL-UNNAMED',
+  '--add-opens',
+  'java.base/java.io=ALL-UNNAMED',
+  '--add-opens',
+  'java.base/java.nio=ALL-UNNAMED',
+  '--add-opens',
+  'java.base/java.util.zip=ALL-UNNAMED',
+  '--add-opens',
+  'java.base/sun.net=ALL-UNNAMED',
+  '--add-opens',
+  'java.base/jdk.internal.misc=ALL-UNNAMED',
+  '--add-opens',
+  'java.base/jdk.internal.platform=ALL-UNNAMED',
+  '--add-opens',
+  'java.management/sun.management=ALL-UNNAMED',
+  '--add-opens',
+  'jdk.management/com.sun.management.internal=ALL-UNNAMED',
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -538,17 +558,38 @@ async function prepareKafka(node: KafkaNode, header: string): Promise<void> {
   if (existsSync(join(node.dataDir, 'meta.properties'))) return;
   const clusterId = randomBytes(16).toString('base64url');
   say(`kafka on ${node.port}: formatting storage (cluster id ${clusterId})`);
-  await runOrThrow('kafka storage format', 'java', [
-    `-Dlog4j2.configurationFile=${node.log4j}`, '-cp', `${node.lib}/*`, 'kafka.tools.StorageTool',
-    'format', '-t', clusterId, '-c', node.props, '--ignore-formatted',
-  ], { timeout: 120_000 });
+  await runOrThrow(
+    'kafka storage format',
+    'java',
+    [
+      `-Dlog4j2.configurationFile=${node.log4j}`,
+      '-cp',
+      `${node.lib}/*`,
+      'kafka.tools.StorageTool',
+      'format',
+      '-t',
+      clusterId,
+      '-c',
+      node.props,
+      '--ignore-formatted',
+    ],
+    { timeout: 120_000 },
+  );
 }
 
 function kafkaJavaArgs(node: KafkaNode, heap: readonly string[]): string[] {
   return [
-    ...heap, '-XX:MaxDirectMemorySize=256m', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20',
-    '-Djava.awt.headless=true', `-Dlog4j2.configurationFile=${node.log4j}`, `-Dkafka.logs.dir=${node.dir}`,
-    '-cp', `${node.lib}/*`, 'kafka.Kafka', node.props,
+    ...heap,
+    '-XX:MaxDirectMemorySize=256m',
+    '-XX:+UseG1GC',
+    '-XX:MaxGCPauseMillis=20',
+    '-Djava.awt.headless=true',
+    `-Dlog4j2.configurationFile=${node.log4j}`,
+    `-Dkafka.logs.dir=${node.dir}`,
+    '-cp',
+    `${node.lib}/*`,
+    'kafka.Kafka',
+    node.props,
   ];
 }
 
@@ -616,7 +657,15 @@ export async function startPrivateKafka(options: PrivateKafkaOptions): Promise<P
   const lib = await fetchJars('kafka', join(SERVICES_DIR, 'kafka'));
   mkdirSync(dir, { recursive: true });
   const log = join(dir, 'kafka.log');
-  const node = { lib, dir, dataDir: join(dir, 'data'), props: join(dir, 'server.properties'), log4j: join(dir, 'log4j2.properties'), port, controllerPort };
+  const node = {
+    lib,
+    dir,
+    dataDir: join(dir, 'data'),
+    props: join(dir, 'server.properties'),
+    log4j: join(dir, 'log4j2.properties'),
+    port,
+    controllerPort,
+  };
   await prepareKafka(node, 'startPrivateKafka: like the shared kafka service, on private ports');
 
   let child: ReturnType<typeof spawn> | undefined;
@@ -654,7 +703,9 @@ export async function startPrivateKafka(options: PrivateKafkaOptions): Promise<P
       if (Date.now() > deadline) {
         proc.kill('SIGKILL');
         await exited;
-        throw new Error(`private kafka on ${port} not serving after ${readyTimeoutMs / 1000} s (last probe: ${lastError})\n${tailFile(log, 30)}`);
+        throw new Error(
+          `private kafka on ${port} not serving after ${readyTimeoutMs / 1000} s (last probe: ${lastError})\n${tailFile(log, 30)}`,
+        );
       }
       await sleep(250);
     }
@@ -719,51 +770,74 @@ function pulsarService(): Service {
     async start() {
       const lib = join(dir, 'lib');
       mkdirSync(dataDir, { recursive: true });
-      writeFileSync(conf, [
-        '# written by scripts/services: Pulsar standalone on loopback',
-        'clusterName=standalone',
-        'bindAddress=127.0.0.1',
-        'advertisedAddress=127.0.0.1',
-        'brokerServicePort=6650',
-        'webServicePort=8080',
-        'webSocketServiceEnabled=true',
-        'functionsWorkerEnabled=false',
-        'managedLedgerDefaultEnsembleSize=1',
-        'managedLedgerDefaultWriteQuorum=1',
-        'managedLedgerDefaultAckQuorum=1',
-        'allowAutoTopicCreation=true',
-        'allowAutoTopicCreationType=non-partitioned',
-        'brokerDeleteInactiveTopicsEnabled=false',
-        'transactionCoordinatorEnabled=true',
-        'systemTopicEnabled=true',
-        'topicLevelPoliciesEnabled=true',
-        'managedLedgerCacheSizeMB=64',
-        // the bookie reads this file too: keep its caches small
-        'dbStorage_writeCacheMaxSizeMb=32',
-        'dbStorage_readAheadCacheMaxSizeMb=32',
-        'dbStorage_rocksDB_blockCacheSize=16777216',
-        `journalDirectory=${join(dataDir, 'bookkeeper', 'journal')}`,
-        '',
-      ].join('\n'));
+      writeFileSync(
+        conf,
+        [
+          '# written by scripts/services: Pulsar standalone on loopback',
+          'clusterName=standalone',
+          'bindAddress=127.0.0.1',
+          'advertisedAddress=127.0.0.1',
+          'brokerServicePort=6650',
+          'webServicePort=8080',
+          'webSocketServiceEnabled=true',
+          'functionsWorkerEnabled=false',
+          'managedLedgerDefaultEnsembleSize=1',
+          'managedLedgerDefaultWriteQuorum=1',
+          'managedLedgerDefaultAckQuorum=1',
+          'allowAutoTopicCreation=true',
+          'allowAutoTopicCreationType=non-partitioned',
+          'brokerDeleteInactiveTopicsEnabled=false',
+          'transactionCoordinatorEnabled=true',
+          'systemTopicEnabled=true',
+          'topicLevelPoliciesEnabled=true',
+          'managedLedgerCacheSizeMB=64',
+          // the bookie reads this file too: keep its caches small
+          'dbStorage_writeCacheMaxSizeMb=32',
+          'dbStorage_readAheadCacheMaxSizeMb=32',
+          'dbStorage_rocksDB_blockCacheSize=16777216',
+          `journalDirectory=${join(dataDir, 'bookkeeper', 'journal')}`,
+          '',
+        ].join('\n'),
+      );
       log4j2Config(log4j, {
         'org.apache.bookkeeper': 'warn',
         'org.apache.pulsar.broker.service.ServerCnx': 'warn',
         'org.apache.pulsar.client.impl': 'warn',
         'org.eclipse.jetty': 'warn',
       });
-      spawnDetached('java', [
-        '-Xms256m', '-Xmx1g', '-XX:MaxDirectMemorySize=1g', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20',
-        '-Djava.awt.headless=true', '-Dio.netty.tryReflectionSetAccessible=true',
-        '-Dpulsar.allocator.exit_on_oom=true', '-Dzookeeper.admin.enableServer=false',
-        `-Dlog4j2.configurationFile=${log4j}`, `-Dpulsar.log.dir=${dir}`,
-        ...JAVA_OPENS,
-        '-cp', `${lib}/*`, 'org.apache.pulsar.PulsarStandaloneStarter',
-        '--config', conf,
-        '--no-functions-worker', '--no-stream-storage',
-        '--metadata-dir', join(dataDir, 'metadata'),
-        '--bookkeeper-dir', join(dataDir, 'bookkeeper'),
-        '--advertised-address', '127.0.0.1',
-      ], log, pidPath, dir);
+      spawnDetached(
+        'java',
+        [
+          '-Xms256m',
+          '-Xmx1g',
+          '-XX:MaxDirectMemorySize=1g',
+          '-XX:+UseG1GC',
+          '-XX:MaxGCPauseMillis=20',
+          '-Djava.awt.headless=true',
+          '-Dio.netty.tryReflectionSetAccessible=true',
+          '-Dpulsar.allocator.exit_on_oom=true',
+          '-Dzookeeper.admin.enableServer=false',
+          `-Dlog4j2.configurationFile=${log4j}`,
+          `-Dpulsar.log.dir=${dir}`,
+          ...JAVA_OPENS,
+          '-cp',
+          `${lib}/*`,
+          'org.apache.pulsar.PulsarStandaloneStarter',
+          '--config',
+          conf,
+          '--no-functions-worker',
+          '--no-stream-storage',
+          '--metadata-dir',
+          join(dataDir, 'metadata'),
+          '--bookkeeper-dir',
+          join(dataDir, 'bookkeeper'),
+          '--advertised-address',
+          '127.0.0.1',
+        ],
+        log,
+        pidPath,
+        dir,
+      );
     },
     async probe() {
       const health = await fetch('http://127.0.0.1:8080/admin/v2/brokers/health', { signal: AbortSignal.timeout(5000) });
@@ -806,18 +880,21 @@ function redisService(): Service {
     async start() {
       const bin = binary();
       if (bin === undefined) throw new Error('redis-server not found after install');
-      writeFileSync(conf, [
-        '# written by scripts/services',
-        'bind 127.0.0.1',
-        'port 6379',
-        'protected-mode yes',
-        'daemonize no',
-        `dir ${dataDir}`,
-        'appendonly yes',
-        'appendfsync everysec',
-        'logfile ""',
-        '',
-      ].join('\n'));
+      writeFileSync(
+        conf,
+        [
+          '# written by scripts/services',
+          'bind 127.0.0.1',
+          'port 6379',
+          'protected-mode yes',
+          'daemonize no',
+          `dir ${dataDir}`,
+          'appendonly yes',
+          'appendfsync everysec',
+          'logfile ""',
+          '',
+        ].join('\n'),
+      );
       spawnDetached(bin, [conf], log, pidPath, dir);
     },
     async probe() {
@@ -879,7 +956,8 @@ function redisCommand(port: number, args: readonly string[], timeoutMs = 3000): 
       if (eol < 0) return;
       const head = data.subarray(1, eol).toString('utf8');
       switch (data[0]) {
-        case 0x24: { // '$' bulk string
+        case 0x24: {
+          // '$' bulk string
           const length = Number(head);
           if (length < 0) return finish(undefined, '');
           if (data.length < eol + 2 + length + 2) return; // more to come
@@ -933,63 +1011,77 @@ function redisClusterService(): Service {
       // nodes.conf is kept across restarts: a restarted node rejoins the cluster it was part of.
       for (const n of nodes) {
         if (readPidFile(n.pidPath) !== undefined) continue;
-        writeFileSync(n.conf, [
-          '# written by scripts/services: one master of the loopback Redis Cluster',
-          'bind 127.0.0.1',
-          `port ${n.port}`,
-          'protected-mode yes',
-          'daemonize no',
-          `dir ${n.dir}`,
-          'cluster-enabled yes',
-          `cluster-config-file ${join(n.dir, 'nodes.conf')}`,
-          'cluster-node-timeout 5000',
-          'cluster-announce-ip 127.0.0.1',
-          'appendonly yes',
-          'appendfsync everysec',
-          'logfile ""',
-          '',
-        ].join('\n'));
+        writeFileSync(
+          n.conf,
+          [
+            '# written by scripts/services: one master of the loopback Redis Cluster',
+            'bind 127.0.0.1',
+            `port ${n.port}`,
+            'protected-mode yes',
+            'daemonize no',
+            `dir ${n.dir}`,
+            'cluster-enabled yes',
+            `cluster-config-file ${join(n.dir, 'nodes.conf')}`,
+            'cluster-node-timeout 5000',
+            'cluster-announce-ip 127.0.0.1',
+            'appendonly yes',
+            'appendfsync everysec',
+            'logfile ""',
+            '',
+          ].join('\n'),
+        );
         spawnDetached(bin, [n.conf], n.log, n.pidPath, n.dir);
       }
-      await Promise.all(nodes.map(async (n) => {
-        const deadline = Date.now() + 15_000;
-        for (;;) {
-          try {
-            if ((await redisCommand(n.port, ['PING'])) === 'PONG') return;
-          } catch {
-            // not listening yet
+      await Promise.all(
+        nodes.map(async (n) => {
+          const deadline = Date.now() + 15_000;
+          for (;;) {
+            try {
+              if ((await redisCommand(n.port, ['PING'])) === 'PONG') return;
+            } catch {
+              // not listening yet
+            }
+            if (readPidFile(n.pidPath) === undefined) throw new Error(`${where(n)} exited before answering PING`);
+            if (Date.now() > deadline) throw new Error(`${where(n)} does not answer PING after 15 s`);
+            await sleep(50);
           }
-          if (readPidFile(n.pidPath) === undefined) throw new Error(`${where(n)} exited before answering PING`);
-          if (Date.now() > deadline) throw new Error(`${where(n)} does not answer PING after 15 s`);
-          await sleep(50);
-        }
-      }));
+        }),
+      );
       const infos = await Promise.all(nodes.map((n) => clusterInfo(n.port)));
       const fresh = infos.every((i) => i.get('cluster_slots_assigned') === '0' && i.get('cluster_known_nodes') === '1');
       if (fresh) {
         const args = ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'];
         say(`redis-cluster: redis-cli ${args.join(' ')}`);
         const r = await run(cli, args, { timeout: 60_000 });
+        // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI colour codes start with ESC
         r.out = r.out.replace(/\x1b\[[0-9;]*m/g, ''); // redis-cli colours its report even into a pipe
         writeFileSync(log, `== ${new Date().toISOString()} redis-cli ${args.join(' ')} (exit ${r.status})\n${r.out}\n`, { flag: 'a' });
         if (r.status !== 0) throw new Error(`redis-cli --cluster create failed (exit ${r.status})\n${tailText(r.out, 20)}`);
         return;
       }
-      const joined = infos.every((i) => i.get('cluster_slots_assigned') === '16384' && Number(i.get('cluster_known_nodes')) >= nodes.length);
+      const joined = infos.every(
+        (i) => i.get('cluster_slots_assigned') === '16384' && Number(i.get('cluster_known_nodes')) >= nodes.length,
+      );
       if (!joined) {
-        const states = nodes.map((n, k) => `${n.port}: ${infos[k]?.get('cluster_known_nodes')} known nodes, ${infos[k]?.get('cluster_slots_assigned')} slots`);
-        throw new Error(`the nodes are neither a new nor a complete cluster (${states.join('; ')}); start over with: scripts/services down redis-cluster && rm -rf ${dir}`);
+        const states = nodes.map(
+          (n, k) => `${n.port}: ${infos[k]?.get('cluster_known_nodes')} known nodes, ${infos[k]?.get('cluster_slots_assigned')} slots`,
+        );
+        throw new Error(
+          `the nodes are neither a new nor a complete cluster (${states.join('; ')}); start over with: scripts/services down redis-cluster && rm -rf ${dir}`,
+        );
       }
     },
     async probe() {
-      await Promise.all(nodes.map(async (n) => {
-        const info = await clusterInfo(n.port);
-        const state = info.get('cluster_state');
-        const assigned = info.get('cluster_slots_assigned');
-        if (state !== 'ok' || assigned !== '16384') {
-          throw new Error(`127.0.0.1:${n.port}: cluster_state:${state}, cluster_slots_assigned:${assigned}`);
-        }
-      }));
+      await Promise.all(
+        nodes.map(async (n) => {
+          const info = await clusterInfo(n.port);
+          const state = info.get('cluster_state');
+          const assigned = info.get('cluster_slots_assigned');
+          if (state !== 'ok' || assigned !== '16384') {
+            throw new Error(`127.0.0.1:${n.port}: cluster_state:${state}, cluster_slots_assigned:${assigned}`);
+          }
+        }),
+      );
     },
     ownPid() {
       const pids = nodes.map((n) => readPidFile(n.pidPath));
@@ -999,11 +1091,13 @@ function redisClusterService(): Service {
     logs: () => [log, ...nodes.map((n) => n.log)],
     async stop() {
       // SIGTERM: each node writes its AOF and nodes.conf and exits; a later start rejoins.
-      await Promise.all(nodes.map(async (n) => {
-        const pid = readPidFile(n.pidPath);
-        if (pid !== undefined) await stopPid(pid, false, 30_000);
-        rmSync(n.pidPath, { force: true });
-      }));
+      await Promise.all(
+        nodes.map(async (n) => {
+          const pid = readPidFile(n.pidPath);
+          if (pid !== undefined) await stopPid(pid, false, 30_000);
+          rmSync(n.pidPath, { force: true });
+        }),
+      );
     },
   };
 }
@@ -1015,7 +1109,9 @@ function pgBinDir(): string | undefined {
   const preferred = '/usr/lib/postgresql/15/bin';
   if (existsSync(join(preferred, 'initdb'))) return preferred;
   try {
-    const versions = readdirSync('/usr/lib/postgresql').filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a));
+    const versions = readdirSync('/usr/lib/postgresql')
+      .filter((v) => /^\d+$/.test(v))
+      .sort((a, b) => Number(b) - Number(a));
     for (const v of versions) {
       const bin = `/usr/lib/postgresql/${v}/bin`;
       if (existsSync(join(bin, 'initdb'))) return bin;
@@ -1065,17 +1161,29 @@ function postgresService(): Service {
         rmSync(data, { recursive: true, force: true });
         mkdirSync(data, { recursive: true, mode: 0o700 });
         if (isRoot()) chownSync(data, pgUid(), pgGid());
-        const [cmd, args] = asPostgres(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8']);
+        const [cmd, args] = asPostgres(join(bin, 'initdb'), [
+          '-D',
+          data,
+          '-U',
+          'postgres',
+          '--auth=trust',
+          '-E',
+          'UTF8',
+          '--locale=C.UTF-8',
+        ]);
         await runOrThrow('initdb', cmd, args, { timeout: 120_000 });
-        writeFileSync(join(data, 'postgresql.auto.conf'), [
-          '# written by scripts/services',
-          "listen_addresses = '127.0.0.1'",
-          'port = 5432',
-          "unix_socket_directories = ''",
-          'max_connections = 200',
-          "log_destination = 'stderr'",
-          '',
-        ].join('\n'));
+        writeFileSync(
+          join(data, 'postgresql.auto.conf'),
+          [
+            '# written by scripts/services',
+            "listen_addresses = '127.0.0.1'",
+            'port = 5432',
+            "unix_socket_directories = ''",
+            'max_connections = 200',
+            "log_destination = 'stderr'",
+            '',
+          ].join('\n'),
+        );
         if (isRoot()) chownSync(join(data, 'postgresql.auto.conf'), pgUid(), pgGid());
       }
       if (isRoot() && existsSync(log)) chownSync(log, pgUid(), pgGid());
@@ -1093,7 +1201,13 @@ function postgresService(): Service {
       } finally {
         await admin.end();
       }
-      const client = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'eventfold', connectionTimeoutMillis: 3000 });
+      const client = new pg.Client({
+        host: '127.0.0.1',
+        port: 5432,
+        user: 'postgres',
+        database: 'eventfold',
+        connectionTimeoutMillis: 3000,
+      });
       await client.connect();
       try {
         const r = await client.query<{ one: number }>('select 1 as one');
@@ -1115,9 +1229,12 @@ function postgresService(): Service {
 let pgIds: { uid: number; gid: number } | undefined;
 function pgUser(): { uid: number; gid: number } {
   if (pgIds !== undefined) return pgIds;
-  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('postgres:'));
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('postgres:'));
   const cols = line?.split(':');
-  if (cols === undefined || cols[2] === undefined || cols[3] === undefined) throw new Error('no postgres user (is the postgresql package installed?)');
+  if (cols === undefined || cols[2] === undefined || cols[3] === undefined)
+    throw new Error('no postgres user (is the postgresql package installed?)');
   pgIds = { uid: Number(cols[2]), gid: Number(cols[3]) };
   return pgIds;
 }
@@ -1247,14 +1364,18 @@ export async function ensureServices(names: readonly ServiceName[] = SERVICE_NAM
     if (outcome.status === 'fulfilled') {
       results.push(outcome.value);
       const s = service(name);
-      say(`${name}: ${outcome.value.reused ? 'already serving' : 'started'} on 127.0.0.1:${s.ports.join(',')} (${outcome.value.seconds.toFixed(1)} s)`);
+      say(
+        `${name}: ${outcome.value.reused ? 'already serving' : 'started'} on 127.0.0.1:${s.ports.join(',')} (${outcome.value.seconds.toFixed(1)} s)`,
+      );
     } else {
       const s = service(name);
       const message = outcome.reason instanceof Error ? outcome.reason.message : String(outcome.reason);
       failures.push(`${name}: ${message}`);
       const logs = logsOf(s);
       const lines = logs.length > 1 ? 20 : 50;
-      process.stderr.write(`\n[services] ${name} FAILED: ${message}\n${logs.map((l) => `[services] last ${lines} lines of ${l}:\n${tailFile(l, lines)}\n`).join('')}\n`);
+      process.stderr.write(
+        `\n[services] ${name} FAILED: ${message}\n${logs.map((l) => `[services] last ${lines} lines of ${l}:\n${tailFile(l, lines)}\n`).join('')}\n`,
+      );
     }
   });
   if (failures.length > 0) throw new Error(`services not up:\n  ${failures.join('\n  ')}`);
@@ -1263,33 +1384,41 @@ export async function ensureServices(names: readonly ServiceName[] = SERVICE_NAM
 
 /** Stops the services that scripts/services started (by their pid files); leaves others alone. */
 export async function stopServices(names: readonly ServiceName[] = SERVICE_NAMES): Promise<void> {
-  await Promise.all(names.map(async (name) => {
-    const svc = service(name);
-    const pids = ownPidsOf(svc);
-    if (pids.length === 0) {
-      const holder = svc.ports.map(listenerPid).find((p) => p !== undefined);
-      say(holder === undefined ? `${name}: not running` : `${name}: not started from this checkout (pid ${holder} holds the port): left alone`);
-      return;
-    }
-    say(`${name}: stopping pid ${pids.join(', ')}`);
-    await svc.stop(pids[0] as number);
-    say(`${name}: stopped`);
-  }));
+  await Promise.all(
+    names.map(async (name) => {
+      const svc = service(name);
+      const pids = ownPidsOf(svc);
+      if (pids.length === 0) {
+        const holder = svc.ports.map(listenerPid).find((p) => p !== undefined);
+        say(
+          holder === undefined
+            ? `${name}: not running`
+            : `${name}: not started from this checkout (pid ${holder} holds the port): left alone`,
+        );
+        return;
+      }
+      say(`${name}: stopping pid ${pids.join(', ')}`);
+      await svc.stop(pids[0] as number);
+      say(`${name}: stopped`);
+    }),
+  );
 }
 
 export async function serviceStatus(names: readonly ServiceName[] = SERVICE_NAMES): Promise<ServiceStatus[]> {
-  return Promise.all(names.map(async (name) => {
-    const svc = service(name);
-    const up = await probeOk(svc);
-    const own = ownPidsOf(svc);
-    const holders = [...new Set(svc.ports.map(listenerPid).filter((p): p is number => p !== undefined))];
-    const pids = own.length > 0 ? own : holders;
-    const sizes = pids.map(treeRssBytes).filter((b): b is number => b !== undefined);
-    const rssBytes = sizes.length === 0 ? undefined : sizes.reduce((a, b) => a + b, 0);
-    let detail = up ? 'serving' : pids.length === 0 ? 'not running' : 'running, not serving';
-    if (pids.length > 0 && own.length === 0) detail += ' (not started from this checkout)';
-    return { name, up, ports: svc.ports, pid: pids[0], pids, ours: own.length > 0, rssBytes, detail };
-  }));
+  return Promise.all(
+    names.map(async (name) => {
+      const svc = service(name);
+      const up = await probeOk(svc);
+      const own = ownPidsOf(svc);
+      const holders = [...new Set(svc.ports.map(listenerPid).filter((p): p is number => p !== undefined))];
+      const pids = own.length > 0 ? own : holders;
+      const sizes = pids.map(treeRssBytes).filter((b): b is number => b !== undefined);
+      const rssBytes = sizes.length === 0 ? undefined : sizes.reduce((a, b) => a + b, 0);
+      let detail = up ? 'serving' : pids.length === 0 ? 'not running' : 'running, not serving';
+      if (pids.length > 0 && own.length === 0) detail += ' (not started from this checkout)';
+      return { name, up, ports: svc.ports, pid: pids[0], pids, ours: own.length > 0, rssBytes, detail };
+    }),
+  );
 }
 
 export function serviceLog(name: ServiceName): string {
@@ -1343,10 +1472,23 @@ export async function main(argv: readonly string[]): Promise<number> {
         const rows = await serviceStatus(parseNames(rest));
         const lines = [['SERVICE', 'STATE', 'PID', 'PORTS', 'RSS', 'DETAIL']];
         for (const r of rows) {
-          lines.push([r.name, r.up ? 'up' : 'down', r.pids.length === 0 ? '-' : r.pids.join(','), r.ports.join(','), formatBytes(r.rssBytes), r.detail]);
+          lines.push([
+            r.name,
+            r.up ? 'up' : 'down',
+            r.pids.length === 0 ? '-' : r.pids.join(','),
+            r.ports.join(','),
+            formatBytes(r.rssBytes),
+            r.detail,
+          ]);
         }
         const widths = lines[0]?.map((_, i) => Math.max(...lines.map((l) => (l[i] ?? '').length))) ?? [];
-        for (const l of lines) process.stdout.write(`${l.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()}\n`);
+        for (const l of lines)
+          process.stdout.write(
+            `${l
+              .map((c, i) => c.padEnd(widths[i] ?? 0))
+              .join('  ')
+              .trimEnd()}\n`,
+          );
         return rows.every((r) => r.up) ? 0 : 3;
       }
       case 'logs':

@@ -50,8 +50,10 @@ const tapDir = mkdtempSync(join(tmpdir(), 'eventfold-test-'));
 const tapFile = join(tapDir, 'report.tap');
 const runnerArgs = [
   '--test',
-  '--test-reporter=spec', '--test-reporter-destination=stdout',
-  '--test-reporter=tap', `--test-reporter-destination=${tapFile}`,
+  '--test-reporter=spec',
+  '--test-reporter-destination=stdout',
+  '--test-reporter=tap',
+  `--test-reporter-destination=${tapFile}`,
   ...flags,
   ...files,
 ];

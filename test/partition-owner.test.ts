@@ -56,12 +56,25 @@ describe('partition ownership', () => {
       streamId: 'account-z',
       partition: 0,
       expectedVersion: 0,
-      events: [{ id, type: 'Deposited', schemaVersion: 1, codec: 'json', data: new TextEncoder().encode('{"amount":1}'), metadata: '{}', time: Date.now() }],
+      events: [
+        {
+          id,
+          type: 'Deposited',
+          schemaVersion: 1,
+          codec: 'json',
+          data: new TextEncoder().encode('{"amount":1}'),
+          metadata: '{}',
+          time: Date.now(),
+        },
+      ],
     });
     await assert.rejects(first.append([request('zombie')]), PartitionFencedError);
     await second.append([request('owner')]);
     const stored = await driver.readStream('account-z', { fromVersion: 1, toVersion: 10, limit: 10 });
-    assert.deepEqual(stored.map((e) => e.id), ['owner']);
+    assert.deepEqual(
+      stored.map((e) => e.id),
+      ['owner'],
+    );
     await driver.close();
   });
 

@@ -19,7 +19,10 @@ runConformanceSuite({
   name: 'sqlite (memory)',
   driver: (storeName) => {
     let db = memory.get(storeName);
-    if (!db) memory.set(storeName, (db = new DatabaseSync(':memory:')));
+    if (!db) {
+      db = new DatabaseSync(':memory:');
+      memory.set(storeName, db);
+    }
     return sqlite({ database: db });
   },
   cleanup: async () => {

@@ -85,7 +85,7 @@ export async function describeKafka(): Promise<string> {
     }
     return (
       `Kafka ${version} (KRaft) at ${kafkaBrokers().join(',')}, ${metadata.brokers.size} broker(s), topics created with ${PARTITIONS} partitions and replication factor 1; ` +
-      'acks=all on one broker is the leader\'s own log append: Kafka does not fsync per write (log.flush.* at its defaults), durability comes from replication, which one broker does not have. ' +
+      "acks=all on one broker is the leader's own log append: Kafka does not fsync per write (log.flush.* at its defaults), durability comes from replication, which one broker does not have. " +
       'Both targets talk to this one broker, in the same run, one after the other, each under its own topic prefix'
     );
   });
@@ -108,7 +108,8 @@ export async function deletePrefix(dir: string): Promise<{ topics: number; group
   const file = join(dir, 'kafka-prefix');
   if (!existsSync(file)) return { topics: 0, groups: 0 };
   const prefix = readFileSync(file, 'utf8').trim();
-  if (!/^efbench-[a-z0-9]+-[0-9a-f]{6}-(ef|raw)$/.test(prefix)) throw new Error(`refusing to delete topics of unexpected prefix ${JSON.stringify(prefix)}`);
+  if (!/^efbench-[a-z0-9]+-[0-9a-f]{6}-(ef|raw)$/.test(prefix))
+    throw new Error(`refusing to delete topics of unexpected prefix ${JSON.stringify(prefix)}`);
   return deleteNamed(prefix);
 }
 
@@ -144,11 +145,15 @@ export async function producerPerfTest(config: BenchConfig, log: (line: string) 
   const payloads = join(work, 'payloads.txt');
   // The bench's own payloads, one per line (the tool picks one at random per record).
   writeFileSync(payloads, `${Array.from({ length: 1000 }, (_, i) => JSON.stringify(benchEvent(i))).join('\n')}\n`);
-  const avgBytes = Array.from({ length: 1000 }, (_, i) => Buffer.byteLength(JSON.stringify(benchEvent(i)))).reduce((a, b) => a + b, 0) / 1000;
+  const avgBytes =
+    Array.from({ length: 1000 }, (_, i) => Buffer.byteLength(JSON.stringify(benchEvent(i)))).reduce((a, b) => a + b, 0) / 1000;
   const bootstrap = kafkaBrokers().join(',');
   const runs: { label: string; extra: string[] }[] = [
     { label: 'idempotent, acks=all, pipelined (its defaults: linger.ms=5, batch.size=16384, 5 in flight)', extra: [] },
-    { label: 'transactional, acks=all, pipelined, a commit every 100 ms (--transaction-duration-ms 100)', extra: ['--transaction-duration-ms', '100'] },
+    {
+      label: 'transactional, acks=all, pipelined, a commit every 100 ms (--transaction-duration-ms 100)',
+      extra: ['--transaction-duration-ms', '100'],
+    },
   ];
   const rows: LimitRow[] = [];
   try {
@@ -179,11 +184,19 @@ export async function producerPerfTest(config: BenchConfig, log: (line: string) 
         ({ stdout } = await promisify(execFile)('java', args, { timeout: 180_000, maxBuffer: 16 * 1024 * 1024 }));
       } catch (error) {
         const e = error as { code?: unknown; stderr?: string; message?: string };
-        if (e.code === 'ENOENT') throw new Error('kafka suite: `java` is not on PATH, so Kafka\'s producer perf tool cannot run (scripts/services runs Kafka with the same java)');
-        throw new Error(`kafka suite: kafka-producer-perf-test failed: ${e.message ?? String(error)}\n${(e.stderr ?? '').split('\n').slice(-15).join('\n')}`);
+        if (e.code === 'ENOENT')
+          throw new Error(
+            "kafka suite: `java` is not on PATH, so Kafka's producer perf tool cannot run (scripts/services runs Kafka with the same java)",
+          );
+        throw new Error(
+          `kafka suite: kafka-producer-perf-test failed: ${e.message ?? String(error)}\n${(e.stderr ?? '').split('\n').slice(-15).join('\n')}`,
+        );
       }
       const lines = stdout.trim().split('\n');
-      const summary = [...lines].reverse().map((l) => SUMMARY.exec(l)).find((m) => m !== null);
+      const summary = [...lines]
+        .reverse()
+        .map((l) => SUMMARY.exec(l))
+        .find((m) => m !== null);
       if (!summary) throw new Error(`kafka suite: no summary line in kafka-producer-perf-test's output:\n${lines.slice(-5).join('\n')}`);
       rows.push({
         label: run.label,
@@ -198,7 +211,9 @@ export async function producerPerfTest(config: BenchConfig, log: (line: string) 
     }
   } finally {
     rmSync(work, { recursive: true, force: true });
-    await deleteNamed(prefix).catch((error: unknown) => log(`  clean-up of the perf tool's topic failed: ${error instanceof Error ? error.message : String(error)}`));
+    await deleteNamed(prefix).catch((error: unknown) =>
+      log(`  clean-up of the perf tool's topic failed: ${error instanceof Error ? error.message : String(error)}`),
+    );
   }
   return rows.map((row) => ({ ...row, payloadBytes: avgBytes }));
 }

@@ -37,7 +37,13 @@ export function rawKafka(): BenchTarget {
   const messagesOf = (topic: string, streamId: string, events: readonly BenchEventData[]) => {
     const partition = partitionOf(streamId, PARTITIONS);
     const key = Buffer.from(streamId);
-    return events.map((data) => ({ topic, partition, key, value: Buffer.from(JSON.stringify(data)), headers: new Map([[TYPE_HEADER, TYPE]]) }));
+    return events.map((data) => ({
+      topic,
+      partition,
+      key,
+      value: Buffer.from(JSON.stringify(data)),
+      headers: new Map([[TYPE_HEADER, TYPE]]),
+    }));
   };
 
   return {
@@ -48,9 +54,9 @@ export function rawKafka(): BenchTarget {
       'raw: an append is one `producer.send({ messages })` of an idempotent, non-transactional producer with acks=all (a 100-event append is one send: one Produce request, one record batch), awaited before the next. ' +
         'No expected-version check, no event id, metadata or time, no read-your-writes wait: the cheapest durable write of the payload, not an event store',
       'raw (rows marked "raw as transaction"): the same appends through one transactional producer (idempotent, acks=all), one transaction per append (begin, send, commit: AddPartitionsToTxn + Produce + EndTxn), the broker work eventfold\'s appends do; ' +
-        'right after a commit the broker often answers the next transaction\'s first Produce with CONCURRENT_TRANSACTIONS (the previous commit\'s markers are still being written): raw retries with the delay eventfold\'s driver uses (5 ms doubling, jittered; the library default of 1 s made every raw transaction take a second), eventfold mostly avoids it because it waits for the markers; ' +
+        "right after a commit the broker often answers the next transaction's first Produce with CONCURRENT_TRANSACTIONS (the previous commit's markers are still being written): raw retries with the delay eventfold's driver uses (5 ms doubling, jittered; the library default of 1 s made every raw transaction take a second), eventfold mostly avoids it because it waits for the markers; " +
         'to a separate topic, so loads and catch-up do not see them. Raw returns when EndTxn answers, before the commit markers are written; eventfold also waits until they are (read-your-writes)',
-      'raw: a load reads the stream\'s partition from offset 0 up to its last stable offset with `consumer.fetch` (isolation read_committed, control batches skipped; the topic holds no transactions), keeps the records whose key is the stream id, JSON.parse + fold. ' +
+      "raw: a load reads the stream's partition from offset 0 up to its last stable offset with `consumer.fetch` (isolation read_committed, control batches skipped; the topic holds no transactions), keeps the records whose key is the stream id, JSON.parse + fold. " +
         'It reads the whole partition on every load (eventfold keeps an offset index); raw has no snapshots, so both load rows are the same full fold',
       'raw: catch-up is `consumer.consume({ topics: [events], mode: "earliest", autocommit: false })` with isolation read_committed and a new consumer group (joining it is timed; the broker runs group.initial.rebalance.delay.ms=0), JSON.parse of each value, no offset commits',
     ],
@@ -94,7 +100,9 @@ export function rawKafka(): BenchTarget {
         let topicId = '';
         let leaders: number[] = [];
         for (const deadline = Date.now() + 30_000; ; ) {
-          const metadata = await admin.metadata({ topics: [eventsTopic(prefix), txTopic(prefix)], forceUpdate: true }).catch(() => undefined);
+          const metadata = await admin
+            .metadata({ topics: [eventsTopic(prefix), txTopic(prefix)], forceUpdate: true })
+            .catch(() => undefined);
           const ready = [eventsTopic(prefix), txTopic(prefix)].every((name) => {
             const t = metadata?.topics.get(name);
             return t !== undefined && t.partitionsCount === PARTITIONS && t.partitions.every((p) => p && p.leader >= 0);
@@ -139,7 +147,12 @@ export function rawKafka(): BenchTarget {
           maxWaitTime: 0,
           minBytes: 1,
           maxBytes: MAX_BYTES,
-          topics: [{ topicId: target.topicId, partitions: [{ partition, currentLeaderEpoch: -1, fetchOffset: at, lastFetchedEpoch: -1, partitionMaxBytes: MAX_BYTES }] }],
+          topics: [
+            {
+              topicId: target.topicId,
+              partitions: [{ partition, currentLeaderEpoch: -1, fetchOffset: at, lastFetchedEpoch: -1, partitionMaxBytes: MAX_BYTES }],
+            },
+          ],
         });
         const p = response.responses[0]?.partitions.find((x) => x.partitionIndex === partition);
         if (!p) throw new Error(`raw Kafka: fetch of partition ${partition} returned nothing`);

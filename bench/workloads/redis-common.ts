@@ -71,7 +71,8 @@ export async function deletePrefix(dir: string): Promise<number> {
   const file = join(dir, 'redis-prefix');
   if (!existsSync(file)) return 0;
   const prefix = readFileSync(file, 'utf8').trim();
-  if (!/^efbench-[a-z0-9]+-[0-9a-f]{6}-(ef|raw)$/.test(prefix)) throw new Error(`refusing to delete keys of unexpected prefix ${JSON.stringify(prefix)}`);
+  if (!/^efbench-[a-z0-9]+-[0-9a-f]{6}-(ef|raw)$/.test(prefix))
+    throw new Error(`refusing to delete keys of unexpected prefix ${JSON.stringify(prefix)}`);
   const client = await connectOnce();
   let deleted = 0;
   try {

@@ -85,7 +85,9 @@ export function rawRedis(): BenchTarget {
           // Commands issued in one tick are pipelined by node-redis.
           for (let i = 0; i < entries.length; i += 1000) {
             await Promise.all(
-              entries.slice(i, i + 1000).map((entry, j) => redis.xAdd(log, '*', { s: streamId, v: String(i + j + 1), t: TYPE, d: String(entry.message.d) })),
+              entries
+                .slice(i, i + 1000)
+                .map((entry, j) => redis.xAdd(log, '*', { s: streamId, v: String(i + j + 1), t: TYPE, d: String(entry.message.d) })),
             );
           }
         }

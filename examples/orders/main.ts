@@ -91,17 +91,26 @@ async function main(): Promise<void> {
   at('10:01');
   await store.append('order-1003', ItemAdded(line('saucer', 6, 500)), { expectedVersion: clerkA.version });
   say(`clerk A appends with expectedVersion ${clerkA.version}: ok, the stream is now at version 2`);
-  const conflict = await store
-    .append('order-1003', ItemAdded(line('spoon', 6, 300)), { expectedVersion: clerkB.version })
-    .then(() => undefined, (error: unknown) => error);
+  const conflict = await store.append('order-1003', ItemAdded(line('spoon', 6, 300)), { expectedVersion: clerkB.version }).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
   assert.ok(conflict instanceof ExpectedVersionConflictError, 'the second writer must get a version conflict');
-  say(`clerk B appends with expectedVersion ${clerkB.version}: ${conflict.name} (expected ${conflict.expectedVersion}, actual ${conflict.actualVersion})`);
+  say(
+    `clerk B appends with expectedVersion ${clerkB.version}: ${conflict.name} (expected ${conflict.expectedVersion}, actual ${conflict.actualVersion})`,
+  );
   assert.equal(conflict.actualVersion, 2);
 
   // Now through `handle`, which does load → decide → append. Two commands race; the loser
   // reloads and decides again because of `retries`. We count how often `decide` runs.
   let decisions = 0;
-  const counted = store.aggregate({ ...order, decide: (c: OrderCommand, s: typeof clerkA.state) => (decisions++, order.decide(c, s)) });
+  const counted = store.aggregate({
+    ...order,
+    decide: (c: OrderCommand, s: typeof clerkA.state) => {
+      decisions++;
+      return order.decide(c, s);
+    },
+  });
   const [first, second] = await Promise.all([
     counted.handle('1003', { type: 'AddItem', line: line('spoon', 6, 300) }, { retries: 2 }),
     counted.handle('1003', { type: 'AddItem', line: line('napkin', 12, 100) }, { retries: 2 }),
@@ -119,7 +128,9 @@ async function main(): Promise<void> {
   }
   const wholesale = await orders.load('1004');
   say(`load('1004'): version ${wholesale.version}, started from the snapshot of version ${wholesale.snapshotVersion},`);
-  say(`folded only ${wholesale.eventsFolded} events on top of it (instead of ${wholesale.version}); total ${money(wholesale.state.totalCents)}`);
+  say(
+    `folded only ${wholesale.eventsFolded} events on top of it (instead of ${wholesale.version}); total ${money(wholesale.state.totalCents)}`,
+  );
   assert.equal(wholesale.version, 13);
   assert.equal(wholesale.snapshotVersion, 10);
   assert.equal(wholesale.eventsFolded, 3);
@@ -128,7 +139,9 @@ async function main(): Promise<void> {
   const atV2 = await orders.loadAt('1001', { version: 2 });
   say(`loadAt({ version: 2 }):             status ${atV2.state.status}, ${money(atV2.state.paidCents)} paid`);
   const atTen = await orders.loadAt('1001', { time: new Date('2025-06-02T10:00:00Z') });
-  say(`loadAt({ time: 2025-06-02 10:00 }): status ${atTen.state.status}, ${money(atTen.state.paidCents)} paid (version ${atTen.version}; it shipped at 11:00)`);
+  say(
+    `loadAt({ time: 2025-06-02 10:00 }): status ${atTen.state.status}, ${money(atTen.state.paidCents)} paid (version ${atTen.version}; it shipped at 11:00)`,
+  );
   assert.equal(atV2.state.status, 'reserved');
   assert.equal(atTen.state.status, 'paid');
   assert.equal(atTen.version, 3);
@@ -152,7 +165,9 @@ async function main(): Promise<void> {
   for await (const e of store.readStream('order-0999')) if (e.type === 'PaymentReceived') payments.push(e);
   const payment = payments[0];
   assert.ok(payment?.type === 'PaymentReceived');
-  say(`read by today's code:   PaymentReceived ${JSON.stringify(payment.data)} (storedSchemaVersion ${payment.storedSchemaVersion}, upcast to v2)`);
+  say(
+    `read by today's code:   PaymentReceived ${JSON.stringify(payment.data)} (storedSchemaVersion ${payment.storedSchemaVersion}, upcast to v2)`,
+  );
   assert.deepEqual(payment.data, { amountCents: 1250, method: 'card' });
   assert.equal(payment.storedSchemaVersion, 1);
 
@@ -177,7 +192,10 @@ async function main(): Promise<void> {
     const { state, version } = await orders.load(id);
     const row = projection.get(id);
     assert.ok(row, `order ${id} must be in the read model`);
-    assert.deepEqual([row.status, row.total_cents, row.paid_cents, row.version], [state.status, state.totalCents, state.paidCents, version]);
+    assert.deepEqual(
+      [row.status, row.total_cents, row.paid_cents, row.version],
+      [state.status, state.totalCents, state.paidCents, version],
+    );
   }
   say('every row matches the aggregate loaded from its events');
 

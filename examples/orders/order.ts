@@ -5,15 +5,7 @@
 // The repository (`store.aggregate(order)`) does the I/O: load, decide, append with the loaded
 // version as expected version, snapshot.
 import { CommandRejectedError, defineAggregate, everyNEvents } from '../../src/index.ts';
-import {
-  InventoryReserved,
-  ItemAdded,
-  OrderCancelled,
-  OrderPlaced,
-  OrderShipped,
-  PaymentReceived,
-  orderEvents,
-} from './events.ts';
+import { InventoryReserved, ItemAdded, OrderCancelled, OrderPlaced, OrderShipped, PaymentReceived, orderEvents } from './events.ts';
 
 export interface OrderLine {
   readonly sku: string;
@@ -72,7 +64,13 @@ export const order = defineAggregate({
   evolve(state, event): OrderState {
     switch (event.type) {
       case 'OrderPlaced':
-        return { ...state, status: 'placed', customerId: event.data.customerId, lines: event.data.lines, totalCents: totalOf(event.data.lines) };
+        return {
+          ...state,
+          status: 'placed',
+          customerId: event.data.customerId,
+          lines: event.data.lines,
+          totalCents: totalOf(event.data.lines),
+        };
       case 'ItemAdded': {
         const lines = [...state.lines, event.data];
         return { ...state, lines, totalCents: totalOf(lines) };
@@ -94,7 +92,8 @@ export const order = defineAggregate({
         if (state.status !== 'new') throw new OrderRejectedError('already-placed', 'the order was already placed');
         return OrderPlaced({ customerId: command.customerId, lines: [...command.lines] });
       case 'AddItem':
-        if (state.status !== 'placed') throw new OrderRejectedError('not-open', `items can only be added before reservation (order is ${state.status})`);
+        if (state.status !== 'placed')
+          throw new OrderRejectedError('not-open', `items can only be added before reservation (order is ${state.status})`);
         return ItemAdded(command.line);
       case 'ReserveInventory':
         if (state.status !== 'placed') throw new OrderRejectedError('wrong-status', `cannot reserve an order that is ${state.status}`);
@@ -103,7 +102,10 @@ export const order = defineAggregate({
         if (state.status === 'cancelled') throw new OrderRejectedError('order-cancelled', 'cannot pay a cancelled order');
         if (state.status !== 'reserved') throw new OrderRejectedError('wrong-status', `cannot pay an order that is ${state.status}`);
         if (command.amountCents !== state.totalCents) {
-          throw new OrderRejectedError('wrong-amount', `payment of ${command.amountCents} cents does not match the total of ${state.totalCents}`);
+          throw new OrderRejectedError(
+            'wrong-amount',
+            `payment of ${command.amountCents} cents does not match the total of ${state.totalCents}`,
+          );
         }
         return PaymentReceived({ amountCents: command.amountCents, method: command.method });
       case 'Ship':

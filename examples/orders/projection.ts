@@ -163,7 +163,10 @@ export class OrderSummaryProjection {
   position(): Position[] {
     const query = this.#db.prepare('SELECT partition, offset FROM positions WHERE group_name = ? ORDER BY partition');
     query.setReadBigInts(true); // offsets are 64-bit
-    return (query.all(ORDER_SUMMARY_GROUP) as { partition: bigint; offset: bigint }[]).map((r) => ({ partition: Number(r.partition), offset: r.offset }));
+    return (query.all(ORDER_SUMMARY_GROUP) as { partition: bigint; offset: bigint }[]).map((r) => ({
+      partition: Number(r.partition),
+      offset: r.offset,
+    }));
   }
 
   /** Forgets the group's position (with its subscription stopped): the next `start` replays everything. */

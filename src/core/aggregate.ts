@@ -167,7 +167,8 @@ export class AggregateRepository<State, E extends Event, Command> {
       const events = (Array.isArray(decided) ? decided : [decided]) as E[];
       if (events.length === 0) return { state: loaded.state, version: loaded.version, events: [], ...tried };
       for (const e of events) {
-        if (!this.#types.has(e.type)) throw new CommandRejectedError(`${this.#def.name}.decide returned a ${e.type} event, not one of its events`);
+        if (!this.#types.has(e.type))
+          throw new CommandRejectedError(`${this.#def.name}.decide returned a ${e.type} event, not one of its events`);
       }
       try {
         const outcome = await this.#store.append(streamId, events as never, { expectedVersion: loaded.version });
@@ -215,7 +216,9 @@ export class AggregateRepository<State, E extends Event, Command> {
       for await (const event of this.#store.readStream(streamId, range)) {
         if (limit.until !== undefined && event.time.getTime() > limit.until) break;
         if (!this.#types.has(event.type)) {
-          throw new InvalidArgumentError(`stream "${streamId}" holds a ${event.type} event at version ${event.version}, which ${this.#def.name} does not fold`);
+          throw new InvalidArgumentError(
+            `stream "${streamId}" holds a ${event.type} event at version ${event.version}, which ${this.#def.name} does not fold`,
+          );
         }
         state = this.#def.evolve(state, event);
         version = event.version;

@@ -31,6 +31,13 @@ export const arg = {
     return value;
   },
 
+  /** An array whose every element passes `check`, which is given the name `name[i]`. */
+  arrayOf<T>(value: readonly T[], name: string, check: (element: T, name: string) => unknown): readonly T[] {
+    if (!Array.isArray(value)) throw invalid(name, 'an array', value);
+    for (let i = 0; i < value.length; i++) check(value[i] as T, `${name}[${i}]`);
+    return value;
+  },
+
   function<T extends (...args: never[]) => unknown>(value: T, name: string): T {
     if (typeof value !== 'function') throw invalid(name, 'a function', value);
     return value;

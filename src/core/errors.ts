@@ -160,11 +160,7 @@ export class EventDecodeError extends EventfoldError {
   readonly version: number;
   readonly eventType: string;
   constructor(at: { streamId: string; version: number; type: string }, reason: string, cause?: unknown) {
-    super(
-      'DECODE_FAILED',
-      `cannot decode ${at.type} at version ${at.version} of stream "${at.streamId}": ${reason}`,
-      { cause },
-    );
+    super('DECODE_FAILED', `cannot decode ${at.type} at version ${at.version} of stream "${at.streamId}": ${reason}`, { cause });
     this.streamId = at.streamId;
     this.version = at.version;
     this.eventType = at.type;
@@ -211,7 +207,11 @@ export class AppendTooLargeError extends EventfoldError {
   readonly streamIds: readonly string[];
   readonly events: number;
   constructor(backend: string, streamIds: readonly string[], events: number, cause?: unknown) {
-    super('APPEND_TOO_LARGE', `the append of ${events} event(s) to ${streamIds.map((s) => JSON.stringify(s)).join(', ')} is larger than the backend takes in one write; nothing was stored, split it`, { backend, cause });
+    super(
+      'APPEND_TOO_LARGE',
+      `the append of ${events} event(s) to ${streamIds.map((s) => JSON.stringify(s)).join(', ')} is larger than the backend takes in one write; nothing was stored, split it`,
+      { backend, cause },
+    );
     this.streamIds = streamIds;
     this.events = events;
   }

@@ -51,7 +51,9 @@ export class EventCodec<E extends Event> {
       data = this.#codec.encode({ type: type.type, schemaVersion: type.schemaVersion, data: event.data });
     } catch (cause) {
       if (cause instanceof InvalidEventError) throw cause;
-      throw new InvalidEventError(type.type, [{ message: `codec ${this.#codec.name} cannot encode it: ${errorMessage(cause)}`, path: ['data'] }]);
+      throw new InvalidEventError(type.type, [
+        { message: `codec ${this.#codec.name} cannot encode it: ${errorMessage(cause)}`, path: ['data'] },
+      ]);
     }
     const metadata = JSON.stringify(event.metadata);
     const size = data.byteLength + Buffer.byteLength(metadata) + event.id.length + type.type.length;

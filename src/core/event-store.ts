@@ -11,10 +11,16 @@ import { partitionOf } from './partition.ts';
 import { PartitionOwners } from './partition-owner.ts';
 import type { EventInput, RecordedEvent } from './recorded-event.ts';
 import { RuntimeDriver } from './runtime-driver.ts';
-import { registerStoreContext, type AppendOptions, type AppendOutcome, type ReadStreamOptions, type StoreContext } from './store-context.ts';
+import {
+  registerStoreContext,
+  type AppendOptions,
+  type AppendOutcome,
+  type ReadStreamOptions,
+  type StoreContext,
+} from './store-context.ts';
 import { assertStreamName } from './stream-name.ts';
 import { assertGroupName } from './group-name.ts';
-import { ConsumerGroups, Subscription, type SubscribeOptions } from './subscription.ts';
+import { ConsumerGroups, type Subscription, type SubscribeOptions } from './subscription.ts';
 import { DeadLetters, GroupConsumer, groupDriver, type ConsumeOptions } from './group-consumer.ts';
 
 export type { AppendOptions, AppendOutcome, ReadStreamOptions } from './store-context.ts';
@@ -375,7 +381,6 @@ export class EventStore<E extends Event = Event> {
     if (stored.length !== count || stored.some((s, i) => s.id !== request.events[i]!.id)) return undefined;
     return { nextExpectedVersion: from + count - 1, positions: stored.map((s) => s.position), stored };
   }
-
 
   #notifyAppend(): void {
     for (const listener of this.#appendListeners) listener();

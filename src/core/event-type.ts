@@ -47,7 +47,7 @@ export interface EventType<Type extends string = string, Input = unknown, Output
 }
 
 /** Any event type. (`any` because a constructor's parameter type varies contravariantly.) */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: the constructor's parameter varies contravariantly; unknown would admit no event type
 export type AnyEventType = EventType<string, any, any>;
 
 /** The event union produced by a list of event types. */
@@ -70,7 +70,11 @@ export function defineEvent<const Type extends string, Schema extends StandardSc
   if (typeof type !== 'string' || !EVENT_TYPE_NAME.test(type)) {
     throw new InvalidArgumentError(`event type name ${describe(type)} must match ${EVENT_TYPE_NAME}`);
   }
-  if ((typeof schema !== 'object' && typeof schema !== 'function') || schema === null || typeof schema['~standard']?.validate !== 'function') {
+  if (
+    (typeof schema !== 'object' && typeof schema !== 'function') ||
+    schema === null ||
+    typeof schema['~standard']?.validate !== 'function'
+  ) {
     throw new InvalidArgumentError(`schema of ${type} must be a Standard Schema (zod, valibot, arktype…), got ${describe(schema)}`);
   }
   const schemaVersion = arg.positiveInt(options.schemaVersion ?? 1, `schemaVersion of ${type}`);

@@ -106,7 +106,9 @@ export class GroupConsumer<E extends Event> {
       let batch: Delivery[] = [];
       if (Date.now() - lastClaim >= claimIdleMs / 2) {
         lastClaim = Date.now();
-        batch = await this.#available(() => this.#store.runtime.use(() => this.#driver.claimIdle(group, consumer, { minIdleMs: claimIdleMs, limit: batchSize })));
+        batch = await this.#available(() =>
+          this.#store.runtime.use(() => this.#driver.claimIdle(group, consumer, { minIdleMs: claimIdleMs, limit: batchSize })),
+        );
       }
       if (batch.length === 0) {
         batch = await this.#available(() =>
@@ -126,7 +128,10 @@ export class GroupConsumer<E extends Event> {
   async #process(delivery: Delivery, stop: AbortSignal): Promise<void> {
     const { group, maxDeliveries } = this.#options;
     if (delivery.deliveries > maxDeliveries) {
-      await this.#deadLetter(delivery, `delivered ${delivery.deliveries} times without being acknowledged (maxDeliveries ${maxDeliveries})`);
+      await this.#deadLetter(
+        delivery,
+        `delivered ${delivery.deliveries} times without being acknowledged (maxDeliveries ${maxDeliveries})`,
+      );
       return;
     }
     let event: RecordedEvent<E>;
@@ -173,7 +178,9 @@ export class DeadLetters<E extends Event> {
   }
 
   /** Dead letters with the decoded event where it still decodes, and the reason it died. */
-  async list(limit: number = 100): Promise<(Omit<DeadLetter, 'event'> & { event: RecordedEvent<E> | undefined; streamId: string; version: number; type: string })[]> {
+  async list(
+    limit: number = 100,
+  ): Promise<(Omit<DeadLetter, 'event'> & { event: RecordedEvent<E> | undefined; streamId: string; version: number; type: string })[]> {
     arg.positiveInt(limit, 'limit');
     const letters = await this.#store.runtime.use(() => groupDriver(this.#store).listDeadLetters(this.#group, limit));
     return letters.map((l) => {
@@ -183,13 +190,22 @@ export class DeadLetters<E extends Event> {
       } catch {
         event = undefined;
       }
-      return { id: l.id, reason: l.reason, deliveries: l.deliveries, deadAt: l.deadAt, event, streamId: l.event.streamId, version: l.event.version, type: l.event.type };
+      return {
+        id: l.id,
+        reason: l.reason,
+        deliveries: l.deliveries,
+        deadAt: l.deadAt,
+        event,
+        streamId: l.event.streamId,
+        version: l.event.version,
+        type: l.event.type,
+      };
     });
   }
 
   /** Gives dead letters (all, or those ids) back to the group's consumers; returns how many. */
   async redrive(ids?: readonly string[]): Promise<number> {
-    arg.optional(ids, (list) => arg.array(list, 'ids').forEach((id, i) => arg.string(id, `ids[${i}]`)));
+    arg.optional(ids, (list) => arg.arrayOf(list, 'ids', arg.string));
     return this.#store.runtime.use(() => groupDriver(this.#store).redrive(this.#group, ids));
   }
 }
@@ -197,7 +213,9 @@ export class DeadLetters<E extends Event> {
 export function groupDriver<E extends Event>(store: StoreContext<E>): ConsumerGroupDriver {
   const driver = store.runtime.driver;
   if (!driver.consumerGroups) {
-    throw new InvalidArgumentError(`the ${driver.name} backend has no native consumer groups; use subscribe() for a single consumer per group`);
+    throw new InvalidArgumentError(
+      `the ${driver.name} backend has no native consumer groups; use subscribe() for a single consumer per group`,
+    );
   }
   return driver.consumerGroups;
 }

@@ -68,7 +68,10 @@ export class PartitionOwners {
   append(request: AppendRequest): Promise<AppendResult> {
     return new Promise<AppendResult>((resolve, reject) => {
       let queue = this.#waiting.get(request.partition);
-      if (!queue) this.#waiting.set(request.partition, (queue = []));
+      if (!queue) {
+        queue = [];
+        this.#waiting.set(request.partition, queue);
+      }
       queue.push({ request, resolve, reject });
       if (queue.length === 1) this.#scheduleDrain(request.partition);
     });
@@ -176,7 +179,8 @@ export class PartitionOwners {
       if (accepted.length === 0) return deferred;
       try {
         const results = await owned.lease.append(accepted.map((a) => a.checked));
-        if (results.length !== accepted.length) throw new DriverError(driver.name, 'the lease returned a result per request it was not given');
+        if (results.length !== accepted.length)
+          throw new DriverError(driver.name, 'the lease returned a result per request it was not given');
         accepted.forEach((a, i) => {
           this.#record(owned, a.checked, results[i]!);
           a.waiting.resolve(results[i]!);
@@ -232,8 +236,11 @@ export class PartitionOwners {
         if (rest.length === 0) results = await lead!.append(checked);
         else if (lead!.appendWith) results = await lead!.appendWith(rest, checked);
         else throw new DriverError(driver.name, 'the driver says multiStreamAppend but its leases have no appendWith');
-        if (results.length !== checked.length) throw new DriverError(driver.name, 'the lease returned a result per request it was not given');
-        checked.forEach((request, i) => this.#record(owned.get(request.partition)!, request, results[i]!));
+        if (results.length !== checked.length)
+          throw new DriverError(driver.name, 'the lease returned a result per request it was not given');
+        checked.forEach((request, i) => {
+          this.#record(owned.get(request.partition)!, request, results[i]!);
+        });
         return results;
       } catch (error) {
         // Fenced, or an outcome we cannot know: forget every lease involved (see `append`).

@@ -48,14 +48,20 @@ function shapeIssueOf(v: unknown, depth: number, seen: Set<object>): Found | und
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
       const found = shapeIssueOf(v[i], depth + 1, seen);
-      if (found) return (found.path.push(i), found);
+      if (found) {
+        found.path.push(i);
+        return found;
+      }
     }
     return undefined;
   }
   if (Object.hasOwn(v, '__proto__')) return { path: ['__proto__'], message: '"__proto__" is not allowed as a key' };
   for (const key in v) {
     const found = shapeIssueOf((v as Record<string, unknown>)[key], depth + 1, seen);
-    if (found) return (found.path.push(key), found);
+    if (found) {
+      found.path.push(key);
+      return found;
+    }
   }
   return undefined;
 }
@@ -91,7 +97,10 @@ function jsonIssueOf(v: unknown, depth: number, ancestors: object[]): Found | un
         return { path: [i], message: `${what} is not representable in JSON (it reads back as null)` };
       }
       const found = jsonIssueOf(child, depth + 1, ancestors);
-      if (found) return (found.path.push(i), found);
+      if (found) {
+        found.path.push(i);
+        return found;
+      }
     }
     return undefined;
   }
@@ -104,7 +113,10 @@ function jsonIssueOf(v: unknown, depth: number, ancestors: object[]): Found | un
     const child: unknown = (v as Record<string, unknown>)[key];
     if (typeof child === 'string' || child === undefined || (typeof child === 'number' && Number.isFinite(child))) continue;
     const found = jsonIssueOf(child, depth + 1, ancestors);
-    if (found) return (found.path.push(key), found);
+    if (found) {
+      found.path.push(key);
+      return found;
+    }
   }
   return undefined;
 }

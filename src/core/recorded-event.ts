@@ -17,6 +17,7 @@ export interface RecordedFields {
 export type RecordedEvent<E extends Event = Event> = E extends Event ? E & RecordedFields : never;
 
 /** What `append` accepts: a constructed event, or a plain `{ type, data }` the store validates. */
-export type EventInput<E extends Event = Event> = E extends Event<infer Type, infer Data>
-  ? E | { readonly type: Type; readonly data: Data; readonly id?: string; readonly metadata?: EventMetadata }
-  : never;
+export type EventInput<E extends Event = Event> =
+  E extends Event<infer Type, infer Data>
+    ? E | { readonly type: Type; readonly data: Data; readonly id?: string; readonly metadata?: EventMetadata }
+    : never;

@@ -1,7 +1,9 @@
 import { sleep } from './sleep.ts';
 import { DriverError } from './errors.ts';
 
-export type Attempted<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown; readonly attempts: number };
+export type Attempted<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: unknown; readonly attempts: number };
 
 /**
  * Runs `fn`, retrying a failure up to `retries` times with exponential backoff

@@ -35,6 +35,6 @@ export function everyInterval(ms: number): SnapshotPolicy {
 
 /** Snapshot when any of the policies says so. */
 export function anyOf(...policies: SnapshotPolicy[]): SnapshotPolicy {
-  policies.forEach((p, i) => arg.function(p, `anyOf policy ${i + 1}`));
+  for (const [i, p] of policies.entries()) arg.function(p, `anyOf policy ${i + 1}`);
   return (c) => policies.some((p) => p(c));
 }

@@ -19,10 +19,7 @@ export function assertStreamName(streamId: unknown): asserts streamId is string 
     throw new InvalidStreamNameError(streamId, `longer than ${MAX_STREAM_NAME_LENGTH} characters`);
   }
   if (!STREAM_NAME.test(streamId)) {
-    throw new InvalidStreamNameError(
-      streamId,
-      'only ASCII letters, digits, "_", "-" and "." are allowed, starting with a letter or digit',
-    );
+    throw new InvalidStreamNameError(streamId, 'only ASCII letters, digits, "_", "-" and "." are allowed, starting with a letter or digit');
   }
   if (streamId.includes('..')) throw new InvalidStreamNameError(streamId, '".." is not allowed');
 }

@@ -299,7 +299,6 @@ export class Subscription<E extends Event> {
     this.#processed++;
   }
 
-
   /**
    * Arms a wake-up before a read, so an append made in this process during the read is not
    * missed; `wait()` is called only when the read found nothing, and resolves on such an append,
@@ -325,5 +324,4 @@ export class Subscription<E extends Event> {
     };
     return { wait, cancel };
   }
-
 }

@@ -20,23 +20,36 @@ interface Figures {
 
 it('npm run bench -- --quick: every suite measures every figure for both sides', async () => {
   const main = new URL('../../bench/run.ts', import.meta.url).pathname;
-  const { stdout } = await run(process.execPath, [main, '--quick', '--json', '--no-memory', '--redis-url', REDIS_URL, '--kafka-brokers', KAFKA_BROKERS.join(',')], {
-    timeout: 300_000,
-    maxBuffer: 16 * 1024 * 1024,
-  });
+  const { stdout } = await run(
+    process.execPath,
+    [main, '--quick', '--json', '--no-memory', '--redis-url', REDIS_URL, '--kafka-brokers', KAFKA_BROKERS.join(',')],
+    {
+      timeout: 300_000,
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  );
   const suites = JSON.parse(stdout) as {
     suite: string;
     config: { aggregateEvents: number };
     targets: { name: string; figures: Figures }[];
     limit: { label: string; records: number; recordsPerSec: number; p50LatencyMs: number; p99LatencyMs: number }[] | null;
   }[];
-  assert.deepEqual(suites.map((s) => s.suite), ['sqlite', 'redis', 'kafka']);
+  assert.deepEqual(
+    suites.map((s) => s.suite),
+    ['sqlite', 'redis', 'kafka'],
+  );
   for (const suite of suites) {
     assert.equal(suite.targets.length, 2, `${suite.suite}: eventfold and its reference`);
     assert.equal(suite.targets[0]!.name, 'eventfold');
     for (const { name, figures } of suite.targets) {
       const label = `${suite.suite}/${name}`;
-      for (const key of ['appendsPerSecBatch1', 'eventsPerSecBatch100', 'loadNoSnapshotMs', 'loadSnapshotMs', 'catchUpEventsPerSec'] as const) {
+      for (const key of [
+        'appendsPerSecBatch1',
+        'eventsPerSecBatch100',
+        'loadNoSnapshotMs',
+        'loadSnapshotMs',
+        'catchUpEventsPerSec',
+      ] as const) {
         assert.ok(Number.isFinite(figures[key]) && figures[key] > 0, `${label} ${key} = ${figures[key]}`);
       }
       assert.ok(figures.appendLatencyMs.p50 > 0 && figures.appendLatencyMs.p99 >= figures.appendLatencyMs.p50, `${label} latency`);

@@ -42,9 +42,15 @@ export async function until(check: () => boolean | Promise<boolean>, what: strin
 }
 
 /** Waits until the group has dead letters and returns them; expects exactly one. */
-export async function oneDeadLetter(store: EventStore<GroupEvent>, group: string): Promise<Awaited<ReturnType<ReturnType<EventStore<GroupEvent>['deadLetters']>['list']>>> {
+export async function oneDeadLetter(
+  store: EventStore<GroupEvent>,
+  group: string,
+): Promise<Awaited<ReturnType<ReturnType<EventStore<GroupEvent>['deadLetters']>['list']>>> {
   let letters: Awaited<ReturnType<ReturnType<EventStore<GroupEvent>['deadLetters']>['list']>> = [];
-  await until(async () => (letters = await store.deadLetters(group).list()).length >= 1, 'the letter to be readable');
+  await until(async () => {
+    letters = await store.deadLetters(group).list();
+    return letters.length >= 1;
+  }, 'the letter to be readable');
   assert.equal(letters.length, 1, 'one dead letter');
   return letters;
 }
@@ -109,7 +115,10 @@ export function runConsumerGroupSuite(target: ConsumerGroupTarget): void {
       await new Promise((r) => setTimeout(r, 300)); // nothing handled twice, late
       await Promise.all([c1.stop(), c2.stop(), audit.stop()]);
       assert.deepEqual([...seen.keys()].sort(), [...ids].sort());
-      assert.ok([...seen.values()].every((by) => by.length === 1), 'no event handled twice within the group');
+      assert.ok(
+        [...seen.values()].every((by) => by.length === 1),
+        'no event handled twice within the group',
+      );
       assert.ok(c1.handled > 0 && c2.handled > 0, `both consumers got work (c1 ${c1.handled}, c2 ${c2.handled})`);
       assert.deepEqual(other.sort(), [...ids].sort(), 'the other group got every event too');
     });
@@ -119,7 +128,13 @@ export function runConsumerGroupSuite(target: ConsumerGroupTarget): void {
       const store = open(prefix);
       await appendMany(store, 10);
       const late: number[] = [];
-      const tail = store.consume({ group: 'tail', consumer: 't', start: 'end', handler: (e) => void late.push(e.data.amount), blockMs: 100 });
+      const tail = store.consume({
+        group: 'tail',
+        consumer: 't',
+        start: 'end',
+        handler: (e) => void late.push(e.data.amount),
+        blockMs: 100,
+      });
       let count = 0;
       const first = store.consume({ group: 'replay', consumer: 'r', handler: () => void count++, blockMs: 100 });
       await until(() => count === 10, 'first pass');
@@ -161,13 +176,23 @@ export function runConsumerGroupSuite(target: ConsumerGroupTarget): void {
         blockMs: 100,
         handler: (e) => applyToReadModel(db, e, 'survivor'),
       });
-      await until(() => (db.prepare('SELECT count(*) AS n FROM applied').get() as { n: number }).n === 20, 'the read model to hold all 20 events');
+      await until(
+        () => (db.prepare('SELECT count(*) AS n FROM applied').get() as { n: number }).n === 20,
+        'the read model to hold all 20 events',
+      );
       await until(async () => (await target.unacknowledged(store, prefix, 'projection')) === 0, 'everything acknowledged');
       await survivor.stop();
 
       const applied = db.prepare('SELECT event_id FROM applied ORDER BY event_id').all() as { event_id: string }[];
-      assert.deepEqual(applied.map((r) => r.event_id), [...ids].sort(), 'each event applied exactly once');
-      const attempts = db.prepare('SELECT event_id, count(*) AS n FROM attempts GROUP BY event_id HAVING n > 1').all() as { event_id: string; n: number }[];
+      assert.deepEqual(
+        applied.map((r) => r.event_id),
+        [...ids].sort(),
+        'each event applied exactly once',
+      );
+      const attempts = db.prepare('SELECT event_id, count(*) AS n FROM attempts GROUP BY event_id HAVING n > 1').all() as {
+        event_id: string;
+        n: number;
+      }[];
       // The event the worker wrote but never acknowledged was delivered again; the read model's
       // idempotent write absorbed it.
       assert.equal(attempts.length, 1, `exactly one event was delivered twice, got ${JSON.stringify(attempts)}`);
@@ -207,7 +232,10 @@ export function runConsumerGroupSuite(target: ConsumerGroupTarget): void {
       await until(() => handled.includes(3), 'the redriven event to be handled');
       await consumer.stop();
       assert.deepEqual(await store.deadLetters('mailer').list(), []);
-      assert.deepEqual(handled.sort((a, b) => a - b), [1, 2, 3, 4, 5]);
+      assert.deepEqual(
+        handled.sort((a, b) => a - b),
+        [1, 2, 3, 4, 5],
+      );
       let inLog = 0;
       for await (const _ of store.readAll()) inLog++;
       assert.equal(inLog, 5, 'the redrive did not append a copy');
@@ -239,7 +267,14 @@ export function runConsumerGroupSuite(target: ConsumerGroupTarget): void {
         await stopped;
       }
       await new Promise((r) => setTimeout(r, target.takeoverMs));
-      const third = store.consume({ group: 'g', consumer: 'third', maxDeliveries: 2, claimIdleMs: target.takeoverMs, blockMs: 50, handler: () => void calls.push('third') });
+      const third = store.consume({
+        group: 'g',
+        consumer: 'third',
+        maxDeliveries: 2,
+        claimIdleMs: target.takeoverMs,
+        blockMs: 50,
+        handler: () => void calls.push('third'),
+      });
       await until(() => third.deadLettered === 1, 'the poison event to be dead-lettered');
       await third.stop();
       assert.deepEqual(calls, ['first', 'second'], 'the handler did not run a third time');

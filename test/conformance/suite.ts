@@ -117,7 +117,10 @@ export function runConformanceSuite(target: ConformanceTarget): void {
         assert.deepEqual(b.metadata, { causationId: first.id });
         assert.equal(b.position.partition, a.position.partition);
         assert.ok(b.position.offset > a.position.offset, 'offsets grow within a partition');
-        assert.deepEqual(outcome.events.map((e) => e.position), read.map((e) => e.position));
+        assert.deepEqual(
+          outcome.events.map((e) => e.position),
+          read.map((e) => e.position),
+        );
         assert.ok(Object.isFrozen(a) && Object.isFrozen(a.data), 'recorded events are frozen');
         assert.throws(() => {
           (a.data as { amount: number }).amount = 99;
@@ -129,13 +132,25 @@ export function runConformanceSuite(target: ConformanceTarget): void {
       it('reads version ranges and pages through long streams', async () => {
         const store = await open(fresh('ranges'));
         for (let i = 0; i < 5; i++) {
-          await store.append('account-r', Array.from({ length: 5 }, (_, j) => Deposited({ amount: i * 5 + j + 1 })));
+          await store.append(
+            'account-r',
+            Array.from({ length: 5 }, (_, j) => Deposited({ amount: i * 5 + j + 1 })),
+          );
         }
         const all = await collect(store.readStream('account-r', { batchSize: 7 }));
-        assert.deepEqual(all.map((e) => e.version), Array.from({ length: 25 }, (_, i) => i + 1));
-        assert.deepEqual(all.map((e) => e.data.amount), Array.from({ length: 25 }, (_, i) => i + 1));
+        assert.deepEqual(
+          all.map((e) => e.version),
+          Array.from({ length: 25 }, (_, i) => i + 1),
+        );
+        assert.deepEqual(
+          all.map((e) => e.data.amount),
+          Array.from({ length: 25 }, (_, i) => i + 1),
+        );
         const middle = await collect(store.readStream('account-r', { fromVersion: 10, toVersion: 14, batchSize: 2 }));
-        assert.deepEqual(middle.map((e) => e.version), [10, 11, 12, 13, 14]);
+        assert.deepEqual(
+          middle.map((e) => e.version),
+          [10, 11, 12, 13, 14],
+        );
         assert.deepEqual(await collect(store.readStream('account-r', { fromVersion: 26 })), []);
         assert.deepEqual(await collect(store.readStream('account-none')), []);
       });
@@ -148,7 +163,10 @@ export function runConformanceSuite(target: ConformanceTarget): void {
         }
         for (const s of streams) {
           const events = await collect(store.readStream(s));
-          assert.deepEqual(events.map((e) => e.data.amount), Array.from({ length: 10 }, (_, i) => i + 1));
+          assert.deepEqual(
+            events.map((e) => e.data.amount),
+            Array.from({ length: 10 }, (_, i) => i + 1),
+          );
         }
         const all = await collect(store.readAll({ batchSize: 4 }));
         assert.equal(all.length, 30);
@@ -162,7 +180,9 @@ export function runConformanceSuite(target: ConformanceTarget): void {
           lastVersion.set(e.streamId, e.version);
         }
         const resumed = await collect(store.readAll({ after: [all[14]!.position] }));
-        assert.ok(resumed.every((e) => e.position.partition !== all[14]!.position.partition || e.position.offset > all[14]!.position.offset));
+        assert.ok(
+          resumed.every((e) => e.position.partition !== all[14]!.position.partition || e.position.offset > all[14]!.position.offset),
+        );
       });
 
       it('upcasts events stored with an older schema version', async () => {
@@ -215,7 +235,10 @@ export function runConformanceSuite(target: ConformanceTarget): void {
     describe('optimistic concurrency', () => {
       it('honours no_stream, stream_exists, exact versions and any', async () => {
         const store = await open(fresh('expected'));
-        await assert.rejects(store.append('account-x', Deposited({ amount: 1 }), { expectedVersion: 'stream_exists' }), ExpectedVersionConflictError);
+        await assert.rejects(
+          store.append('account-x', Deposited({ amount: 1 }), { expectedVersion: 'stream_exists' }),
+          ExpectedVersionConflictError,
+        );
         await store.append('account-x', Deposited({ amount: 1 }), { expectedVersion: 'no_stream' });
         await assert.rejects(store.append('account-x', Deposited({ amount: 1 }), { expectedVersion: 'no_stream' }), (error: unknown) => {
           assert.ok(error instanceof ExpectedVersionConflictError);
@@ -229,7 +252,10 @@ export function runConformanceSuite(target: ConformanceTarget): void {
         await store.append('account-x', Deposited({ amount: 3 }), { expectedVersion: 2 });
         await store.append('account-x', Deposited({ amount: 4 }), { expectedVersion: 'any' });
         const events = await collect(store.readStream('account-x'));
-        assert.deepEqual(events.map((e) => e.data.amount), [1, 2, 3, 4]);
+        assert.deepEqual(
+          events.map((e) => e.data.amount),
+          [1, 2, 3, 4],
+        );
         await assert.rejects(store.append('account-x', Deposited({ amount: 5 }), { expectedVersion: -1 }), InvalidArgumentError);
       });
 
@@ -251,7 +277,10 @@ export function runConformanceSuite(target: ConformanceTarget): void {
         }
         const events = await collect(stores[0]!.readStream('account-race'));
         assert.equal(events.length, 2, 'losers stored nothing');
-        assert.deepEqual(events.map((e) => e.version), [1, 2]);
+        assert.deepEqual(
+          events.map((e) => e.version),
+          [1, 2],
+        );
       });
 
       it('stores a retried append (same event ids) once', async () => {
@@ -261,7 +290,10 @@ export function runConformanceSuite(target: ConformanceTarget): void {
         const retry = await store.append('account-i', batch, { expectedVersion: 0 });
         assert.equal(retry.alreadyStored, true);
         assert.equal(retry.nextExpectedVersion, 2);
-        assert.deepEqual(retry.events.map((e) => e.position), first.events.map((e) => e.position));
+        assert.deepEqual(
+          retry.events.map((e) => e.position),
+          first.events.map((e) => e.position),
+        );
         const anyRetry = await store.append('account-i', batch, { expectedVersion: 'any' });
         assert.equal(anyRetry.alreadyStored, true);
         const single = await store.append('account-i', batch[1]!, { expectedVersion: 'any' });
@@ -308,8 +340,19 @@ export function runConformanceSuite(target: ConformanceTarget): void {
           { streamId: 'account-m1', events: Deposited({ amount: 5 }), expectedVersion: 'no_stream' },
           { streamId: m2, events: Withdrawn({ amount: 1 }), expectedVersion: 1 },
         ]);
-        assert.deepEqual(ok.map((o) => o.nextExpectedVersion), [1, 2]);
-        assert.deepEqual((await collect(store.readAll())).map((e) => [e.streamId, e.version]), [[m2, 1], ['account-m1', 1], [m2, 2]], 'the log holds the batch once, in order');
+        assert.deepEqual(
+          ok.map((o) => o.nextExpectedVersion),
+          [1, 2],
+        );
+        assert.deepEqual(
+          (await collect(store.readAll())).map((e) => [e.streamId, e.version]),
+          [
+            [m2, 1],
+            ['account-m1', 1],
+            [m2, 2],
+          ],
+          'the log holds the batch once, in order',
+        );
       });
 
       it('appendMany recognises an exact retry of a stored batch, on every backend that has it', async (t) => {
@@ -324,9 +367,18 @@ export function runConformanceSuite(target: ConformanceTarget): void {
         ];
         const first = await store.appendMany(batch);
         const again = await store.appendMany(batch);
-        assert.deepEqual(again.map((o) => o.alreadyStored), [true, true]);
-        assert.deepEqual(again.map((o) => o.nextExpectedVersion), first.map((o) => o.nextExpectedVersion));
-        assert.deepEqual(again.map((o) => o.events.map((e) => [e.id, e.version])), first.map((o) => o.events.map((e) => [e.id, e.version])));
+        assert.deepEqual(
+          again.map((o) => o.alreadyStored),
+          [true, true],
+        );
+        assert.deepEqual(
+          again.map((o) => o.nextExpectedVersion),
+          first.map((o) => o.nextExpectedVersion),
+        );
+        assert.deepEqual(
+          again.map((o) => o.events.map((e) => [e.id, e.version])),
+          first.map((o) => o.events.map((e) => [e.id, e.version])),
+        );
         assert.equal((await collect(store.readAll())).length, 4, 'nothing stored twice');
         // Not a retry: one stream's events are new, so the conflict stands and nothing is stored.
         await assert.rejects(
@@ -355,7 +407,10 @@ export function runConformanceSuite(target: ConformanceTarget): void {
           accounts.handle('7', { kind: 'deposit', amount: 1 }),
           other.handle('7', { kind: 'deposit', amount: 2 }, { retries: 3 }),
         ]);
-        assert.ok(outcomes.every((o) => o.status === 'fulfilled'), 'the retrying writer succeeds');
+        assert.ok(
+          outcomes.every((o) => o.status === 'fulfilled'),
+          'the retrying writer succeeds',
+        );
         assert.deepEqual((await accounts.load('7')).state, { balance: 33, operations: 4 });
         await assert.rejects(accounts.handle('7', { kind: 'deposit', amount: 1 }, { expectedVersion: 1 }), ExpectedVersionConflictError);
       });
@@ -408,7 +463,10 @@ export function runConformanceSuite(target: ConformanceTarget): void {
         assert.deepEqual(atTime.state, { balance: 3, operations: 2 });
         assert.equal(atTime.version, 2);
         const since = await collect(store.readSince(new Date(base + 4000)));
-        assert.deepEqual(since.map((e) => e.version), [4, 5]);
+        assert.deepEqual(
+          since.map((e) => e.version),
+          [4, 5],
+        );
         assert.deepEqual(await collect(store.readSince(new Date(base + 60_000))), []);
       });
     });
@@ -422,7 +480,10 @@ export function runConformanceSuite(target: ConformanceTarget): void {
         const seenA: number[] = [];
         const a = store.subscribe({ group: 'projector-a', handler: (e) => void seenA.push(e.data.amount), batchSize: 2 });
         await a.caughtUp();
-        assert.deepEqual(seenA.sort((x, y) => x - y), [1, 2, 3, 4, 5]);
+        assert.deepEqual(
+          seenA.sort((x, y) => x - y),
+          [1, 2, 3, 4, 5],
+        );
         const seenB: number[] = [];
         const b = store.subscribe({ group: 'projector-b', start: 'end', handler: (e) => void seenB.push(e.data.amount) });
         await b.caughtUp();
@@ -447,7 +508,11 @@ export function runConformanceSuite(target: ConformanceTarget): void {
         const replay: number[] = [];
         const b2 = reopened.subscribe({ group: 'projector-b', handler: (e) => void replay.push(e.data.amount) });
         await b2.caughtUp();
-        assert.deepEqual(replay.sort((x, y) => x - y), [1, 2, 3, 4, 5, 6, 7], 'a reset group replays from the start');
+        assert.deepEqual(
+          replay.sort((x, y) => x - y),
+          [1, 2, 3, 4, 5, 6, 7],
+          'a reset group replays from the start',
+        );
         await b2.stop();
 
         // Seek group A back to just after the third event of the log.
@@ -457,7 +522,12 @@ export function runConformanceSuite(target: ConformanceTarget): void {
         const afterSeek: string[] = [];
         const a3 = reopened.subscribe({ group: 'projector-a', handler: (e) => void afterSeek.push(e.id) });
         await a3.caughtUp();
-        assert.deepEqual(afterSeek, log.filter((e) => e.position.partition !== log[2]!.position.partition || e.position.offset > log[2]!.position.offset).map((e) => e.id));
+        assert.deepEqual(
+          afterSeek,
+          log
+            .filter((e) => e.position.partition !== log[2]!.position.partition || e.position.offset > log[2]!.position.offset)
+            .map((e) => e.id),
+        );
         await a3.stop();
       });
 
@@ -466,7 +536,9 @@ export function runConformanceSuite(target: ConformanceTarget): void {
         const store = await open(name);
         for (let i = 1; i <= 4; i++) await store.append(`account-rm${i % 2}`, Deposited({ amount: i }));
         const db = new DatabaseSync(':memory:');
-        db.exec('CREATE TABLE totals (stream TEXT PRIMARY KEY, total INTEGER); CREATE TABLE positions (grp TEXT, part INTEGER, off TEXT, PRIMARY KEY (grp, part))');
+        db.exec(
+          'CREATE TABLE totals (stream TEXT PRIMARY KEY, total INTEGER); CREATE TABLE positions (grp TEXT, part INTEGER, off TEXT, PRIMARY KEY (grp, part))',
+        );
         const positions: PositionStore = {
           load: async (group) => {
             const rows = db.prepare('SELECT part, off FROM positions WHERE grp = ?').all(group) as { part: number; off: string }[];
@@ -476,7 +548,10 @@ export function runConformanceSuite(target: ConformanceTarget): void {
         };
         const project = (e: RecordedEvent<EventOf<typeof accountEvents>>): void => {
           db.exec('BEGIN');
-          db.prepare('INSERT INTO totals VALUES (?, ?) ON CONFLICT (stream) DO UPDATE SET total = total + excluded.total').run(e.streamId, e.data.amount);
+          db.prepare('INSERT INTO totals VALUES (?, ?) ON CONFLICT (stream) DO UPDATE SET total = total + excluded.total').run(
+            e.streamId,
+            e.data.amount,
+          );
           db.prepare('INSERT OR REPLACE INTO positions VALUES (?, ?, ?)').run('totals', e.position.partition, String(e.position.offset));
           db.exec('COMMIT');
         };
@@ -487,7 +562,9 @@ export function runConformanceSuite(target: ConformanceTarget): void {
         const second = store.subscribe({ group: 'totals', positions, handler: project });
         await second.caughtUp();
         await second.stop();
-        const totals = Object.fromEntries((db.prepare('SELECT stream, total FROM totals').all() as { stream: string; total: number }[]).map((r) => [r.stream, r.total]));
+        const totals = Object.fromEntries(
+          (db.prepare('SELECT stream, total FROM totals').all() as { stream: string; total: number }[]).map((r) => [r.stream, r.total]),
+        );
         assert.deepEqual(totals, { 'account-rm0': 2 + 4, 'account-rm1': 1 + 3 + 10 }, 'every event applied exactly once');
         assert.deepEqual(await store.groups.position('totals'), [], 'nothing was kept in the event store');
         db.close();
@@ -578,7 +655,11 @@ export function runConformanceSuite(target: ConformanceTarget): void {
         assert.equal(({} as Record<string, unknown>).admin, undefined, 'no prototype was polluted');
         // Hostile stream names never reach the backend.
         for (const streamId of hostile) {
-          await assert.rejects(store.append(streamId, Deposited({ amount: 1 })), InvalidStreamNameError, `append to ${JSON.stringify(streamId)}`);
+          await assert.rejects(
+            store.append(streamId, Deposited({ amount: 1 })),
+            InvalidStreamNameError,
+            `append to ${JSON.stringify(streamId)}`,
+          );
           await assert.rejects(collect(store.readStream(streamId)), InvalidStreamNameError);
           await assert.rejects(store.streamVersion(streamId), InvalidStreamNameError);
         }

@@ -4,7 +4,14 @@ import assert from 'node:assert/strict';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, it } from 'node:test';
 import { sqlite } from '../../src/backends/sqlite/index.ts';
-import { createEventStore, DriverError, InvalidArgumentError, type EventStoreDriver, type Position, type PositionStore } from '../../src/index.ts';
+import {
+  createEventStore,
+  DriverError,
+  InvalidArgumentError,
+  type EventStoreDriver,
+  type Position,
+  type PositionStore,
+} from '../../src/index.ts';
 import { Deposited, accountEvents } from '../conformance/fixtures.ts';
 
 function recordingPositions(): PositionStore & { saves: Position[][] } {
@@ -18,7 +25,11 @@ function recordingPositions(): PositionStore & { saves: Position[][] } {
 
 async function storeWith(events: number) {
   const store = createEventStore({ driver: sqlite({ database: new DatabaseSync(':memory:') }), events: accountEvents });
-  for (let i = 0; i < events / 50; i++) await store.append(`account-${i}`, Array.from({ length: 50 }, () => Deposited({ amount: 1 })));
+  for (let i = 0; i < events / 50; i++)
+    await store.append(
+      `account-${i}`,
+      Array.from({ length: 50 }, () => Deposited({ amount: 1 })),
+    );
   return store;
 }
 
@@ -81,8 +92,10 @@ describe('subscription checkpoints', () => {
     let saveFailures = 2;
     // The embedded store with an outage injected: its reads and checkpoint writes fail for a while.
     const overrides: Partial<EventStoreDriver> = {
-      readPartition: (partition, range) => (readFailures-- > 0 ? Promise.reject(new Error('connection reset')) : inner.readPartition(partition, range)),
-      writeCheckpoint: (group, positions) => (saveFailures-- > 0 ? Promise.reject(new Error('broker unavailable')) : inner.writeCheckpoint(group, positions)),
+      readPartition: (partition, range) =>
+        readFailures-- > 0 ? Promise.reject(new Error('connection reset')) : inner.readPartition(partition, range),
+      writeCheckpoint: (group, positions) =>
+        saveFailures-- > 0 ? Promise.reject(new Error('broker unavailable')) : inner.writeCheckpoint(group, positions),
     };
     const flaky = new Proxy(inner, {
       get: (target, key) => {
@@ -102,12 +115,14 @@ describe('subscription checkpoints', () => {
     assert.equal(new Set(seen).size, 5, 'each event once');
     assert.equal(reports.length, 5, 'three failed reads and two failed saves reported');
     assert.ok(reports.every((r) => r instanceof DriverError));
-    assert.equal((await store.groups.position('outage'))[0]?.offset, (await collectHead(store)));
+    assert.equal((await store.groups.position('outage'))[0]?.offset, await collectHead(store));
     await sub.stop();
     await store.close();
   });
 });
 
-async function collectHead(store: { runtime: { use<T>(fn: (d: EventStoreDriver) => Promise<T>): Promise<T> } }): Promise<bigint | undefined> {
+async function collectHead(store: {
+  runtime: { use<T>(fn: (d: EventStoreDriver) => Promise<T>): Promise<T> };
+}): Promise<bigint | undefined> {
   return store.runtime.use((d) => d.partitionHead(0));
 }

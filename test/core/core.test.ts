@@ -70,12 +70,15 @@ describe('event types', () => {
   });
 
   it('reports schema issues with their path', () => {
-    assert.throws(() => Named({ name: '' }), (error: unknown) => {
-      assert.ok(error instanceof InvalidEventError);
-      assert.deepEqual(error.issues[0]?.path, ['name']);
-      assert.match(error.message, /invalid Named event: name:/);
-      return true;
-    });
+    assert.throws(
+      () => Named({ name: '' }),
+      (error: unknown) => {
+        assert.ok(error instanceof InvalidEventError);
+        assert.deepEqual(error.issues[0]?.path, ['name']);
+        assert.match(error.message, /invalid Named event: name:/);
+        return true;
+      },
+    );
   });
 
   it('refuses asynchronous schemas, bad names and versions', () => {

@@ -9,9 +9,26 @@ import { createEventStore, ExpectedVersionConflictError } from '../../src/index.
 import { redis } from '../../src/backends/redis/index.ts';
 import { Deposited, Withdrawn } from '../conformance/fixtures.ts';
 
-const [target, prefix, partitions, worker, durationArg, streamsArg] = process.argv.slice(2) as [string, string, string, string, string, string, string];
+const [target, prefix, partitions, worker, durationArg, streamsArg] = process.argv.slice(2) as [
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+];
 const driver = target.startsWith('cluster:')
-  ? redis({ cluster: { rootNodes: target.slice('cluster:'.length).split(',').map((url) => ({ url })) }, prefix, partitions: Number(partitions) })
+  ? redis({
+      cluster: {
+        rootNodes: target
+          .slice('cluster:'.length)
+          .split(',')
+          .map((url) => ({ url })),
+      },
+      prefix,
+      partitions: Number(partitions),
+    })
   : redis({ url: target, prefix, partitions: Number(partitions) });
 const store = createEventStore({ driver, events: [Deposited, Withdrawn] });
 const streams = streamsArg.split(',');
@@ -38,7 +55,10 @@ for (; Date.now() < end; attempt++) {
   try {
     const outcomes = await store.appendMany(requests);
     if (outcomes.some((o) => o.alreadyStored)) throw new Error(`batch ${batch} reported alreadyStored`);
-    won.push({ batch, streams: requests.map((r, i) => ({ streamId: r.streamId, from: r.expectedVersion, to: outcomes[i]!.nextExpectedVersion })) });
+    won.push({
+      batch,
+      streams: requests.map((r, i) => ({ streamId: r.streamId, from: r.expectedVersion, to: outcomes[i]!.nextExpectedVersion })),
+    });
   } catch (error) {
     if (!(error instanceof ExpectedVersionConflictError)) throw error;
     const stale = requests.find((r) => r.streamId === error.streamId);

@@ -99,14 +99,42 @@ describe('redis appendMany: single node', () => {
       { streamId: b!, events: Withdrawn({ amount: 1 }), expectedVersion: 1 },
       { streamId: c!, events: Deposited({ amount: 30 }), expectedVersion: 'any' },
     ]);
-    assert.deepEqual(ok.map((o) => o.nextExpectedVersion), [2, 2, 1]);
-    assert.deepEqual(ok.map((o) => o.alreadyStored), [false, false, false]);
-    assert.deepEqual(ok.map((o) => o.events.map((e) => e.position.partition)), [[0, 0], [1], [3]]);
-    assert.deepEqual((await collect(store.readStream(a!))).map((e) => e.data.amount), [10, 11]);
-    assert.deepEqual((await collect(store.readStream(b!))).map((e) => e.type), ['Deposited', 'Withdrawn']);
+    assert.deepEqual(
+      ok.map((o) => o.nextExpectedVersion),
+      [2, 2, 1],
+    );
+    assert.deepEqual(
+      ok.map((o) => o.alreadyStored),
+      [false, false, false],
+    );
+    assert.deepEqual(
+      ok.map((o) => o.events.map((e) => e.position.partition)),
+      [[0, 0], [1], [3]],
+    );
+    assert.deepEqual(
+      (await collect(store.readStream(a!))).map((e) => e.data.amount),
+      [10, 11],
+    );
+    assert.deepEqual(
+      (await collect(store.readStream(b!))).map((e) => e.type),
+      ['Deposited', 'Withdrawn'],
+    );
     const all = await collect(store.readAll());
-    assert.deepEqual(where(all), [[a, 1, 0], [a, 2, 0], [b, 1, 1], [b, 2, 1], [c, 1, 3]], 'each partition log holds its events once');
-    assert.deepEqual(all.filter((e) => e.streamId !== b || e.version === 2).map((e) => e.position), ok.flatMap((o) => o.events.map((e) => e.position)));
+    assert.deepEqual(
+      where(all),
+      [
+        [a, 1, 0],
+        [a, 2, 0],
+        [b, 1, 1],
+        [b, 2, 1],
+        [c, 1, 3],
+      ],
+      'each partition log holds its events once',
+    );
+    assert.deepEqual(
+      all.filter((e) => e.streamId !== b || e.version === 2).map((e) => e.position),
+      ok.flatMap((o) => o.events.map((e) => e.position)),
+    );
     const since = await collect(store.readSince(new Date(Math.min(...all.map((e) => e.time.getTime())))));
     assert.equal(since.length, 5, 'the logs stay a time index');
   });
@@ -131,7 +159,8 @@ describe('redis appendMany: single node', () => {
         { streamId: b!, events: fresh[1]!, expectedVersion: 'no_stream' },
         { streamId: c!, events: Deposited({ amount: 52 }), expectedVersion: 0 },
       ]),
-      (error: unknown) => error instanceof ExpectedVersionConflictError && error.streamId === c && error.actualVersion === 1 && error.expectedVersion === 0,
+      (error: unknown) =>
+        error instanceof ExpectedVersionConflictError && error.streamId === c && error.actualVersion === 1 && error.expectedVersion === 0,
     );
     // An id already stored in the partition of its stream (not a retry: another stream).
     const a2 = streamIn(4, 0, 'account', [a!]);
@@ -140,7 +169,11 @@ describe('redis appendMany: single node', () => {
         { streamId: b!, events: fresh[1]! },
         { streamId: a2, events: first },
       ]),
-      (error: unknown) => error instanceof DuplicateEventIdError && error.eventId === first.id && error.existing.streamId === a && error.existing.version === 1,
+      (error: unknown) =>
+        error instanceof DuplicateEventIdError &&
+        error.eventId === first.id &&
+        error.existing.streamId === a &&
+        error.existing.version === 1,
     );
     // One id in two streams of one batch: refused before anything is sent.
     await assert.rejects(
@@ -160,7 +193,7 @@ describe('redis appendMany: single node', () => {
     await client.close();
   });
 
-  it('recognises an exact retry of a stored batch (alreadyStored, the first try\'s events) and nothing else', async () => {
+  it("recognises an exact retry of a stored batch (alreadyStored, the first try's events) and nothing else", async () => {
     const store = openNode(uniqueName('many-retry'));
     const [a, b] = [1, 2].map((p) => streamIn(4, p, 'account'));
     await store.append(b!, Deposited({ amount: 1 }));
@@ -176,17 +209,39 @@ describe('redis appendMany: single node', () => {
     for (const batch of [checked, unchecked]) {
       const first = await store.appendMany(batch);
       const again = await store.appendMany(batch); // a conflict (checked) or a duplicate (unchecked) on the server
-      assert.deepEqual(again.map((o) => o.alreadyStored), [true, true]);
-      assert.deepEqual(again.map((o) => o.nextExpectedVersion), first.map((o) => o.nextExpectedVersion));
-      assert.deepEqual(again.map((o) => o.events.map((e) => [e.id, e.version, e.position, e.time])), first.map((o) => o.events.map((e) => [e.id, e.version, e.position, e.time])));
+      assert.deepEqual(
+        again.map((o) => o.alreadyStored),
+        [true, true],
+      );
+      assert.deepEqual(
+        again.map((o) => o.nextExpectedVersion),
+        first.map((o) => o.nextExpectedVersion),
+      );
+      assert.deepEqual(
+        again.map((o) => o.events.map((e) => [e.id, e.version, e.position, e.time])),
+        first.map((o) => o.events.map((e) => [e.id, e.version, e.position, e.time])),
+      );
     }
     // Still a retry after the streams moved on (the ids sit where the batch put them).
     await store.append(a!, Deposited({ amount: 9 }));
-    assert.deepEqual((await store.appendMany(checked)).map((o) => o.alreadyStored), [true, true]);
+    assert.deepEqual(
+      (await store.appendMany(checked)).map((o) => o.alreadyStored),
+      [true, true],
+    );
     // Not retries: the same batch with one event more, or with one stream fewer and a new one.
-    await assert.rejects(store.appendMany([checked[0]!, { ...checked[1]!, events: [withdrawal, Deposited({ amount: 1 })] }]), ExpectedVersionConflictError);
-    await assert.rejects(store.appendMany([unchecked[0]!, { streamId: 'account-new', events: Deposited({ amount: 1 }) }]), DuplicateEventIdError);
-    assert.deepEqual((await collect(store.readAll())).map((e) => e.data.amount).sort((x, y) => x - y), [1, 1, 1, 5, 6, 7, 8, 9], 'nothing stored twice');
+    await assert.rejects(
+      store.appendMany([checked[0]!, { ...checked[1]!, events: [withdrawal, Deposited({ amount: 1 })] }]),
+      ExpectedVersionConflictError,
+    );
+    await assert.rejects(
+      store.appendMany([unchecked[0]!, { streamId: 'account-new', events: Deposited({ amount: 1 }) }]),
+      DuplicateEventIdError,
+    );
+    assert.deepEqual(
+      (await collect(store.readAll())).map((e) => e.data.amount).sort((x, y) => x - y),
+      [1, 1, 1, 5, 6, 7, 8, 9],
+      'nothing stored twice',
+    );
   });
 
   it('OS processes racing appendMany with expected versions on overlapping streams: one winner per conflict, nothing partial', async (t) => {
@@ -242,12 +297,31 @@ describe('redis appendMany: cluster', () => {
       { streamId: c, events: Deposited({ amount: 30 }) },
     ];
     const ok = await store.appendMany(batch);
-    assert.deepEqual(ok.map((o) => o.nextExpectedVersion), [2, 2, 1]);
+    assert.deepEqual(
+      ok.map((o) => o.nextExpectedVersion),
+      [2, 2, 1],
+    );
     const log = await collect(store.readAll());
-    assert.deepEqual(where(log), [[b, 1, 6], [a, 1, 6], [a, 2, 6], [b, 2, 6], [c, 1, 6]], 'the partition log holds the batch once, in order');
+    assert.deepEqual(
+      where(log),
+      [
+        [b, 1, 6],
+        [a, 1, 6],
+        [a, 2, 6],
+        [b, 2, 6],
+        [c, 1, 6],
+      ],
+      'the partition log holds the batch once, in order',
+    );
     const again = await store.appendMany(batch);
-    assert.deepEqual(again.map((o) => o.alreadyStored), [true, true, true]);
-    assert.deepEqual(again.map((o) => o.events.map((e) => e.position)), ok.map((o) => o.events.map((e) => e.position)));
+    assert.deepEqual(
+      again.map((o) => o.alreadyStored),
+      [true, true, true],
+    );
+    assert.deepEqual(
+      again.map((o) => o.events.map((e) => e.position)),
+      ok.map((o) => o.events.map((e) => e.position)),
+    );
     assert.equal((await collect(store.readAll())).length, 5, 'the retry stored nothing');
   });
 
@@ -270,7 +344,10 @@ describe('redis appendMany: cluster', () => {
       { streamId: a!, events: Deposited({ amount: 1 }), expectedVersion: 'no_stream' },
       { streamId: b!, events: Deposited({ amount: 2 }), expectedVersion: 'no_stream' },
     ]);
-    assert.deepEqual(ok.map((o) => o.events[0]!.position.partition), pair);
+    assert.deepEqual(
+      ok.map((o) => o.events[0]!.position.partition),
+      pair,
+    );
     assert.deepEqual([await store.streamVersion(a!), await store.streamVersion(b!)], [1, 1]);
   });
 
@@ -319,29 +396,53 @@ function startWorker(args: string[]): { ready: Promise<void>; go(): void; report
  * expected; no event of a losing batch is stored anywhere, and the partition logs hold exactly
  * the streams' events.
  */
-async function raceAppendMany(t: { diagnostic(message: string): void }, kind: 'node' | 'cluster', target: string, store: Store, streams: string[]): Promise<void> {
+async function raceAppendMany(
+  t: { diagnostic(message: string): void },
+  kind: 'node' | 'cluster',
+  target: string,
+  store: Store,
+  streams: string[],
+): Promise<void> {
   const driver = store.runtime.driver;
   assert.ok(driver instanceof RedisDriver);
-  const workers = ['a', 'b', 'c'].map((w) => startWorker([target, driver.keys.prefix, String(driver.partitions), w, '1000', streams.join(',')]));
+  const workers = ['a', 'b', 'c'].map((w) =>
+    startWorker([target, driver.keys.prefix, String(driver.partitions), w, '1000', streams.join(',')]),
+  );
   await Promise.all(workers.map((w) => w.ready));
   for (const w of workers) w.go();
   const reports = await Promise.all(workers.map((w) => w.report));
   const wins = reports.flatMap((r) => r.won);
   const conflicts = reports.reduce((n, r) => n + r.conflicts, 0);
-  t.diagnostic(`${kind}: ${wins.length} batches won, ${conflicts} lost to a conflict (${reports.map((r) => `${r.worker} ${r.won.length}/${r.conflicts}`).join(', ')})`);
-  assert.equal(wins.length + conflicts, reports.reduce((n, r) => n + r.attempts, 0), 'every attempt either won or lost to a conflict');
+  t.diagnostic(
+    `${kind}: ${wins.length} batches won, ${conflicts} lost to a conflict (${reports.map((r) => `${r.worker} ${r.won.length}/${r.conflicts}`).join(', ')})`,
+  );
+  assert.equal(
+    wins.length + conflicts,
+    reports.reduce((n, r) => n + r.attempts, 0),
+    'every attempt either won or lost to a conflict',
+  );
   assert.ok(conflicts > 0, 'the processes really raced');
 
   const byBatch = new Map<string, { streamId: string; version: number }[]>();
   const storedIds = new Set<string>();
   for (const streamId of streams) {
     const read = await collect(store.readStream(streamId));
-    assert.deepEqual(read.map((e) => e.version), read.map((_, i) => i + 1), `${streamId} has no gaps`);
+    assert.deepEqual(
+      read.map((e) => e.version),
+      read.map((_, i) => i + 1),
+      `${streamId} has no gaps`,
+    );
     // Winners on this stream, in version order: each started where the previous one ended.
-    const chain = wins.flatMap((w) => w.streams.filter((s) => s.streamId === streamId).map((s) => ({ ...s, batch: w.batch }))).sort((x, y) => x.from - y.from);
+    const chain = wins
+      .flatMap((w) => w.streams.filter((s) => s.streamId === streamId).map((s) => ({ ...s, batch: w.batch })))
+      .sort((x, y) => x.from - y.from);
     let version = 0;
     for (const link of chain) {
-      assert.equal(link.from, version, `${link.batch} expected ${link.from} on ${streamId} and won: it is the only winner from ${link.from}`);
+      assert.equal(
+        link.from,
+        version,
+        `${link.batch} expected ${link.from} on ${streamId} and won: it is the only winner from ${link.from}`,
+      );
       version = link.to;
     }
     assert.equal(read.length, version, `${streamId} holds exactly its winners' events`);
@@ -352,14 +453,24 @@ async function raceAppendMany(t: { diagnostic(message: string): void }, kind: 'n
     }
   }
   for (const w of wins) {
-    const expected = w.streams.flatMap((s) => Array.from({ length: s.to - s.from }, (_, i) => ({ streamId: s.streamId, version: s.from + i + 1 })));
-    const order = (list: { streamId: string; version: number }[] | undefined) => (list ?? []).map((x) => `${x.streamId}@${x.version}`).sort();
+    const expected = w.streams.flatMap((s) =>
+      Array.from({ length: s.to - s.from }, (_, i) => ({ streamId: s.streamId, version: s.from + i + 1 })),
+    );
+    const order = (list: { streamId: string; version: number }[] | undefined) =>
+      (list ?? []).map((x) => `${x.streamId}@${x.version}`).sort();
     assert.deepEqual(order(byBatch.get(w.batch)), order(expected), `batch ${w.batch} is stored whole, where its writer was told`);
     byBatch.delete(w.batch);
   }
   assert.deepEqual([...byBatch.keys()], [], 'no stored event belongs to a batch that lost');
-  for (const l of reports.flatMap((r) => r.lost)) assert.ok(l.eventIds.every((id) => !storedIds.has(id)), `nothing of the lost batch ${l.batch}`);
+  for (const l of reports.flatMap((r) => r.lost))
+    assert.ok(
+      l.eventIds.every((id) => !storedIds.has(id)),
+      `nothing of the lost batch ${l.batch}`,
+    );
   const log = await collect(store.readAll());
   assert.equal(log.length, storedIds.size, 'the partition logs hold each stored event once');
-  assert.ok(log.every((e) => storedIds.has(e.id)), 'and nothing else');
+  assert.ok(
+    log.every((e) => storedIds.has(e.id)),
+    'and nothing else',
+  );
 }

@@ -84,13 +84,14 @@ runConsumerGroupSuite({
   // The group exists on every partition log (consumers are created on their first read).
   ready: (store, _prefix, group) =>
     until(
-      () => withClient(async (client) => {
-        const keys = keysOf(store);
-        for (let p = 0; p < store.partitions; p++) {
-          if (!(await groupsOf(client, keys.all(p))).some((x) => String(x['name']) === group)) return false;
-        }
-        return true;
-      }),
+      () =>
+        withClient(async (client) => {
+          const keys = keysOf(store);
+          for (let p = 0; p < store.partitions; p++) {
+            if (!(await groupsOf(client, keys.all(p))).some((x) => String(x['name']) === group)) return false;
+          }
+          return true;
+        }),
       `group ${group} to exist`,
     ),
 });
@@ -127,7 +128,10 @@ describe('redis consumer groups: redriven dead letters', () => {
       await until(() => handled.includes(2), 'the redriven event to be handled');
       await until(async () => (await unacknowledged(store, 'g')) === 0, 'the redriven entry to be acknowledged');
       await second.stop();
-      assert.deepEqual(handled.sort((a, b) => a - b), [1, 2, 3, 4]);
+      assert.deepEqual(
+        handled.sort((a, b) => a - b),
+        [1, 2, 3, 4],
+      );
     } finally {
       await store.close();
       await dropPrefixes([prefix]);

@@ -35,7 +35,10 @@ describe('redis: two processes', () => {
     const store = createEventStore({ driver: redis({ url: REDIS_URL, prefix, partitions: 4 }), events });
     const read: RecordedEvent<ReturnType<typeof Deposited>>[] = [];
     for await (const e of store.readStream('account-shared')) read.push(e as never);
-    assert.deepEqual(read.map((e) => e.version), allWon);
+    assert.deepEqual(
+      read.map((e) => e.version),
+      allWon,
+    );
     for (const s of stats) {
       for (const v of s.won) assert.equal(read[v - 1]!.metadata.worker, s.worker, `version ${v} is the event of its winner`);
     }
@@ -74,17 +77,22 @@ describe('redis: hostile names', () => {
     assert.deepEqual(await keysOf(prefix), before);
     const keys = new RedisKeys(prefix);
     const p = store.partitionOf('account-1');
-    assert.deepEqual(before, [keys.stream(p, 'account-1'), keys.all(p), keys.ids(p)].sort(), 'only the stream, its partition log and id index');
+    assert.deepEqual(
+      before,
+      [keys.stream(p, 'account-1'), keys.all(p), keys.ids(p)].sort(),
+      'only the stream, its partition log and id index',
+    );
     await store.close();
   });
 });
 
 // A private redis-server per test, so restarting it disturbs no other test.
 function startRedis(port: number, dataDir: string, fsync: 'everysec' | 'always'): Promise<ChildProcess> {
-  const child = spawn('redis-server', [
-    '--port', String(port), '--bind', '127.0.0.1', '--dir', dataDir, '--save', '',
-    '--appendonly', 'yes', '--appendfsync', fsync,
-  ], { stdio: 'ignore' });
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dataDir, '--save', '', '--appendonly', 'yes', '--appendfsync', fsync],
+    { stdio: 'ignore' },
+  );
   return new Promise((resolve, reject) => {
     const deadline = Date.now() + 10_000;
     const probe = async (): Promise<void> => {
@@ -147,27 +155,43 @@ async function appendsAcrossRestart(restart: (server: ChildProcess) => Promise<v
 
 describe('redis: restart with AOF on', () => {
   it('a graceful restart (appendfsync everysec) during appends keeps every acknowledged append, once', async (t) => {
-    const result = await appendsAcrossRestart(async (server) => {
-      server.kill('SIGTERM'); // redis fsyncs the AOF on shutdown
-      await new Promise((r) => server.once('exit', r));
-    }, 'everysec', 6391);
+    const result = await appendsAcrossRestart(
+      async (server) => {
+        server.kill('SIGTERM'); // redis fsyncs the AOF on shutdown
+        await new Promise((r) => server.once('exit', r));
+      },
+      'everysec',
+      6391,
+    );
     t.diagnostic(`acknowledged ${result.acknowledged.length}, failed tries during the restart ${result.failures}`);
     assert.ok(result.acknowledged.length > 20 && result.failures > 0, 'appends really ran across the restart');
     const stored = new Set(result.stored);
     assert.equal(stored.size, result.stored.length, 'no event stored twice');
-    assert.deepEqual(result.acknowledged.filter((id) => !stored.has(id)), [], 'no acknowledged append lost');
+    assert.deepEqual(
+      result.acknowledged.filter((id) => !stored.has(id)),
+      [],
+      'no acknowledged append lost',
+    );
   });
 
   it('a kill -9 (appendfsync always) during appends keeps every acknowledged append, once', async (t) => {
-    const result = await appendsAcrossRestart(async (server) => {
-      server.kill('SIGKILL');
-      await new Promise((r) => server.once('exit', r));
-    }, 'always', 6392);
+    const result = await appendsAcrossRestart(
+      async (server) => {
+        server.kill('SIGKILL');
+        await new Promise((r) => server.once('exit', r));
+      },
+      'always',
+      6392,
+    );
     t.diagnostic(`acknowledged ${result.acknowledged.length}, failed tries during the restart ${result.failures}`);
     assert.ok(result.acknowledged.length > 20 && result.failures > 0, 'appends really ran across the crash');
     const stored = new Set(result.stored);
     assert.equal(stored.size, result.stored.length, 'no event stored twice');
-    assert.deepEqual(result.acknowledged.filter((id) => !stored.has(id)), [], 'no acknowledged append lost');
+    assert.deepEqual(
+      result.acknowledged.filter((id) => !stored.has(id)),
+      [],
+      'no acknowledged append lost',
+    );
   });
 
   it('waitForAof is refused with a clear error where the server lacks WAITAOF', async (t) => {

@@ -55,16 +55,25 @@ test('apt-get: a run refused on a lock (apt-get update ignores DPkg::Lock::Timeo
 
 test('apt-get: any other failure is thrown at once, with apt-get output', async () => {
   const apt = fakeAptGet(0, 100);
-  await assert.rejects(aptGet('apt-get install', ['install', '-y', 'nope'], { env: apt.env, retryEveryMs: 10 }), /apt-get install failed \(exit 100\)[\s\S]*Unable to locate package nope/);
+  await assert.rejects(
+    aptGet('apt-get install', ['install', '-y', 'nope'], { env: apt.env, retryEveryMs: 10 }),
+    /apt-get install failed \(exit 100\)[\s\S]*Unable to locate package nope/,
+  );
   assert.equal(apt.calls().length, 1);
 });
 
 test('apt-get: a lock still held at the deadline is an error naming the lock', async () => {
   const apt = fakeAptGet(1000);
   const started = Date.now();
-  await assert.rejects(aptGet('apt-get update', ['update'], { env: apt.env, lockWaitMs: 300, retryEveryMs: 50 }), /apt-get update failed \(exit 100\)[\s\S]*Could not get lock/);
+  await assert.rejects(
+    aptGet('apt-get update', ['update'], { env: apt.env, lockWaitMs: 300, retryEveryMs: 50 }),
+    /apt-get update failed \(exit 100\)[\s\S]*Could not get lock/,
+  );
   assert.ok(Date.now() - started < 5000);
   const calls = apt.calls();
   assert.ok(calls.length >= 2 && calls.length <= 7, `${calls.length} tries in 300 ms at one per 50 ms`);
-  assert.ok(calls.every((c) => c.startsWith('-o DPkg::Lock::Timeout=1 ')), calls[0]);
+  assert.ok(
+    calls.every((c) => c.startsWith('-o DPkg::Lock::Timeout=1 ')),
+    calls[0],
+  );
 });

@@ -1,13 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import {
-  Admin,
-  Consumer,
-  FetchIsolationLevels,
-  Producer,
-  stringDeserializers,
-  stringSerializers,
-} from '@platformatic/kafka';
+import { Admin, Consumer, FetchIsolationLevels, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka';
 import { KAFKA_BROKERS, uniqueName } from './env.ts';
 
 const closers: Array<() => Promise<unknown>> = [];
@@ -58,7 +51,12 @@ test('kafka: committed transaction is visible to read_committed, aborted one is 
   closers.push(() => producer.close());
 
   const committed = await producer.beginTransaction();
-  await committed.send({ messages: [{ topic, key: 'order-1', value: 'placed' }, { topic, key: 'order-1', value: 'paid' }] });
+  await committed.send({
+    messages: [
+      { topic, key: 'order-1', value: 'placed' },
+      { topic, key: 'order-1', value: 'paid' },
+    ],
+  });
   await committed.commit();
 
   const aborted = await producer.beginTransaction();
@@ -83,11 +81,27 @@ test('kafka: committed transaction is visible to read_committed, aborted one is 
 test('kafka: consumer group commits offsets', { timeout: 60_000 }, async () => {
   const topic = uniqueName('smoke-group');
   const groupId = uniqueName('smoke-group');
-  const producer = new Producer({ clientId: 'smoke-producer-2', bootstrapBrokers: KAFKA_BROKERS, serializers: stringSerializers, autocreateTopics: true });
+  const producer = new Producer({
+    clientId: 'smoke-producer-2',
+    bootstrapBrokers: KAFKA_BROKERS,
+    serializers: stringSerializers,
+    autocreateTopics: true,
+  });
   closers.push(() => producer.close());
-  await producer.send({ messages: [{ topic, value: 'a' }, { topic, value: 'b' }] });
+  await producer.send({
+    messages: [
+      { topic, value: 'a' },
+      { topic, value: 'b' },
+    ],
+  });
 
-  const consumer = new Consumer({ clientId: 'smoke-consumer-2', groupId, bootstrapBrokers: KAFKA_BROKERS, deserializers: stringDeserializers, maxWaitTime: 200 });
+  const consumer = new Consumer({
+    clientId: 'smoke-consumer-2',
+    groupId,
+    bootstrapBrokers: KAFKA_BROKERS,
+    deserializers: stringDeserializers,
+    maxWaitTime: 200,
+  });
   closers.push(() => consumer.close());
   const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false });
   const seen: string[] = [];

@@ -9,7 +9,9 @@ const table = uniqueName('smoke_events').replaceAll('-', '_');
 before(async () => {
   client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 5000 });
   await client.connect();
-  await client.query(`create table ${table} (stream text not null, version int not null, body jsonb not null, primary key (stream, version))`);
+  await client.query(
+    `create table ${table} (stream text not null, version int not null, body jsonb not null, primary key (stream, version))`,
+  );
 });
 
 after(async () => {
@@ -32,8 +34,13 @@ test('postgres: a committed transaction is visible, a rolled back one is not', a
   await client.query('rollback');
 
   const r = await client.query<{ version: number; type: string }>(
-    `select version, body->>'type' as type from ${table} where stream = $1 order by version`, ['order-1']);
-  assert.deepEqual(r.rows, [{ version: 1, type: 'Placed' }, { version: 2, type: 'Paid' }]);
+    `select version, body->>'type' as type from ${table} where stream = $1 order by version`,
+    ['order-1'],
+  );
+  assert.deepEqual(r.rows, [
+    { version: 1, type: 'Placed' },
+    { version: 2, type: 'Paid' },
+  ]);
 });
 
 test('postgres: a duplicate version aborts the transaction', async () => {

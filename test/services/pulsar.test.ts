@@ -87,12 +87,14 @@ test('pulsar: produce and consume over the WebSocket API', { timeout: 90_000 }, 
     const acks = nextMessages(producer, 2);
     const values = ['placed', 'paid'];
     values.forEach((value, i) => {
-      producer.send(JSON.stringify({
-        payload: Buffer.from(value).toString('base64'),
-        properties: { type: value },
-        key: 'order-1',
-        context: String(i),
-      }));
+      producer.send(
+        JSON.stringify({
+          payload: Buffer.from(value).toString('base64'),
+          properties: { type: value },
+          key: 'order-1',
+          context: String(i),
+        }),
+      );
     });
     const produced = await acks;
     for (const ack of produced) {
@@ -101,9 +103,18 @@ test('pulsar: produce and consume over the WebSocket API', { timeout: 90_000 }, 
     }
 
     const messages = await received;
-    assert.deepEqual(messages.map((m) => Buffer.from(String(m['payload']), 'base64').toString()), values);
-    assert.deepEqual(messages.map((m) => (m['properties'] as Record<string, string>)['type']), values);
-    assert.deepEqual(messages.map((m) => m['key']), ['order-1', 'order-1']);
+    assert.deepEqual(
+      messages.map((m) => Buffer.from(String(m['payload']), 'base64').toString()),
+      values,
+    );
+    assert.deepEqual(
+      messages.map((m) => (m['properties'] as Record<string, string>)['type']),
+      values,
+    );
+    assert.deepEqual(
+      messages.map((m) => m['key']),
+      ['order-1', 'order-1'],
+    );
     for (const m of messages) consumer.send(JSON.stringify({ messageId: m['messageId'] }));
 
     // the broker counts the messages in and sees the subscription

@@ -121,15 +121,25 @@ describe('redis cluster', () => {
         if (list.length < 5) perPartition.set(partitionOf(stream, PARTITIONS), [...list, stream]);
       }
       const streams = [...perPartition.values()].flat();
-      await Promise.all(streams.map(async (stream, k) => {
-        await store.append(stream, [Deposited({ amount: k + 1 }), Deposited({ amount: 1000 + k })], { expectedVersion: 'no_stream' });
-        await store.append(stream, Withdrawn({ amount: 1 }), { expectedVersion: 2 });
-      }));
+      await Promise.all(
+        streams.map(async (stream, k) => {
+          await store.append(stream, [Deposited({ amount: k + 1 }), Deposited({ amount: 1000 + k })], { expectedVersion: 'no_stream' });
+          await store.append(stream, Withdrawn({ amount: 1 }), { expectedVersion: 2 });
+        }),
+      );
 
       for (const [k, stream] of streams.entries()) {
         const read = [];
         for await (const e of store.readStream(stream)) read.push([e.version, e.type, e.data.amount]);
-        assert.deepEqual(read, [[1, 'Deposited', k + 1], [2, 'Deposited', 1000 + k], [3, 'Withdrawn', 1]], stream);
+        assert.deepEqual(
+          read,
+          [
+            [1, 'Deposited', k + 1],
+            [2, 'Deposited', 1000 + k],
+            [3, 'Withdrawn', 1],
+          ],
+          stream,
+        );
       }
       const seen = new Set<number>();
       let total = 0;
@@ -185,7 +195,10 @@ describe('redis cluster', () => {
       await Promise.all([c1.stop(), c2.stop()]);
       assert.equal(c1.handled + c2.handled, 40);
       assert.deepEqual([...seen.keys()].sort(), [...ids].sort(), 'every event handled');
-      assert.ok([...seen.values()].every((by) => by.length === 1), 'no event handled twice');
+      assert.ok(
+        [...seen.values()].every((by) => by.length === 1),
+        'no event handled twice',
+      );
       let pending = 0;
       const keys = new RedisKeys(prefix);
       for (let p = 0; p < PARTITIONS; p++) {

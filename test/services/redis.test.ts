@@ -28,8 +28,14 @@ test('redis: XADD, XREADGROUP and XACK on a stream', async () => {
     const read = await client.xReadGroup(group, 'c1', { key: stream, id: '>' }, { COUNT: 10, BLOCK: 1000 });
     assert.ok(read !== null && Array.isArray(read), 'XREADGROUP returned nothing');
     const messages = (read as Array<{ name: string; messages: Array<{ id: string; message: Record<string, string> }> }>)[0]?.messages ?? [];
-    assert.deepEqual(messages.map((m) => m.id), [id1, id2]);
-    assert.deepEqual(messages.map((m) => m.message['type']), ['OrderPlaced', 'OrderPaid']);
+    assert.deepEqual(
+      messages.map((m) => m.id),
+      [id1, id2],
+    );
+    assert.deepEqual(
+      messages.map((m) => m.message['type']),
+      ['OrderPlaced', 'OrderPaid'],
+    );
 
     const pendingBefore = await client.xPending(stream, group);
     assert.equal(pendingBefore.pending, 2);

@@ -32,8 +32,14 @@ describe('sqlite: several processes on one file', () => {
       byWorker.set(e.metadata.worker!, (byWorker.get(e.metadata.worker!) ?? 0) + 1);
     }
     await store.close();
-    assert.deepEqual(versions, Array.from({ length: 2 * rounds }, (_, i) => i + 1));
-    assert.deepEqual([...byWorker.entries()].sort(), [['a', rounds], ['b', rounds]]);
+    assert.deepEqual(
+      versions,
+      Array.from({ length: 2 * rounds }, (_, i) => i + 1),
+    );
+    assert.deepEqual([...byWorker.entries()].sort(), [
+      ['a', rounds],
+      ['b', rounds],
+    ]);
   });
 
   it('opens a file in WAL mode', async () => {

@@ -18,7 +18,13 @@ const dieAfter = Number(dieAfterArg);
 function driver(): EventStoreDriver {
   if (kind === 'redis') return redis({ url: connection, prefix: prefix!, partitions: 2 });
   // The same group timings as test/kafka/consumer-groups.test.ts: the broker's floor for session timeouts is 6 s.
-  if (kind === 'kafka') return kafka({ brokers: connection.split(','), prefix: prefix!, partitions: 2, consumerGroups: { sessionTimeoutMs: 6000, heartbeatIntervalMs: 300 } });
+  if (kind === 'kafka')
+    return kafka({
+      brokers: connection.split(','),
+      prefix: prefix!,
+      partitions: 2,
+      consumerGroups: { sessionTimeoutMs: 6000, heartbeatIntervalMs: 300 },
+    });
   throw new Error(`unknown backend ${backend}`);
 }
 

@@ -28,7 +28,9 @@ let conflicts = 0;
 while (won.length < rounds) {
   const version = await store.streamVersion('account-shared');
   try {
-    const outcome = await store.append('account-shared', Deposited({ amount: 1 }, { metadata: { worker: worker! } }), { expectedVersion: version });
+    const outcome = await store.append('account-shared', Deposited({ amount: 1 }, { metadata: { worker: worker! } }), {
+      expectedVersion: version,
+    });
     won.push(outcome.nextExpectedVersion);
   } catch (error) {
     if (!(error instanceof ExpectedVersionConflictError)) throw error;

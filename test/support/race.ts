@@ -20,9 +20,17 @@ export async function raceTwoProcesses(target: readonly string[], rounds: number
     ['a', 'b'].map((name) => run(process.execPath, [worker, ...target, name, String(rounds), startAt], { timeout: timeoutMs })),
   );
   const stats = results.map((r) => JSON.parse(r.stdout) as { worker: string; won: number[]; conflicts: number });
-  assert.deepEqual(stats.map((s) => s.won.length), [rounds, rounds], 'each process won its rounds');
+  assert.deepEqual(
+    stats.map((s) => s.won.length),
+    [rounds, rounds],
+    'each process won its rounds',
+  );
   const allWon = stats.flatMap((s) => s.won).sort((a, b) => a - b);
-  assert.deepEqual(allWon, Array.from({ length: 2 * rounds }, (_, i) => i + 1), 'each version won by exactly one process');
+  assert.deepEqual(
+    allWon,
+    Array.from({ length: 2 * rounds }, (_, i) => i + 1),
+    'each version won by exactly one process',
+  );
   return { stats, allWon };
 }
 

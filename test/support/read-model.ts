@@ -9,5 +9,9 @@ export function createReadModel(db: DatabaseSync): void {
 
 export function applyToReadModel(db: DatabaseSync, event: { id: string; data: unknown }, consumer: string): void {
   db.prepare('INSERT INTO attempts VALUES (?, ?)').run(event.id, consumer);
-  db.prepare('INSERT INTO applied VALUES (?, ?, ?) ON CONFLICT (event_id) DO NOTHING').run(event.id, consumer, (event.data as { amount: number }).amount);
+  db.prepare('INSERT INTO applied VALUES (?, ?, ?) ON CONFLICT (event_id) DO NOTHING').run(
+    event.id,
+    consumer,
+    (event.data as { amount: number }).amount,
+  );
 }

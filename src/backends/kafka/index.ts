@@ -11,10 +11,10 @@ export type { KafkaProjector, KafkaProjectorOptions, ProjectorOutput, ProjectorR
 /** `kafka({ brokers: ['127.0.0.1:9092'], prefix: 'orders', partitions: 8 })`; pass as `createEventStore({ driver })`. */
 export function kafka(options?: KafkaDriverOptions): KafkaDriver {
   const o = arg.options(options, 'kafka options');
-  arg.optional(o.brokers, (list) => arg.array(list, 'brokers').forEach((b, i) => arg.string(b, `brokers[${i}]`)));
+  arg.optional(o.brokers, (list) => arg.arrayOf(list, 'brokers', arg.string));
   arg.optional(o.prefix, (p) => arg.string(p, 'prefix'));
   arg.optional(o.partitions, (n) => arg.positiveInt(n, 'partitions'));
-  arg.optional(o.categories, (list) => arg.array(list, 'categories').forEach((c, i) => arg.string(c, `categories[${i}]`)));
+  arg.optional(o.categories, (list) => arg.arrayOf(list, 'categories', arg.string));
   arg.optional(o.replicationFactor, (n) => arg.positiveInt(n, 'replicationFactor'));
   arg.optional(o.clientOptions, (c) => arg.object(c, 'clientOptions'));
   arg.optional(o.transactionTimeoutMs, (n) => arg.positiveInt(n, 'transactionTimeoutMs'));

@@ -123,7 +123,15 @@ type Argument = string | Buffer;
 export function eventArgs(events: readonly EncodedEvent[]): Argument[] {
   const out: Argument[] = [];
   for (const e of events) {
-    out.push(e.id, e.type, String(e.schemaVersion), e.codec, Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength), e.metadata, String(e.time));
+    out.push(
+      e.id,
+      e.type,
+      String(e.schemaVersion),
+      e.codec,
+      Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength),
+      e.metadata,
+      String(e.time),
+    );
   }
   return out;
 }
@@ -139,7 +147,11 @@ export function expectedArgs(request: AppendRequest): [string, string] {
  * event id may appear once in the batch, and on a cluster every key must hash to one slot,
  * which holds for streams of one partition (their keys share its hash tag `{p<n>}`).
  */
-export function appendManyCall(keys: RedisKeys, requests: readonly AppendRequest[], cluster: boolean): { keys: string[]; args: Argument[] } {
+export function appendManyCall(
+  keys: RedisKeys,
+  requests: readonly AppendRequest[],
+  cluster: boolean,
+): { keys: string[]; args: Argument[] } {
   const seen = new Set<string>();
   for (const r of requests) {
     for (const e of r.events) {
@@ -159,7 +171,10 @@ export function appendManyCall(keys: RedisKeys, requests: readonly AppendRequest
     }
   }
   const index = new Map(partitions.map((p, i) => [p, i + 1]));
-  const scriptKeys = [...partitions.flatMap((p) => [keys.all(p), keys.ids(p)]), ...requests.map((r) => keys.stream(r.partition, r.streamId))];
+  const scriptKeys = [
+    ...partitions.flatMap((p) => [keys.all(p), keys.ids(p)]),
+    ...requests.map((r) => keys.stream(r.partition, r.streamId)),
+  ];
   const args: Argument[] = [String(partitions.length), String(requests.length)];
   for (const r of requests) {
     args.push(String(index.get(r.partition)), ...expectedArgs(r), r.streamId, String(r.events.length), ...eventArgs(r.events));

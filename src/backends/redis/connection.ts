@@ -21,7 +21,10 @@ export interface RedisConnection {
 
 export async function connectClient(options: RedisClientOptions): Promise<RedisConnection> {
   const gate = firstConnectFails(options.socket?.reconnectStrategy);
-  const client = createClient({ ...options, socket: { ...options.socket, reconnectStrategy: gate.strategy } as RedisClientOptions['socket'] });
+  const client = createClient({
+    ...options,
+    socket: { ...options.socket, reconnectStrategy: gate.strategy } as RedisClientOptions['socket'],
+  });
   const conn = await open(client, false, (c) => (_key, args) => c.sendCommand<Reply>(args, { typeMapping: BUFFERS }));
   gate.connected();
   return conn;
@@ -31,7 +34,13 @@ export async function connectCluster(options: RedisClusterOptions): Promise<Redi
   const gate = firstConnectFails(options.defaults?.socket?.reconnectStrategy);
   const defaults = { ...options.defaults, socket: { ...options.defaults?.socket, reconnectStrategy: gate.strategy } };
   const cluster = createCluster({ ...options, defaults: defaults as RedisClusterOptions['defaults'] });
-  const conn = await open(cluster, true, (c) => (key, args, readonly = false) => c.sendCommand<Reply>(key, readonly, [...args], { typeMapping: BUFFERS }));
+  const conn = await open(
+    cluster,
+    true,
+    (c) =>
+      (key, args, readonly = false) =>
+        c.sendCommand<Reply>(key, readonly, [...args], { typeMapping: BUFFERS }),
+  );
   gate.connected();
   return conn;
 }
@@ -92,9 +101,17 @@ interface ClientLike<C> {
 const shas = new Map<string, string>();
 
 /** EVALSHA, falling back to EVAL (which caches the script) the first time a server lacks it. */
-export async function evalScript(conn: RedisConnection, script: string, keys: readonly string[], args: readonly Argument[]): Promise<Reply> {
+export async function evalScript(
+  conn: RedisConnection,
+  script: string,
+  keys: readonly string[],
+  args: readonly Argument[],
+): Promise<Reply> {
   let sha = shas.get(script);
-  if (!sha) shas.set(script, (sha = createHash('sha1').update(script).digest('hex')));
+  if (!sha) {
+    sha = createHash('sha1').update(script).digest('hex');
+    shas.set(script, sha);
+  }
   try {
     return await conn.send(keys[0]!, ['EVALSHA', sha, String(keys.length), ...keys, ...args]);
   } catch (error) {

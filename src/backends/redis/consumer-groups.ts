@@ -69,7 +69,10 @@ export class RedisConsumerGroups implements ConsumerGroupDriver {
   async ensureGroup(group: string, start: 'beginning' | 'end'): Promise<void> {
     const c = this.#ctx.connection();
     for (let p = 0; p < this.#ctx.partitions; p++) {
-      for (const [key, id] of [[this.#ctx.keys.all(p), start === 'end' ? '$' : '0'], [this.#ctx.keys.redrive(p, group), '0']] as const) {
+      for (const [key, id] of [
+        [this.#ctx.keys.all(p), start === 'end' ? '$' : '0'],
+        [this.#ctx.keys.redrive(p, group), '0'],
+      ] as const) {
         try {
           await c.send(key, ['XGROUP', 'CREATE', key, group, id, 'MKSTREAM']);
         } catch (error) {
@@ -100,7 +103,18 @@ export class RedisConsumerGroups implements ConsumerGroupDriver {
     for (let i = 0; i < n && out.length < options.limit; i++) {
       const p = (start + i) % n;
       const keys = [this.#ctx.keys.all(p), this.#ctx.keys.redrive(p, group)];
-      const reply = await c.send(keys[0]!, ['XREADGROUP', 'GROUP', group, consumer, 'COUNT', String(options.limit - out.length), 'STREAMS', ...keys, '>', '>']);
+      const reply = await c.send(keys[0]!, [
+        'XREADGROUP',
+        'GROUP',
+        group,
+        consumer,
+        'COUNT',
+        String(options.limit - out.length),
+        'STREAMS',
+        ...keys,
+        '>',
+        '>',
+      ]);
       out.push(...this.#fromReadReply(reply, sources, () => 1));
     }
     if (out.length === 0 && options.blockMs > 0) await new Promise((r) => setTimeout(r, Math.min(options.blockMs, 200)));
@@ -112,10 +126,26 @@ export class RedisConsumerGroups implements ConsumerGroupDriver {
     const out: Delivery[] = [];
     for (const source of this.#sources(group)) {
       if (out.length >= options.limit) break;
-      const reply = arr(await c.send(source.key, ['XAUTOCLAIM', source.key, group, consumer, String(Math.floor(options.minIdleMs)), '0-0', 'COUNT', String(options.limit - out.length)]));
+      const reply = arr(
+        await c.send(source.key, [
+          'XAUTOCLAIM',
+          source.key,
+          group,
+          consumer,
+          String(Math.floor(options.minIdleMs)),
+          '0-0',
+          'COUNT',
+          String(options.limit - out.length),
+        ]),
+      );
       const entries = arr(reply[1]).filter((e) => e !== null);
       if (entries.length === 0) continue;
-      const counts = await this.#deliveryCounts(source.key, group, consumer, entries.map((e) => str(arr(e)[0])));
+      const counts = await this.#deliveryCounts(
+        source.key,
+        group,
+        consumer,
+        entries.map((e) => str(arr(e)[0])),
+      );
       out.push(...entries.map((e) => this.#delivery(source, e, counts.get(str(arr(e)[0])) ?? 1)));
     }
     return out;
@@ -136,7 +166,12 @@ export class RedisConsumerGroups implements ConsumerGroupDriver {
     const dlq = this.#ctx.keys.deadLetters(partition, group);
     // Entries of the log get their own id recorded as 'l'; redriven entries already carry it.
     const logId = kind === 'all' ? id : '';
-    await evalScript(this.#ctx.connection(), DEAD_LETTER_SCRIPT, [key, dlq], [group, id, reason, String(delivery.deliveries), String(Date.now()), logId]);
+    await evalScript(
+      this.#ctx.connection(),
+      DEAD_LETTER_SCRIPT,
+      [key, dlq],
+      [group, id, reason, String(delivery.deliveries), String(Date.now()), logId],
+    );
   }
 
   async listDeadLetters(group: string, limit: number): Promise<DeadLetter[]> {
@@ -196,14 +231,21 @@ export class RedisConsumerGroups implements ConsumerGroupDriver {
 
   async #deliveryCounts(key: string, group: string, consumer: string, ids: string[]): Promise<Map<string, number>> {
     const sorted = [...ids].sort((a, b) => (idToOffset(a) < idToOffset(b) ? -1 : 1));
-    const reply = arr(await this.#ctx.connection().send(key, ['XPENDING', key, group, sorted[0]!, sorted[sorted.length - 1]!, String(ids.length * 2 + 10), consumer], true));
+    const reply = arr(
+      await this.#ctx
+        .connection()
+        .send(key, ['XPENDING', key, group, sorted[0]!, sorted[sorted.length - 1]!, String(ids.length * 2 + 10), consumer], true),
+    );
     return new Map(reply.map((p) => [str(arr(p)[0]), Number(arr(p)[3])] as const));
   }
 
   #sources(group: string): Source[] {
     const out: Source[] = [];
     for (let p = 0; p < this.#ctx.partitions; p++) {
-      out.push({ partition: p, kind: 'all', key: this.#ctx.keys.all(p) }, { partition: p, kind: 'rd', key: this.#ctx.keys.redrive(p, group) });
+      out.push(
+        { partition: p, kind: 'all', key: this.#ctx.keys.all(p) },
+        { partition: p, kind: 'rd', key: this.#ctx.keys.redrive(p, group) },
+      );
     }
     return out;
   }

@@ -207,13 +207,20 @@ export class RedisDriver implements EventStoreDriver {
   async writeSnapshot(s: StoredSnapshot): Promise<void> {
     const key = this.keys.snapshot(this.#partitionOf(s.streamId), s.streamId, s.name);
     await this.#c.send(key, [
-      'HSET', key,
-      'sv', String(s.schemaVersion),
-      'v', String(s.version),
-      'p', String(s.position.partition),
-      'o', String(s.position.offset),
-      'st', Buffer.from(s.state.buffer, s.state.byteOffset, s.state.byteLength),
-      'at', String(s.takenAt),
+      'HSET',
+      key,
+      'sv',
+      String(s.schemaVersion),
+      'v',
+      String(s.version),
+      'p',
+      String(s.position.partition),
+      'o',
+      String(s.position.offset),
+      'st',
+      Buffer.from(s.state.buffer, s.state.byteOffset, s.state.byteLength),
+      'at',
+      String(s.takenAt),
     ]);
   }
 
@@ -221,13 +228,20 @@ export class RedisDriver implements EventStoreDriver {
     const key = this.keys.group(group);
     const f = fields(await this.#c.send(key, ['HGETALL', key], true));
     if (f.size === 0) return undefined;
-    return [...f].map(([partition, offset]) => ({ partition: Number(partition), offset: BigInt(offset.toString()) })).sort((a, b) => a.partition - b.partition);
+    return [...f]
+      .map(([partition, offset]) => ({ partition: Number(partition), offset: BigInt(offset.toString()) }))
+      .sort((a, b) => a.partition - b.partition);
   }
 
   async writeCheckpoint(group: string, positions: readonly Position[]): Promise<void> {
     const key = this.keys.group(group);
     // Replace the whole vector atomically (a seek may name fewer partitions than before).
-    await evalScript(this.#c, REPLACE_HASH_SCRIPT, [key], positions.flatMap((p) => [String(p.partition), String(p.offset)]));
+    await evalScript(
+      this.#c,
+      REPLACE_HASH_SCRIPT,
+      [key],
+      positions.flatMap((p) => [String(p.partition), String(p.offset)]),
+    );
   }
 
   async deleteCheckpoint(group: string): Promise<void> {
@@ -291,7 +305,10 @@ export class RedisDriver implements EventStoreDriver {
     const { local, replicas, timeoutMs } = this.#options.waitForAof;
     const acked = arr(await this.#c.send(key, ['WAITAOF', String(local), String(replicas), String(timeoutMs)]));
     if (Number(acked[0]) < local || Number(acked[1]) < replicas) {
-      throw new DriverError(NAME, `append stored but not confirmed in the AOF in ${timeoutMs} ms (local ${String(acked[0])}, replicas ${String(acked[1])})`);
+      throw new DriverError(
+        NAME,
+        `append stored but not confirmed in the AOF in ${timeoutMs} ms (local ${String(acked[0])}, replicas ${String(acked[1])})`,
+      );
     }
   }
 
