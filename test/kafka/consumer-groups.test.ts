@@ -11,7 +11,15 @@ import { PartitionLog } from '../../src/backends/kafka/log.ts';
 import { KafkaNames } from '../../src/backends/kafka/topics.ts';
 import { partitionOf } from '../../src/core/partition.ts';
 import { Deposited } from '../conformance/fixtures.ts';
-import { appendMany, assertUndecodableLetter, groupEvents, oneDeadLetter, runConsumerGroupSuite, until, type GroupEvent } from '../conformance/consumer-groups.ts';
+import {
+  appendMany,
+  assertUndecodableLetter,
+  groupEvents,
+  oneDeadLetter,
+  runConsumerGroupSuite,
+  until,
+  type GroupEvent,
+} from '../conformance/consumer-groups.ts';
 import { KAFKA_BROKERS, uniqueName } from '../services/env.ts';
 
 type E = GroupEvent;
@@ -60,7 +68,8 @@ async function committed(prefix: string, group: string): Promise<Map<number, { o
       requireStable: true,
     });
     const out = new Map<number, { offset: bigint; metadata: string | null | undefined }>();
-    for (const t of listed?.topics ?? []) for (const p of t.partitions) out.set(p.partitionIndex, { offset: p.committedOffset, metadata: p.metadata });
+    for (const t of listed?.topics ?? [])
+      for (const p of t.partitions) out.set(p.partitionIndex, { offset: p.committedOffset, metadata: p.metadata });
     return out;
   });
 }
@@ -93,7 +102,9 @@ runConsumerGroupSuite({
     const names = new KafkaNames(prefix);
     behind += await withAdmin(async (admin) => {
       if (!(await admin.listTopics()).includes(names.redrive(group))) return 0;
-      const [listed] = await admin.listConsumerGroupOffsets({ groups: [{ groupId: names.consumerGroup(group), topics: [{ name: names.redrive(group), partitionIndexes: [0] }] }] });
+      const [listed] = await admin.listConsumerGroupOffsets({
+        groups: [{ groupId: names.consumerGroup(group), topics: [{ name: names.redrive(group), partitionIndexes: [0] }] }],
+      });
       const done = listed?.topics[0]?.partitions[0]?.committedOffset ?? -1n;
       const log = new PartitionLog(admin);
       await log.describe(names.redrive(group), 1);
@@ -115,7 +126,10 @@ runConsumerGroupSuite({
   // The head the worker died on was recorded as delivered once, so its next delivery counts 2.
   afterKill: async (_store, prefix, group) => {
     const before = await committed(prefix, group);
-    assert.ok([...before.values()].some((c) => /^ef:\d+:1$/.test(c.metadata ?? '')), `head delivery recorded: ${JSON.stringify([...before.values()].map((c) => c.metadata))}`);
+    assert.ok(
+      [...before.values()].some((c) => /^ef:\d+:1$/.test(c.metadata ?? '')),
+      `head delivery recorded: ${JSON.stringify([...before.values()].map((c) => c.metadata))}`,
+    );
   },
   cleanup: deleteTopics,
 });
@@ -165,10 +179,11 @@ describe('kafka consumer groups: membership, foreign records, categories', () =>
       consumer: 's',
       claimIdleMs: 500,
       blockMs: 50,
-      handler: () => new Promise<void>((resolve) => {
-        taken++;
-        release.signal.addEventListener('abort', () => resolve());
-      }),
+      handler: () =>
+        new Promise<void>((resolve) => {
+          taken++;
+          release.signal.addEventListener('abort', () => resolve());
+        }),
     });
     await store.append('account-stuck', Deposited({ amount: 1 }));
     await until(() => taken === 1, 's to take the new event');
@@ -248,7 +263,10 @@ describe('kafka consumer groups: membership, foreign records, categories', () =>
     await new Promise((r) => setTimeout(r, 300));
     await Promise.all([c1.stop(), c2.stop()]);
     assert.deepEqual([...seen.keys()].sort(), ids.sort());
-    assert.ok([...seen.values()].every((n) => n === 1), 'each event once');
+    assert.ok(
+      [...seen.values()].every((n) => n === 1),
+      'each event once',
+    );
     assert.equal(store.partitions, 4, 'two topics of two partitions');
   });
 });

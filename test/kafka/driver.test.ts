@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { Admin, Producer } from '@platformatic/kafka';
 import { kafka, type KafkaDriver } from '../../src/backends/kafka/index.ts';
+import { KafkaNames } from '../../src/backends/kafka/topics.ts';
 import type { AppendRequest, EncodedEvent } from '../../src/core/driver.ts';
 import { DriverError, InvalidArgumentError, PartitionFencedError } from '../../src/core/errors.ts';
 import { partitionOf } from '../../src/core/partition.ts';
@@ -25,7 +26,10 @@ after(async () => {
   await Promise.allSettled(drivers.map((d) => d.close()));
   const admin = new Admin({ clientId: 'driver-test-cleanup', bootstrapBrokers: KAFKA_BROKERS });
   const topics = new Set(await admin.listTopics());
-  const mine = prefixes.flatMap((p) => [`${p}.events`, `${p}.snapshots`]).filter((t) => topics.has(t));
+  const mine = prefixes
+    .map((p) => new KafkaNames(p))
+    .flatMap((n) => [n.events, n.snapshots])
+    .filter((t) => topics.has(t));
   if (mine.length > 0) await admin.deleteTopics({ topics: mine });
   await admin.close();
 });
@@ -69,7 +73,13 @@ describe('kafka driver', () => {
     const lease = await driver.claimPartition(1);
     assert.equal(lease.caughtUpTo, undefined, 'an empty partition');
     const bytes = new Uint8Array(256).map((_, i) => i);
-    const first = event({ codec: 'protobuf', data: bytes, metadata: JSON.stringify({ tenant: 'ácme ✓', correlationId: 'c-1' }), schemaVersion: 3, time: 1_700_000_000_123.5 });
+    const first = event({
+      codec: 'protobuf',
+      data: bytes,
+      metadata: JSON.stringify({ tenant: 'ácme ✓', correlationId: 'c-1' }),
+      schemaVersion: 3,
+      time: 1_700_000_000_123.5,
+    });
     const second = event({ type: 'Withdrawn', data: new Uint8Array(0) });
     const [result] = await lease.append([request(driver, streamId, 0, [first, second])]);
     assert.equal(result?.nextExpectedVersion, 2);
@@ -79,8 +89,15 @@ describe('kafka driver', () => {
     assert.equal(again?.nextExpectedVersion, 3);
 
     const log = await driver.readPartition(1, { after: undefined, limit: 100 });
-    assert.deepEqual(log.map((e) => e.version), [1, 2, 3]);
-    assert.deepEqual(log.slice(0, 2).map((e) => e.position), result?.positions, 'positions returned by the append are where the events are');
+    assert.deepEqual(
+      log.map((e) => e.version),
+      [1, 2, 3],
+    );
+    assert.deepEqual(
+      log.slice(0, 2).map((e) => e.position),
+      result?.positions,
+      'positions returned by the append are where the events are',
+    );
     const [a, b] = log;
     assert.equal(a?.id, first.id);
     assert.equal(a?.type, 'Deposited');
@@ -94,7 +111,10 @@ describe('kafka driver', () => {
     assert.equal(b?.data.byteLength, 0);
 
     const read = await driver.readStream(streamId, { fromVersion: 2, toVersion: 10, limit: 10 });
-    assert.deepEqual(read.map((e) => e.version), [2, 3]);
+    assert.deepEqual(
+      read.map((e) => e.version),
+      [2, 3],
+    );
     assert.deepEqual(read[0], log[1]);
     assert.equal(await driver.streamVersion(streamId), 3);
     assert.equal(await driver.streamVersion('account-none'), 0);
@@ -144,7 +164,11 @@ describe('kafka driver', () => {
     const [result] = await lease2.append([request(two, streamId, 1, [event()])]);
     assert.equal(result?.nextExpectedVersion, 2);
     const log = await two.readPartition(0, { after: undefined, limit: 100 });
-    assert.deepEqual(log.map((e) => e.version), [1, 2], 'no aborted or fenced record is visible');
+    assert.deepEqual(
+      log.map((e) => e.version),
+      [1, 2],
+      'no aborted or fenced record is visible',
+    );
     assert.ok(log.every((e) => Buffer.from(e.data).toString() !== 'zombie'));
     assert.equal(await one.streamVersion(streamId), 2);
     assert.equal(await two.partitionHead(0), log[1]!.position.offset);
@@ -162,7 +186,10 @@ describe('kafka driver', () => {
     const after = await driver.offsetBeforeTime(0, base + 2500);
     assert.ok(after !== undefined);
     const since = (await driver.readPartition(0, { after, limit: 10 })).filter((e) => e.time >= base + 2500);
-    assert.deepEqual(since.map((e) => e.version), [3, 4]);
+    assert.deepEqual(
+      since.map((e) => e.version),
+      [3, 4],
+    );
     assert.ok(after! < log[2]!.position.offset);
     const end = await driver.offsetBeforeTime(0, base + 60_000 * 10);
     assert.deepEqual(await driver.readPartition(0, { after: end, limit: 10 }), []);
@@ -174,11 +201,43 @@ describe('kafka driver', () => {
     const driver = await openDriver(prefix);
     assert.equal(await driver.readSnapshot('account-s', 'account'), undefined);
     const state = new Uint8Array([0, 1, 2, 255]);
-    await driver.writeSnapshot({ streamId: 'account-s', name: 'account', schemaVersion: 1, version: 3, position: { partition: 1, offset: 7n }, state, takenAt: 1000 });
-    await driver.writeSnapshot({ streamId: 'account-s', name: 'account', schemaVersion: 2, version: 6, position: { partition: 1, offset: 12n }, state, takenAt: 2000 });
-    await driver.writeSnapshot({ streamId: 'account-s', name: 'other', schemaVersion: 1, version: 1, position: { partition: 1, offset: 1n }, state: new Uint8Array(0), takenAt: 3000 });
+    await driver.writeSnapshot({
+      streamId: 'account-s',
+      name: 'account',
+      schemaVersion: 1,
+      version: 3,
+      position: { partition: 1, offset: 7n },
+      state,
+      takenAt: 1000,
+    });
+    await driver.writeSnapshot({
+      streamId: 'account-s',
+      name: 'account',
+      schemaVersion: 2,
+      version: 6,
+      position: { partition: 1, offset: 12n },
+      state,
+      takenAt: 2000,
+    });
+    await driver.writeSnapshot({
+      streamId: 'account-s',
+      name: 'other',
+      schemaVersion: 1,
+      version: 1,
+      position: { partition: 1, offset: 1n },
+      state: new Uint8Array(0),
+      takenAt: 3000,
+    });
     const read = await driver.readSnapshot('account-s', 'account');
-    assert.deepEqual(read, { streamId: 'account-s', name: 'account', schemaVersion: 2, version: 6, position: { partition: 1, offset: 12n }, state, takenAt: 2000 });
+    assert.deepEqual(read, {
+      streamId: 'account-s',
+      name: 'account',
+      schemaVersion: 2,
+      version: 6,
+      position: { partition: 1, offset: 12n },
+      state,
+      takenAt: 2000,
+    });
     const other = await openDriver(prefix);
     assert.deepEqual(await other.readSnapshot('account-s', 'account'), read);
     assert.equal((await other.readSnapshot('account-s', 'other'))?.version, 1);
@@ -189,14 +248,22 @@ describe('kafka driver', () => {
     const prefix = uniqueName('kdrv-ckpt');
     const driver = await openDriver(prefix, 3);
     assert.equal(await driver.readCheckpoint('projector'), undefined);
-    await driver.writeCheckpoint('projector', [{ partition: 0, offset: 0n }, { partition: 2, offset: 41n }]);
-    assert.deepEqual(await driver.readCheckpoint('projector'), [{ partition: 0, offset: 0n }, { partition: 2, offset: 41n }]);
+    await driver.writeCheckpoint('projector', [
+      { partition: 0, offset: 0n },
+      { partition: 2, offset: 41n },
+    ]);
+    assert.deepEqual(await driver.readCheckpoint('projector'), [
+      { partition: 0, offset: 0n },
+      { partition: 2, offset: 41n },
+    ]);
     await driver.writeCheckpoint('projector', [{ partition: 1, offset: 5n }]);
     assert.deepEqual(await driver.readCheckpoint('projector'), [{ partition: 1, offset: 5n }]);
     assert.equal(await driver.readCheckpoint('other'), undefined);
     // Kafka sees a real group: committed offset = next offset to read.
     const admin = new Admin({ clientId: 'ckpt-check', bootstrapBrokers: KAFKA_BROKERS });
-    const [group] = await admin.listConsumerGroupOffsets({ groups: [{ groupId: `${prefix}.projector`, topics: [{ name: `${prefix}.events`, partitionIndexes: [1] }] }] });
+    const [group] = await admin.listConsumerGroupOffsets({
+      groups: [{ groupId: driver.names.group('projector'), topics: [{ name: driver.names.events, partitionIndexes: [1] }] }],
+    });
     assert.equal(group?.topics[0]?.partitions[0]?.committedOffset, 6n);
     await admin.close();
     await driver.deleteCheckpoint('projector');

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { Admin } from '@platformatic/kafka';
 import { kafka, type KafkaDriver } from '../../src/backends/kafka/index.ts';
+import { KafkaNames } from '../../src/backends/kafka/topics.ts';
 import { createEventStore } from '../../src/index.ts';
 import { Deposited, accountAggregate, accountEvents } from '../conformance/fixtures.ts';
 import { KAFKA_BROKERS, uniqueName } from '../services/env.ts';
@@ -27,14 +28,18 @@ after(async () => {
   await Promise.allSettled(closers.map((c) => c()));
   const admin = new Admin({ clientId: 'loads-test-cleanup', bootstrapBrokers: KAFKA_BROKERS });
   const topics = new Set(await admin.listTopics());
-  const mine = [`${prefix}.events`, `${prefix}.snapshots`].filter((t) => topics.has(t));
+  const names = new KafkaNames(prefix);
+  const mine = [names.events, names.snapshots].filter((t) => topics.has(t));
   if (mine.length > 0) await admin.deleteTopics({ topics: mine });
   await admin.close();
 });
 
 async function noise(store: ReturnType<typeof createStore>, batches: number, tag: string): Promise<void> {
   for (let b = 0; b < batches; b++) {
-    await store.append(`noise-${tag}-${b}`, Array.from({ length: 100 }, () => Deposited({ amount: 1 })));
+    await store.append(
+      `noise-${tag}-${b}`,
+      Array.from({ length: 100 }, () => Deposited({ amount: 1 })),
+    );
   }
 }
 
@@ -58,14 +63,20 @@ describe('kafka: aggregate loads', () => {
     assert.equal(loaded.eventsFolded, 2);
     const tail = reader.driver.recordsFetched;
     t.diagnostic(`records fetched: ${tail} with the snapshot`);
-    assert.ok(tail < 600, `read ${tail} event records: the tail after the snapshot (302) and what one fetch brings, not the 2312 of the partition`);
+    assert.ok(
+      tail < 600,
+      `read ${tail} event records: the tail after the snapshot (302) and what one fetch brings, not the 2312 of the partition`,
+    );
     assert.ok(tail >= 302, `read ${tail} records: at least the tail`);
 
     // The same load without a snapshot (another aggregate name has none) indexes the partition.
     const cold = open();
     const versions = await cold.store.streamVersion('account-x');
     assert.equal(versions, 12);
-    assert.ok(cold.driver.recordsFetched >= 2312, `without a snapshot the partition is read from its start (${cold.driver.recordsFetched} records)`);
+    assert.ok(
+      cold.driver.recordsFetched >= 2312,
+      `without a snapshot the partition is read from its start (${cold.driver.recordsFetched} records)`,
+    );
 
     // Time travel below the snapshot still reads from the start, and a page boundary in a tail
     // scan keeps its place (batchSize 1 pages through the tail one event at a time).
@@ -73,7 +84,8 @@ describe('kafka: aggregate loads', () => {
     assert.deepEqual(at.state, { balance: 6, operations: 3 });
     const pager = open();
     const paged = [];
-    for await (const e of pager.store.readStream('account-x', { fromVersion: 11, batchSize: 1, after: snapshot!.position })) paged.push(e.data.amount);
+    for await (const e of pager.store.readStream('account-x', { fromVersion: 11, batchSize: 1, after: snapshot!.position }))
+      paged.push(e.data.amount);
     assert.deepEqual(paged, [100, 200]);
     assert.ok(pager.driver.recordsFetched < 600, `paging through the tail read ${pager.driver.recordsFetched} records`);
   });

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { Admin, FetchIsolationLevels, ListOffsetTimestamps, Producer } from '@platformatic/kafka';
 import { kafka, type KafkaDriver } from '../../src/backends/kafka/index.ts';
+import { KafkaNames } from '../../src/backends/kafka/topics.ts';
 import { eventRecord } from '../../src/backends/kafka/records.ts';
 import { AppendTooLargeError, createEventStore, ExpectedVersionConflictError, type EventStore } from '../../src/index.ts';
 import { partitionOf } from '../../src/core/partition.ts';
@@ -27,7 +28,10 @@ after(async () => {
   await Promise.allSettled(stores.map((s) => s.close()));
   const admin = new Admin({ clientId: 'multi-test-cleanup', bootstrapBrokers: KAFKA_BROKERS });
   const topics = new Set(await admin.listTopics());
-  const mine = prefixes.flatMap((p) => [`${p}.events`, `${p}.snapshots`]).filter((t) => topics.has(t));
+  const mine = prefixes
+    .map((p) => new KafkaNames(p))
+    .flatMap((n) => [n.events, n.snapshots])
+    .filter((t) => topics.has(t));
   if (mine.length > 0) await admin.deleteTopics({ topics: mine });
   await admin.close();
 });
@@ -46,7 +50,12 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
 /** Every record written to the partitions (committed, aborted and markers' neighbours alike). */
 async function highWatermarks(admin: Admin, topic: string, partitions: number): Promise<bigint[]> {
   const [t] = await admin.listOffsets({
-    topics: [{ name: topic, partitions: Array.from({ length: partitions }, (_, p) => ({ partitionIndex: p, timestamp: ListOffsetTimestamps.LATEST })) }],
+    topics: [
+      {
+        name: topic,
+        partitions: Array.from({ length: partitions }, (_, p) => ({ partitionIndex: p, timestamp: ListOffsetTimestamps.LATEST })),
+      },
+    ],
     isolationLevel: FetchIsolationLevels.READ_UNCOMMITTED,
   });
   return Array.from({ length: partitions }, (_, p) => t!.partitions.find((x) => x.partitionIndex === p)!.offset);
@@ -63,10 +72,22 @@ describe('kafka: atomic append across partitions', () => {
       { streamId: b!, events: Withdrawn({ amount: 1 }), expectedVersion: 1 },
       { streamId: c!, events: Deposited({ amount: 30 }) },
     ]);
-    assert.deepEqual(ok.map((o) => o.nextExpectedVersion), [2, 2, 1]);
-    assert.deepEqual(ok.map((o) => o.events.map((e) => e.position.partition)), [[0, 0], [1], [3]]);
-    assert.deepEqual((await collect(store.readStream(a!))).map((e) => e.data), [{ amount: 10 }, { amount: 11 }]);
-    assert.deepEqual((await collect(store.readStream(b!))).map((e) => e.type), ['Deposited', 'Withdrawn']);
+    assert.deepEqual(
+      ok.map((o) => o.nextExpectedVersion),
+      [2, 2, 1],
+    );
+    assert.deepEqual(
+      ok.map((o) => o.events.map((e) => e.position.partition)),
+      [[0, 0], [1], [3]],
+    );
+    assert.deepEqual(
+      (await collect(store.readStream(a!))).map((e) => e.data),
+      [{ amount: 10 }, { amount: 11 }],
+    );
+    assert.deepEqual(
+      (await collect(store.readStream(b!))).map((e) => e.type),
+      ['Deposited', 'Withdrawn'],
+    );
 
     // One stale expectation: nothing of the batch becomes visible, in any partition.
     await assert.rejects(
@@ -115,7 +136,10 @@ describe('kafka: atomic append across partitions', () => {
 
       for (const reader of [one.store, two.store]) {
         assert.equal(await reader.streamVersion(a), 1, 'nothing of the aborted batch is visible in partition 0');
-        assert.deepEqual((await collect(reader.readStream(b))).map((e) => e.data.amount), [1, 2]);
+        assert.deepEqual(
+          (await collect(reader.readStream(b))).map((e) => e.data.amount),
+          [1, 2],
+        );
       }
       // Both writers go on from the truth.
       await one.store.appendMany([
@@ -123,13 +147,16 @@ describe('kafka: atomic append across partitions', () => {
         { streamId: b, events: Deposited({ amount: 3 }), expectedVersion: 2 },
       ]);
       await assert.rejects(two.store.append(b, Deposited({ amount: 4 }), { expectedVersion: 2 }), ExpectedVersionConflictError);
-      assert.deepEqual((await collect(two.store.readStream(b))).map((e) => e.version), [1, 2, 3]);
+      assert.deepEqual(
+        (await collect(two.store.readStream(b))).map((e) => e.version),
+        [1, 2, 3],
+      );
     } finally {
       await admin.close();
     }
   });
 
-  it('a claim waits for another writer\'s open transaction on its partition before it catches up', async () => {
+  it("a claim waits for another writer's open transaction on its partition before it catches up", async () => {
     const prefix = uniqueName('kmulti-claim');
     const { driver } = await openStore(prefix, 2);
     const streamId = streamIn(2, 1, 'account');
@@ -145,15 +172,20 @@ describe('kafka: atomic append across partitions', () => {
     });
     try {
       const tx = await other.beginTransaction();
-      const record = eventRecord({ topic: driver.names.events, partition: 1 }, streamId, {
-        id: '00000000-0000-4000-8000-00000000c1a1',
-        type: 'Deposited',
-        schemaVersion: 1,
-        codec: 'json',
-        data: new TextEncoder().encode('{"amount":5}'),
-        metadata: '{}',
-        time: Date.now(),
-      }, 1);
+      const record = eventRecord(
+        { topic: driver.names.events, partition: 1 },
+        streamId,
+        {
+          id: '00000000-0000-4000-8000-00000000c1a1',
+          type: 'Deposited',
+          schemaVersion: 1,
+          codec: 'json',
+          data: new TextEncoder().encode('{"amount":5}'),
+          metadata: '{}',
+          time: Date.now(),
+        },
+        1,
+      );
       const sent = await tx.send({ messages: [record as never] });
       const offset = sent.offsets!.find((o) => o.partition === 1)!.offset;
       let claimed = false;
@@ -183,7 +215,9 @@ describe('kafka: group commit', () => {
     try {
       const [before] = await highWatermarks(admin, driver.names.events, 1);
       const outcomes = await Promise.allSettled([
-        ...Array.from({ length: 60 }, (_, i) => store.append(`account-g${i + 1}`, Deposited({ amount: i + 1 }), { expectedVersion: 'no_stream' })),
+        ...Array.from({ length: 60 }, (_, i) =>
+          store.append(`account-g${i + 1}`, Deposited({ amount: i + 1 }), { expectedVersion: 'no_stream' }),
+        ),
         // Same stream twice with the same expectation: exactly one wins, the other conflicts.
         store.append('account-g0', Withdrawn({ amount: 1 }), { expectedVersion: 1 }),
         store.append('account-g0', Withdrawn({ amount: 2 }), { expectedVersion: 1 }),
@@ -212,7 +246,10 @@ describe('kafka: an append larger than the broker takes', () => {
     const note = 'x'.repeat(15_000);
     // 100 events of ~15 KB: one append of ~1.5 MB, over the broker's default message.max.bytes (1 MiB).
     const outcomes = await Promise.allSettled([
-      store.append('account-big', Array.from({ length: 100 }, () => Deposited({ amount: 1, note }))),
+      store.append(
+        'account-big',
+        Array.from({ length: 100 }, () => Deposited({ amount: 1, note })),
+      ),
       store.append('account-small-1', Deposited({ amount: 2 })),
       store.append('account-small-2', Deposited({ amount: 3 })),
     ]);
@@ -221,9 +258,16 @@ describe('kafka: an append larger than the broker takes', () => {
     assert.ok(error instanceof AppendTooLargeError, `got ${String(error)}`);
     assert.equal(error.events, 100);
     assert.deepEqual(error.streamIds, ['account-big']);
-    assert.deepEqual(outcomes.slice(1).map((o) => o.status), ['fulfilled', 'fulfilled'], 'the appends queued with it were not failed by it');
+    assert.deepEqual(
+      outcomes.slice(1).map((o) => o.status),
+      ['fulfilled', 'fulfilled'],
+      'the appends queued with it were not failed by it',
+    );
     assert.equal(await store.streamVersion('account-big'), 0, 'nothing of it stored');
-    await store.append('account-big', Array.from({ length: 10 }, () => Deposited({ amount: 1, note })));
+    await store.append(
+      'account-big',
+      Array.from({ length: 10 }, () => Deposited({ amount: 1, note })),
+    );
     assert.equal(await store.streamVersion('account-big'), 10, 'split, it fits');
     assert.equal((await collect(store.readAll())).length, 13);
   });

@@ -7,6 +7,7 @@ import { after, describe, it } from 'node:test';
 import { Admin } from '@platformatic/kafka';
 import { createEventStore } from '../../src/index.ts';
 import { kafka } from '../../src/backends/kafka/index.ts';
+import { KafkaNames } from '../../src/backends/kafka/topics.ts';
 import { Deposited, Withdrawn } from '../conformance/fixtures.ts';
 import { KAFKA_BROKERS, uniqueName } from '../services/env.ts';
 
@@ -14,7 +15,10 @@ const prefixes: string[] = [];
 after(async () => {
   const admin = new Admin({ clientId: 'processes-test-cleanup', bootstrapBrokers: KAFKA_BROKERS });
   const topics = new Set(await admin.listTopics());
-  const mine = prefixes.flatMap((p) => [`${p}.events`, `${p}.snapshots`]).filter((t) => topics.has(t));
+  const mine = prefixes
+    .map((p) => new KafkaNames(p))
+    .flatMap((n) => [n.events, n.snapshots])
+    .filter((t) => topics.has(t));
   if (mine.length > 0) await admin.deleteTopics({ topics: mine });
   await admin.close();
 });
@@ -27,7 +31,9 @@ interface Run {
 }
 
 function start(prefix: string, name: string, startAt: number, stopAt: number): Run {
-  const child = spawn(process.execPath, [worker, KAFKA_BROKERS.join(','), prefix, name, String(startAt), String(stopAt)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [worker, KAFKA_BROKERS.join(','), prefix, name, String(startAt), String(stopAt)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -35,7 +41,10 @@ function start(prefix: string, name: string, startAt: number, stopAt: number): R
   const done = new Promise<Awaited<Run['done']>>((resolve, reject) => {
     child.on('exit', (code) => {
       if (code !== 0) return reject(new Error(`worker ${name} exited ${code}: ${err}`));
-      const lines = out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      const lines = out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
       const summary = lines.pop() as { conflicts: number; fenced: number };
       resolve({ acks: lines as { version: number; id: string }[], summary });
     });
@@ -52,12 +61,17 @@ async function storedStream(prefix: string): Promise<{ version: number; id: stri
 }
 
 function assertNoLossNoDuplicates(stored: { version: number; id: string }[], acks: { version: number; id: string }[]): void {
-  assert.deepEqual(stored.map((e) => e.version), stored.map((_, i) => i + 1), 'versions are 1..n without gaps');
+  assert.deepEqual(
+    stored.map((e) => e.version),
+    stored.map((_, i) => i + 1),
+    'versions are 1..n without gaps',
+  );
   assert.equal(new Set(stored.map((e) => e.id)).size, stored.length, 'no event stored twice');
   const ackedVersions = acks.map((a) => a.version).sort((a, b) => a - b);
   assert.equal(new Set(ackedVersions).size, ackedVersions.length, 'no version acknowledged to two writers');
   const byVersion = new Map(stored.map((e) => [e.version, e.id]));
-  for (const a of acks) assert.equal(byVersion.get(a.version), a.id, `acknowledged version ${a.version} is stored as acknowledged (nothing lost)`);
+  for (const a of acks)
+    assert.equal(byVersion.get(a.version), a.id, `acknowledged version ${a.version} is stored as acknowledged (nothing lost)`);
   assert.equal(acks.length, stored.length, 'every stored event was acknowledged to exactly one writer');
 }
 
@@ -72,8 +86,13 @@ describe('kafka: two processes', () => {
     const acks = results.flatMap((r) => r.acks);
     const stored = await storedStream(prefix);
     assertNoLossNoDuplicates(stored, acks);
-    assert.ok(results.every((r) => r.acks.length > 0), `both writers made progress: ${results.map((r) => r.acks.length).join(' / ')}`);
-    t.diagnostic(`stored ${stored.length}, lost 0, duplicated 0; per writer acks/conflicts/gave-up-fenced: ${results.map((r) => `${r.acks.length}/${r.summary.conflicts}/${r.summary.fenced}`).join(', ')}`);
+    assert.ok(
+      results.every((r) => r.acks.length > 0),
+      `both writers made progress: ${results.map((r) => r.acks.length).join(' / ')}`,
+    );
+    t.diagnostic(
+      `stored ${stored.length}, lost 0, duplicated 0; per writer acks/conflicts/gave-up-fenced: ${results.map((r) => `${r.acks.length}/${r.summary.conflicts}/${r.summary.fenced}`).join(', ')}`,
+    );
   });
 
   it('a writer frozen mid-run (SIGSTOP) is fenced by the other and loses nothing when it wakes', { timeout: 60_000 }, async (t) => {
@@ -91,6 +110,8 @@ describe('kafka: two processes', () => {
     const stored = await storedStream(prefix);
     assertNoLossNoDuplicates(stored, [...z.acks, ...o.acks]);
     assert.ok(o.acks.length > 0 && z.acks.length > 0, `both made progress: zombie ${z.acks.length}, other ${o.acks.length}`);
-    t.diagnostic(`stored ${stored.length}, lost 0, duplicated 0; zombie ${z.acks.length}/${z.summary.conflicts}/${z.summary.fenced}, other ${o.acks.length}/${o.summary.conflicts}/${o.summary.fenced} (acks/conflicts/gave-up-fenced)`);
+    t.diagnostic(
+      `stored ${stored.length}, lost 0, duplicated 0; zombie ${z.acks.length}/${z.summary.conflicts}/${z.summary.fenced}, other ${o.acks.length}/${o.summary.conflicts}/${o.summary.fenced} (acks/conflicts/gave-up-fenced)`,
+    );
   });
 });

@@ -15,7 +15,10 @@ const [brokers, prefix, group, output, instance] = process.argv.slice(2);
 const kill = process.env.PROJECTOR_KILL;
 const delayMs = Number(process.env.PROJECTOR_DELAY_MS ?? '0');
 
-const store = createEventStore({ driver: kafka({ brokers: brokers!.split(','), prefix: prefix!, partitions: 4 }), events: [Deposited, Withdrawn] });
+const store = createEventStore({
+  driver: kafka({ brokers: brokers!.split(','), prefix: prefix!, partitions: 4 }),
+  events: [Deposited, Withdrawn],
+});
 let firstPartition: number | undefined;
 let handled = 0;
 const projector = kafkaProjector(store, {
@@ -33,7 +36,11 @@ const projector = kafkaProjector(store, {
     if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
     if (++handled % 50 === 0) process.stdout.write(`${JSON.stringify({ handled })}\n`);
     const signed = event.type === 'Deposited' ? event.data.amount : -event.data.amount;
-    return { topic: output!, key: event.streamId, value: JSON.stringify({ id: event.id, streamId: event.streamId, version: event.version, signed }) };
+    return {
+      topic: output!,
+      key: event.streamId,
+      value: JSON.stringify({ id: event.id, streamId: event.streamId, version: event.version, signed }),
+    };
   },
 });
 await projector.started;

@@ -9,6 +9,7 @@ import { after, describe, it } from 'node:test';
 import { Admin, fetchV17, FetchIsolationLevels, IS_CONTROL, Producer } from '@platformatic/kafka';
 import { createEventStore, DriverError, EventDecodeError, InvalidArgumentError } from '../../src/index.ts';
 import { kafka, kafkaProjector } from '../../src/backends/kafka/index.ts';
+import { KafkaNames } from '../../src/backends/kafka/topics.ts';
 import { PartitionLog, type LogRecord } from '../../src/backends/kafka/log.ts';
 import { sqlite } from '../../src/backends/sqlite/index.ts';
 import { partitionOf } from '../../src/core/partition.ts';
@@ -25,7 +26,8 @@ after(async () => {
 });
 
 function forCleanup(prefix: string, group: string, outputs: string[]): void {
-  topicsToDelete.push(`${prefix}.events`, `${prefix}.snapshots`, `${prefix}._projector.${group}.dlq`, ...outputs);
+  const names = new KafkaNames(prefix);
+  topicsToDelete.push(names.events, names.snapshots, names.projectorDeadLetters(group), ...outputs);
 }
 
 const worker = new URL('./projector-worker.ts', import.meta.url).pathname;
@@ -97,8 +99,23 @@ async function countUncommitted(topic: string): Promise<number> {
     for (let partition = 0; partition < t.partitionsCount; partition++) {
       const connection = await admin.connections.get(metadata.brokers.get(t.partitions[partition]!.leader)!);
       for (let at = 0n; ; ) {
-        const response = await fetchV17.api.async(connection, 0, 1, 4 << 20, FetchIsolationLevels.READ_UNCOMMITTED, 0, -1,
-          [{ topicId: t.id, partitions: [{ partition, currentLeaderEpoch: -1, fetchOffset: at, lastFetchedEpoch: -1, partitionMaxBytes: 4 << 20 }] }], [], '');
+        const response = await fetchV17.api.async(
+          connection,
+          0,
+          1,
+          4 << 20,
+          FetchIsolationLevels.READ_UNCOMMITTED,
+          0,
+          -1,
+          [
+            {
+              topicId: t.id,
+              partitions: [{ partition, currentLeaderEpoch: -1, fetchOffset: at, lastFetchedEpoch: -1, partitionMaxBytes: 4 << 20 }],
+            },
+          ],
+          [],
+          '',
+        );
         const p = response.responses[0]!.partitions[0]!;
         let next = at;
         for (const batch of p.records ?? []) {
@@ -142,7 +159,10 @@ describe('kafka: projector', () => {
     const first = runWorker(args, { PROJECTOR_KILL: 'second-partition' });
     const firstExit = await first.exit;
     assert.equal(firstExit.signal, 'SIGKILL', `first run died by SIGKILL (stderr: ${firstExit.stderr})`);
-    assert.ok(first.lines.some((l) => l.killing), 'first run killed itself inside a batch');
+    assert.ok(
+      first.lines.some((l) => l.killing),
+      'first run killed itself inside a batch',
+    );
     const abortedAfterFirst = await countUncommitted(output);
     assert.ok(abortedAfterFirst > 0, 'the first run left records of its open transaction in the log');
 
@@ -160,7 +180,10 @@ describe('kafka: projector', () => {
     const third = runWorker(args);
     const thirdExit = await third.exit;
     assert.equal(thirdExit.code, 0, `third run exited cleanly (stderr: ${thirdExit.stderr})`);
-    assert.ok(third.lines.some((l) => l.caughtUp), 'third run caught up');
+    assert.ok(
+      third.lines.some((l) => l.caughtUp),
+      'third run caught up',
+    );
 
     const committed = await readCommitted(output, 3);
     const seen = new Map<string, number>();
@@ -197,7 +220,7 @@ describe('kafka: projector', () => {
       const sent = await raw.send({
         messages: [
           {
-            topic: `${prefix}.events`,
+            topic: new KafkaNames(prefix).events,
             partition: badPartition,
             key: Buffer.from('bad-1'),
             value: Buffer.from('{not json'),
@@ -242,7 +265,11 @@ describe('kafka: projector', () => {
       await projector.done;
 
       const outputs = await readCommitted(output, 1);
-      assert.deepEqual(outputs.map((r) => Number(r.value!.toString())), [1, 2, 3, 4, 5, 6, 8, 9, 10], 'later events still projected, in order');
+      assert.deepEqual(
+        outputs.map((r) => Number(r.value!.toString())),
+        [1, 2, 3, 4, 5, 6, 8, 9, 10],
+        'later events still projected, in order',
+      );
       const letters = await readCommitted(projector.deadLetterTopic, 2);
       assert.equal(letters.length, 2);
       const decode = letters.find((r) => header(r, 'ef-dlq-stage') === 'decode')!;
@@ -257,18 +284,23 @@ describe('kafka: projector', () => {
       assert.equal(header(handled, 'ef-dlq-error'), 'boom 7');
       assert.equal(header(handled, 'ef-dlq-attempts'), '2');
       assert.equal(handled.key!.toString(), 'acct-1');
-      t.diagnostic(`dead letters: ${letters.map((r) => `${header(r, 'ef-dlq-stage')}@${header(r, 'ef-dlq-partition')}:${header(r, 'ef-dlq-offset')} ${header(r, 'ef-dlq-error')}`).join(' | ')}`);
+      t.diagnostic(
+        `dead letters: ${letters.map((r) => `${header(r, 'ef-dlq-stage')}@${header(r, 'ef-dlq-partition')}:${header(r, 'ef-dlq-offset')} ${header(r, 'ef-dlq-error')}`).join(' | ')}`,
+      );
     } finally {
       await store.close(); // idempotent
     }
   });
 
-  it('a second live instance with the same instance name fences the first, which stops with a DriverError', { timeout: 30_000 }, async () => {
+  it('a second live instance with the same instance name fences the first, which stops with a DriverError', {
+    timeout: 30_000,
+  }, async () => {
     const prefix = uniqueName('kproj-fence');
     const group = 'fence';
     const output = `${prefix}.fence-out`;
     forCleanup(prefix, group, [output]);
-    const open = () => createEventStore({ driver: kafka({ brokers: KAFKA_BROKERS, prefix, partitions: 1 }), events: [Deposited, Withdrawn] });
+    const open = () =>
+      createEventStore({ driver: kafka({ brokers: KAFKA_BROKERS, prefix, partitions: 1 }), events: [Deposited, Withdrawn] });
     const [one, two] = [open(), open()];
     try {
       await one.append('acct-1', Deposited({ amount: 1 }));
@@ -278,7 +310,10 @@ describe('kafka: projector', () => {
       const second = kafkaProjector(two, { group, instance: 'same', createOutputs: { partitions: 1 }, handle, onError: () => undefined });
       await second.started;
       await one.append('acct-1', Deposited({ amount: 2 }));
-      await assert.rejects(first.done, (error: unknown) => error instanceof DriverError && /another instance took over/.test(error.message));
+      await assert.rejects(
+        first.done,
+        (error: unknown) => error instanceof DriverError && /another instance took over/.test(error.message),
+      );
       await second.caughtUp();
       assert.equal(first.processed + second.processed, 2);
       assert.equal((await readCommitted(output, 1)).length, 2, 'each event projected once');
@@ -292,8 +327,11 @@ describe('kafka: projector', () => {
     const prefix = uniqueName('kproj-cat');
     const group = 'cats';
     const output = `${prefix}.cats-out`;
-    forCleanup(prefix, group, [output, `${prefix}.events-acct`]);
-    const store = createEventStore({ driver: kafka({ brokers: KAFKA_BROKERS, prefix, partitions: 2, categories: ['acct'] }), events: [Deposited, Withdrawn] });
+    forCleanup(prefix, group, [output, new KafkaNames(prefix).categoryEvents('acct')]);
+    const store = createEventStore({
+      driver: kafka({ brokers: KAFKA_BROKERS, prefix, partitions: 2, categories: ['acct'] }),
+      events: [Deposited, Withdrawn],
+    });
     try {
       for (let i = 0; i < 10; i++) {
         await store.append(`acct-${i}`, Deposited({ amount: i + 1 }));
@@ -313,7 +351,10 @@ describe('kafka: projector', () => {
         expected.push(`acct-${i}=Deposited:${store.partitionOf(`acct-${i}`)}`, `other-${i}=Withdrawn:${store.partitionOf(`other-${i}`)}`);
       }
       assert.deepEqual(outputs, expected.sort());
-      assert.ok(expected.some((e) => /Deposited:[23]$/.test(e)), 'category streams live in the category topic (store partitions 2-3)');
+      assert.ok(
+        expected.some((e) => /Deposited:[23]$/.test(e)),
+        'category streams live in the category topic (store partitions 2-3)',
+      );
     } finally {
       await store.close();
     }
@@ -331,9 +372,17 @@ describe('kafka: projector', () => {
     await store.append('acct-1', Deposited({ amount: 1 }));
     try {
       const projector = kafkaProjector(store, { group, instance: 'solo', handle: () => ({ topic: `${prefix}.nowhere`, value: 'x' }) });
-      await assert.rejects(projector.done, (error: unknown) => error instanceof InvalidArgumentError && /nowhere.*does not exist/.test(error.message));
+      await assert.rejects(
+        projector.done,
+        (error: unknown) => error instanceof InvalidArgumentError && /nowhere.*does not exist/.test(error.message),
+      );
       // Nothing was committed: a later run that may create the topic starts from the same event.
-      const again = kafkaProjector(store, { group, instance: 'solo', createOutputs: { partitions: 1 }, handle: () => ({ topic: `${prefix}.nowhere`, value: 'x' }) });
+      const again = kafkaProjector(store, {
+        group,
+        instance: 'solo',
+        createOutputs: { partitions: 1 },
+        handle: () => ({ topic: `${prefix}.nowhere`, value: 'x' }),
+      });
       topicsToDelete.push(`${prefix}.nowhere`);
       await again.caughtUp();
       assert.equal(again.processed, 1);

@@ -18,6 +18,7 @@ import { after, describe, it } from 'node:test';
 import { Admin, fetchV17, FetchIsolationLevels, IS_CONTROL } from '@platformatic/kafka';
 import { createEventStore, ExpectedVersionConflictError } from '../../src/index.ts';
 import { kafka, type KafkaDriverOptions } from '../../src/backends/kafka/index.ts';
+import { KafkaNames } from '../../src/backends/kafka/topics.ts';
 import { filterCommitted } from '../../src/backends/kafka/log.ts';
 import { startPrivateKafka, type PrivateKafka } from '../../scripts/services.ts';
 import { Deposited, Withdrawn } from '../conformance/fixtures.ts';
@@ -32,7 +33,10 @@ after(async () => {
   const admin = new Admin({ clientId: 'reliability-test-cleanup', bootstrapBrokers: KAFKA_BROKERS });
   try {
     const topics = new Set(await admin.listTopics());
-    const mine = sharedPrefixes.flatMap((p) => [`${p}.events`, `${p}.snapshots`]).filter((t) => topics.has(t));
+    const mine = sharedPrefixes
+      .map((p) => new KafkaNames(p))
+      .flatMap((n) => [n.events, n.snapshots])
+      .filter((t) => topics.has(t));
     if (mine.length > 0) await admin.deleteTopics({ topics: mine });
   } finally {
     await admin.close();
@@ -40,7 +44,11 @@ after(async () => {
 });
 
 function openStore(options: KafkaDriverOptions, onBackgroundError?: (error: unknown) => void) {
-  return createEventStore({ driver: kafka({ partitions: PARTITIONS, ...options }), events: [Deposited, Withdrawn], ...(onBackgroundError ? { onBackgroundError } : {}) });
+  return createEventStore({
+    driver: kafka({ partitions: PARTITIONS, ...options }),
+    events: [Deposited, Withdrawn],
+    ...(onBackgroundError ? { onBackgroundError } : {}),
+  });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -84,7 +92,13 @@ async function verify(brokers: string[], prefix: string, ledger: Ledger): Promis
   const events: { id: string; stream: string; version: number; append: string; size: number }[] = [];
   try {
     for await (const e of store.readAll()) {
-      events.push({ id: e.id, stream: e.streamId, version: e.version, append: e.metadata['append'] ?? '?', size: Number(e.metadata['size']) });
+      events.push({
+        id: e.id,
+        stream: e.streamId,
+        version: e.version,
+        append: e.metadata['append'] ?? '?',
+        size: Number(e.metadata['size']),
+      });
     }
   } finally {
     await store.close();
@@ -107,7 +121,9 @@ async function verify(brokers: string[], prefix: string, ledger: Ledger): Promis
       const version = ack.version - ack.ids.length + 1 + i;
       if (!e || e.stream !== ack.stream || e.version !== version) {
         lost++;
-        problems.push(`acknowledged ${id} (${ack.append}) expected at ${ack.stream}@${version}, found ${e ? `${e.stream}@${e.version}` : 'nothing'}`);
+        problems.push(
+          `acknowledged ${id} (${ack.append}) expected at ${ack.stream}@${version}, found ${e ? `${e.stream}@${e.version}` : 'nothing'}`,
+        );
       }
     });
   }
@@ -132,7 +148,17 @@ async function verify(brokers: string[], prefix: string, ledger: Ledger): Promis
   }
   let unackedInvisible = 0;
   for (const append of ledger.tried.keys()) if (!ledger.acked.has(append) && !byAppend.has(append)) unackedInvisible++;
-  return { stored: events.length, lost, duplicated, partial, unknown, unackedVisible, unackedInvisible, visible: new Set(byAppend.keys()), problems };
+  return {
+    stored: events.length,
+    lost,
+    duplicated,
+    partial,
+    unknown,
+    unackedVisible,
+    unackedInvisible,
+    visible: new Set(byAppend.keys()),
+    problems,
+  };
 }
 
 /**
@@ -140,7 +166,10 @@ async function verify(brokers: string[], prefix: string, ledger: Ledger): Promis
  * ones included) and as read_committed readers see them; the difference is what aborted
  * transactions left in the log.
  */
-async function logCounts(brokers: string[], topic: string): Promise<{ written: number; committed: number; abortedTransactions: number; openTail: number; abortedByPartition: number[] }> {
+async function logCounts(
+  brokers: string[],
+  topic: string,
+): Promise<{ written: number; committed: number; abortedTransactions: number; openTail: number; abortedByPartition: number[] }> {
   const admin = new Admin({ clientId: 'reliability-log-count', bootstrapBrokers: brokers });
   let written = 0;
   let committed = 0;
@@ -157,9 +186,23 @@ async function logCounts(brokers: string[], topic: string): Promise<{ written: n
       if (!broker) throw new Error(`no leader for ${topic}/${partition}`);
       const connection = await admin.connections.get(broker);
       for (let at = 0n; ; ) {
-        const response = await fetchV17.api.async(connection, 0, 1, 8 << 20, FetchIsolationLevels.READ_COMMITTED, 0, -1, [
-          { topicId: t.id, partitions: [{ partition, currentLeaderEpoch: -1, fetchOffset: at, lastFetchedEpoch: -1, partitionMaxBytes: 8 << 20 }] },
-        ], [], '');
+        const response = await fetchV17.api.async(
+          connection,
+          0,
+          1,
+          8 << 20,
+          FetchIsolationLevels.READ_COMMITTED,
+          0,
+          -1,
+          [
+            {
+              topicId: t.id,
+              partitions: [{ partition, currentLeaderEpoch: -1, fetchOffset: at, lastFetchedEpoch: -1, partitionMaxBytes: 8 << 20 }],
+            },
+          ],
+          [],
+          '',
+        );
         const p = response.responses[0]!.partitions.find((x) => x.partitionIndex === partition)!;
         const batches = p.records ?? [];
         for (const b of batches) {
@@ -236,7 +279,10 @@ function startWorker(prefix: string, streams: readonly string[], mode: string, n
     stderr: () => err,
     waitFor(what, predicate, timeoutMs) {
       return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => done(new Error(`worker ${name}: no ${what} within ${timeoutMs} ms\n${err.slice(-2000)}`)), timeoutMs);
+        const timer = setTimeout(
+          () => done(new Error(`worker ${name}: no ${what} within ${timeoutMs} ms\n${err.slice(-2000)}`)),
+          timeoutMs,
+        );
         const check = (): void => {
           if (lines.some(predicate)) done();
           else if (gone) done(new Error(`worker ${name} exited before ${what}\n${err.slice(-2000)}`));
@@ -255,7 +301,9 @@ function startWorker(prefix: string, streams: readonly string[], mode: string, n
 }
 
 describe('kafka reliability: a writer killed mid-transaction', () => {
-  it('after SIGKILL at random moments and inside an open transaction, a new writer takes over at once; nothing acknowledged is lost, nothing duplicated, no append half-visible', { timeout: 90_000 }, async (t) => {
+  it('after SIGKILL at random moments and inside an open transaction, a new writer takes over at once; nothing acknowledged is lost, nothing duplicated, no append half-visible', {
+    timeout: 90_000,
+  }, async (t) => {
     const prefix = uniqueName('krel-kill');
     sharedPrefixes.push(prefix);
     const streams = Array.from({ length: 6 }, (_, i) => `acct-${i}`);
@@ -269,7 +317,7 @@ describe('kafka reliability: a writer killed mid-transaction', () => {
       { mode: 'random', delayMs: 600 + Math.floor(Math.random() * 600) },
       { mode: 'hold', delayMs: 150 },
     ];
-    let before = await logCounts(KAFKA_BROKERS, `${prefix}.events`);
+    let before = await logCounts(KAFKA_BROKERS, new KafkaNames(prefix).events);
     let final: Verdict | undefined;
     for (const [i, round] of rounds.entries()) {
       const name = `r${i + 1}`;
@@ -309,33 +357,39 @@ describe('kafka reliability: a writer killed mid-transaction', () => {
       const takeover = openStore({ brokers: KAFKA_BROKERS, prefix });
       let conflicts = 0;
       try {
-        await Promise.all(streams.map(async (stream) => {
-          for (let attempt = 0; ; attempt++) {
-            const version = await takeover.streamVersion(stream);
-            const append = `takeover-${name}-${stream}-${attempt}`;
-            const event = Deposited({ amount: 7 }, { metadata: { append, size: '1' } });
-            ledger.tried.set(append, { append, stream, ids: [event.id] });
-            try {
-              const outcome = await takeover.append(stream, event, { expectedVersion: version });
-              ledger.acked.set(append, { append, stream, ids: [event.id], version: outcome.nextExpectedVersion });
-              return;
-            } catch (error) {
-              // The dead writer's last commit may have been decided after we read the version.
-              if (!(error instanceof ExpectedVersionConflictError) || attempt >= 5) throw error;
-              conflicts++;
+        await Promise.all(
+          streams.map(async (stream) => {
+            for (let attempt = 0; ; attempt++) {
+              const version = await takeover.streamVersion(stream);
+              const append = `takeover-${name}-${stream}-${attempt}`;
+              const event = Deposited({ amount: 7 }, { metadata: { append, size: '1' } });
+              ledger.tried.set(append, { append, stream, ids: [event.id] });
+              try {
+                const outcome = await takeover.append(stream, event, { expectedVersion: version });
+                ledger.acked.set(append, { append, stream, ids: [event.id], version: outcome.nextExpectedVersion });
+                return;
+              } catch (error) {
+                // The dead writer's last commit may have been decided after we read the version.
+                if (!(error instanceof ExpectedVersionConflictError) || attempt >= 5) throw error;
+                conflicts++;
+              }
             }
-          }
-        }));
+          }),
+        );
       } finally {
         await takeover.close();
       }
       const recoveryMs = Date.now() - killedAt;
 
       const verdict = await verify(KAFKA_BROKERS, prefix, ledger);
-      const counts = await logCounts(KAFKA_BROKERS, `${prefix}.events`);
+      const counts = await logCounts(KAFKA_BROKERS, new KafkaNames(prefix).events);
       const abortedRecords = counts.written - counts.committed - (before.written - before.committed);
       const abortedTxns = counts.abortedTransactions - before.abortedTransactions;
-      const abortedWhere = counts.abortedByPartition.map((n, p) => n - (before.abortedByPartition[p] ?? 0)).map((n, p) => (n > 0 ? `p${p}:${n}` : '')).filter(Boolean).join(' ');
+      const abortedWhere = counts.abortedByPartition
+        .map((n, p) => n - (before.abortedByPartition[p] ?? 0))
+        .map((n, p) => (n > 0 ? `p${p}:${n}` : ''))
+        .filter(Boolean)
+        .join(' ');
       before = counts;
       const visibleInFlight = inFlight.filter((a) => verdict.visible.has(a)).length;
       const hit = [
@@ -360,16 +414,25 @@ describe('kafka reliability: a writer killed mid-transaction', () => {
       assert.equal(counts.committed, verdict.stored, 'read_committed record count equals what the store reads');
       assert.equal(counts.openTail, 0, 'no transaction left open after the takeover');
       assert.ok(roundAcks > 0, `round ${i + 1}: the worker was killed mid-load (it had acknowledged appends)`);
-      assert.deepEqual(errors.filter((e) => e.startsWith('ExpectedVersionConflictError')), [], 'the only writer never saw a conflict');
+      assert.deepEqual(
+        errors.filter((e) => e.startsWith('ExpectedVersionConflictError')),
+        [],
+        'the only writer never saw a conflict',
+      );
       // The claim aborts the dead writer's transaction at once; waiting for the coordinator's
       // transaction timeout (10 s) instead would show here.
       assert.ok(recoveryMs < 10_000, `round ${i + 1}: takeover within 10 s (took ${recoveryMs} ms)`);
       if (round.mode === 'hold') {
-        assert.ok(held > 0 && abortedRecords > 0 && abortedTxns > 0, `round ${i + 1}: killed with a transaction open (held ${held}, aborted records ${abortedRecords})`);
+        assert.ok(
+          held > 0 && abortedRecords > 0 && abortedTxns > 0,
+          `round ${i + 1}: killed with a transaction open (held ${held}, aborted records ${abortedRecords})`,
+        );
       }
       final = verdict;
     }
-    t.diagnostic(`writer kill, all rounds: acknowledged appends ${ledger.acked.size}, events read back ${final?.stored}, lost=${final?.lost} duplicated=${final?.duplicated} partial=${final?.partial}`);
+    t.diagnostic(
+      `writer kill, all rounds: acknowledged appends ${ledger.acked.size}, events read back ${final?.stored}, lost=${final?.lost} duplicated=${final?.duplicated} partial=${final?.partial}`,
+    );
   });
 });
 
@@ -401,7 +464,9 @@ function waitedOut(span: { start: number; end: number }, outage: { stopAt: numbe
 }
 
 describe('kafka reliability: a broker restart mid-load', () => {
-  it('appends retried with the same ids and a live subscription ride through a graceful restart and a kill -9: nothing lost, nothing duplicated', { timeout: 100_000 }, async (t) => {
+  it('appends retried with the same ids and a live subscription ride through a graceful restart and a kill -9: nothing lost, nothing duplicated', {
+    timeout: 100_000,
+  }, async (t) => {
     privateDir = mkdtempSync(join(tmpdir(), 'eventfold-krel-broker-'));
     const started = Date.now();
     privateBroker = await startPrivateKafka({ port: await freePort(), controllerPort: await freePort(), dir: privateDir });
@@ -519,7 +584,9 @@ describe('kafka reliability: a broker restart mid-load', () => {
         const firsts = streams.map((s) => ackTimes.find((a) => a.stream === s && a.at > since)?.at);
         if (firsts.every((f) => f !== undefined)) return Math.max(...(firsts as number[]));
         if (Date.now() > deadline || unresolved.length > 0) {
-          throw new Error(`streams without an ack within ${timeoutMs} ms after the broker came back: ${streams.filter((_, i) => firsts[i] === undefined).join(', ')}; failures: ${JSON.stringify([...failures])}; unresolved: ${unresolved.join(' | ')}`);
+          throw new Error(
+            `streams without an ack within ${timeoutMs} ms after the broker came back: ${streams.filter((_, i) => firsts[i] === undefined).join(', ')}; failures: ${JSON.stringify([...failures])}; unresolved: ${unresolved.join(' | ')}`,
+          );
         }
         await sleep(50);
       }
@@ -540,7 +607,17 @@ describe('kafka reliability: a broker restart mid-load', () => {
       ]);
     };
 
-    const outages: { kind: string; ackedBefore: number; stopAt: number; downAt: number; upAt: number; downMs: number; startMs: number; recoverMs: number; outageMs: number }[] = [];
+    const outages: {
+      kind: string;
+      ackedBefore: number;
+      stopAt: number;
+      downAt: number;
+      upAt: number;
+      downMs: number;
+      startMs: number;
+      recoverMs: number;
+      outageMs: number;
+    }[] = [];
     try {
       await allStreamsAckedAfter(0, 30_000);
       await sleep(1500);
@@ -553,7 +630,17 @@ describe('kafka reliability: a broker restart mid-load', () => {
         await broker.start();
         const upAt = Date.now();
         const recoveredAt = await allStreamsAckedAfter(upAt, 20_000);
-        outages.push({ kind: signal, ackedBefore, stopAt, downAt, upAt, downMs: downAt - stopAt, startMs: upAt - downAt, recoverMs: recoveredAt - upAt, outageMs: recoveredAt - stopAt });
+        outages.push({
+          kind: signal,
+          ackedBefore,
+          stopAt,
+          downAt,
+          upAt,
+          downMs: downAt - stopAt,
+          startMs: upAt - downAt,
+          recoverMs: recoveredAt - upAt,
+          outageMs: recoveredAt - stopAt,
+        });
         await sleep(1500);
       }
       stopping = true;
@@ -578,7 +665,7 @@ describe('kafka reliability: a broker restart mid-load', () => {
     }
 
     const verdict = await verify(broker.brokers, prefix, ledger);
-    const counts = await logCounts(broker.brokers, `${prefix}.events`);
+    const counts = await logCounts(broker.brokers, new KafkaNames(prefix).events);
     const stored = new Set<string>();
     const reader = openStore({ brokers: broker.brokers, prefix });
     for await (const e of reader.readAll()) stored.add(e.id);
@@ -612,7 +699,9 @@ describe('kafka reliability: a broker restart mid-load', () => {
         `restarted after ${subscriptionErrors.length} error(s)${subscriptionErrors.length > 0 ? ` [${[...new Set(subscriptionErrors.map((e) => e.message))].join(' | ')}]` : ''}; ` +
         `driver failures it retried ${outageReports.length}; read model rows ${readModel.size}`,
     );
-    t.diagnostic(`append failures during the outages: ${failures.size === 0 ? 'none' : [...failures].map(([k, n]) => `${n}× ${k}`).join(' | ')}`);
+    t.diagnostic(
+      `append failures during the outages: ${failures.size === 0 ? 'none' : [...failures].map(([k, n]) => `${n}× ${k}`).join(' | ')}`,
+    );
 
     assert.deepEqual(unresolved, [], 'every append eventually succeeded');
     assert.deepEqual(verdict.problems, [], 'the store matches what was acknowledged');

@@ -1,7 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { Admin, Consumer, FetchIsolationLevels, ListOffsetTimestamps, offsetCommitV8, Producer, type BaseOptions } from '@platformatic/kafka';
-import type { AppendRequest, ConsumerGroupDriver, DeadLetter, Delivery, StoredEvent } from '../../core/driver.ts';
+import {
+  Admin,
+  Consumer,
+  FetchIsolationLevels,
+  ListOffsetTimestamps,
+  offsetCommitV8,
+  Producer,
+  type BaseOptions,
+} from '@platformatic/kafka';
+import type { ConsumerGroupDriver, DeadLetter, Delivery, StoredEvent } from '../../core/driver.ts';
 import { DriverError, InvalidArgumentError, StoreClosedError } from '../../core/errors.ts';
+import { memberProtocols, stickyAssigner } from './assignor.ts';
 import type { TopicLayout } from './layout.ts';
 import { PartitionLog, type LogRecord } from './log.ts';
 import { eventRecord, storedEvent, type OutgoingRecord } from './records.ts';
@@ -121,9 +130,9 @@ const DL = {
  * Members. Each consumer name of a group is a real member of the Kafka consumer group
  * `<prefix>.cg:<group>` (never a subscription's `<prefix>.<group>`: group names have no ":"),
  * subscribed to the store's events topics (every category's, layout.ts) and to the group's
- * redrive topic; Kafka's coordinator assigns
- * partitions (round robin) and rebalances when members join, leave, or stop heartbeating for
- * `sessionTimeoutMs`. A partition belongs to one member at a time, so each event goes to one
+ * redrive topic; the group's leader assigns partitions (balanced per topic and sticky:
+ * assignor.ts) and the coordinator rebalances when members join, leave, or stop heartbeating
+ * for `sessionTimeoutMs`. A partition belongs to one member at a time, so each event goes to one
  * consumer. The member joins on its first read and reads its partitions itself, read_committed,
  * through `PartitionLog` (the driver's own aborted-transaction filter) on a client of its own,
  * so a long-poll never delays the heartbeats or another member. Records eventfold did not
@@ -296,7 +305,14 @@ export class KafkaConsumerGroups implements ConsumerGroupDriver {
                 topic: state.topic,
                 partition: state.partition,
                 offset: commitTo - 1n, // TxnOffsetCommit commits offset + 1
-                metadata: { consumer: { groupId: member.consumer.groupId, generationId: member.generation, memberId: member.memberId, coordinatorId: member.consumer.coordinatorId } },
+                metadata: {
+                  consumer: {
+                    groupId: member.consumer.groupId,
+                    generationId: member.generation,
+                    memberId: member.memberId,
+                    coordinatorId: member.consumer.coordinatorId,
+                  },
+                },
               } as never);
             }
           });
@@ -366,7 +382,8 @@ export class KafkaConsumerGroups implements ConsumerGroupDriver {
     };
     if (live > 0) throw refuse();
     const topics = [];
-    for (const t of this.#eventTopics()) topics.push({ name: t.topic, partitionOffsets: await this.#boundaries(admin, t.topic, t.partitions, to) });
+    for (const t of this.#eventTopics())
+      topics.push({ name: t.topic, partitionOffsets: await this.#boundaries(admin, t.topic, t.partitions, to) });
     try {
       await admin.alterConsumerGroupOffsets({ groupId, topics });
     } catch (error) {
@@ -393,13 +410,21 @@ export class KafkaConsumerGroups implements ConsumerGroupDriver {
     await Promise.allSettled([...this.#members.values()].map((m) => this.#closeMember(m)));
     const producers = [...this.#producers.values()];
     this.#producers.clear();
-    await Promise.allSettled(producers.map(async (p) => {
-      await p.lock.catch(() => undefined);
-      await p.producer.close();
-    }));
+    await Promise.allSettled(
+      producers.map(async (p) => {
+        await p.lock.catch(() => undefined);
+        await p.producer.close();
+      }),
+    );
     const shared = this.#shared;
     this.#shared = undefined;
-    if (shared) await shared.then((s) => s.admin.close(), () => undefined).catch(() => undefined);
+    if (shared)
+      await shared
+        .then(
+          (s) => s.admin.close(),
+          () => undefined,
+        )
+        .catch(() => undefined);
   }
 
   // --- members ---------------------------------------------------------------------------
@@ -439,8 +464,11 @@ export class KafkaConsumerGroups implements ConsumerGroupDriver {
     });
     const member = new Member(group, name, consumer, admin);
     member.idleLimitMs = this.#idleLimits.get(memberKey(group, name)) ?? 30_000;
+    // Balanced per topic and sticky (assignor.ts); each join tells the leader what this member holds.
+    const protocol = memberProtocols(name);
     consumer.on('consumer:group:join', (p) => {
       member.latest = { memberId: p.memberId, generationId: p.generationId ?? -1, assignments: p.assignments ?? [] };
+      protocol.holding(member.latest.generationId, member.latest.assignments);
     });
     // A failed background rejoin is emitted as 'error': keep it for the next read instead of crashing.
     consumer.on('error', (error: unknown) => {
@@ -450,7 +478,7 @@ export class KafkaConsumerGroups implements ConsumerGroupDriver {
       for (const t of this.#ctx.layout.topics) await member.log.describe(t.topic, this.#ctx.layout.perTopic);
       await member.log.describe(names.redrive(group), 1);
       consumer.topics.trackAll(...this.#ctx.layout.topics.map((t) => t.topic), names.redrive(group));
-      await consumer.joinGroup({});
+      await consumer.joinGroup({ protocols: protocol.protocols, partitionAssigner: stickyAssigner });
     } catch (error) {
       await closeConsumer(consumer);
       await admin.close().catch(() => undefined);
@@ -509,13 +537,18 @@ export class KafkaConsumerGroups implements ConsumerGroupDriver {
       for (const partition of a.partitions) {
         const kept = member.parts.get(`${a.topic}/${partition}`);
         if (kept && consecutive) next.set(`${a.topic}/${partition}`, kept);
-        else fresh.push({ kind, topic: a.topic, partition, store: events ? this.#ctx.layout.partitionFor(a.topic, partition)! : partition });
+        else
+          fresh.push({ kind, topic: a.topic, partition, store: events ? this.#ctx.layout.partitionFor(a.topic, partition)! : partition });
       }
     }
     if (fresh.length > 0) {
       const byTopic = new Map<string, number[]>();
       for (const f of fresh) byTopic.set(f.topic, [...(byTopic.get(f.topic) ?? []), f.partition]);
-      const committed = await this.#committed(member.admin, member.group, [...byTopic].map(([topic, partitions]) => ({ topic, partitions })));
+      const committed = await this.#committed(
+        member.admin,
+        member.group,
+        [...byTopic].map(([topic, partitions]) => ({ topic, partitions })),
+      );
       for (const f of fresh) {
         const c = committed.get(`${f.topic}/${f.partition}`);
         const offset = c?.offset ?? 0n;
@@ -618,19 +651,24 @@ export class KafkaConsumerGroups implements ConsumerGroupDriver {
     // The redrive partition is not long-polled: it is looked at on every read, so at most one
     // `blockMs` late. Never longer than a heartbeat, so a rebalance is picked up quickly.
     const wait = Math.min(blockMs, this.#ctx.options?.heartbeatIntervalMs ?? 1000);
-    await Promise.race([...from].map(([topic, offsets]) => member.log.waitAny(topic, offsets, wait))).catch(() => sleep(Math.min(blockMs, 200)));
+    await Promise.race([...from].map(([topic, offsets]) => member.log.waitAny(topic, offsets, wait))).catch(() =>
+      sleep(Math.min(blockMs, 200)),
+    );
   }
 
   /**
    * Records in the committed offset's metadata how many times each partition's head (the first
    * unprocessed record) has been delivered, so a crash or rebalance counts as a delivery for the
-   * next owner. One OffsetCommit for all partitions; best effort.
+   * next owner; and commits the fetch position of a partition with nothing in flight, which a
+   * read moved past markers and aborted records (no ack would), so a caught-up group commits
+   * the partition's end and Kafka tools show lag 0. One OffsetCommit for all partitions; best effort.
    */
   async #recordHeads(member: Member): Promise<void> {
     const entries: { state: PartitionState; offset: bigint; metadata: string | null }[] = [];
     for (const state of member.parts.values()) {
       const metadata = this.#headMetadata(member.group, state, state.committed);
       if (metadata !== null && metadata !== state.recorded) entries.push({ state, offset: state.committed, metadata });
+      else if (state.inFlight.length === 0 && state.next > state.committed) entries.push({ state, offset: state.next, metadata: null });
     }
     if (entries.length === 0) return;
     await this.#commit(member, entries).catch(() => undefined);
@@ -665,7 +703,10 @@ export class KafkaConsumerGroups implements ConsumerGroupDriver {
     const broker = metadata.brokers.get(coordinator);
     if (!broker) throw new DriverError(NAME, `no broker for the coordinator of group ${member.consumer.groupId}`);
     const connection = await member.admin.connections.get(broker);
-    const byTopic = new Map<string, { partitionIndex: number; committedOffset: bigint; committedLeaderEpoch: number; committedMetadata: string | null }[]>();
+    const byTopic = new Map<
+      string,
+      { partitionIndex: number; committedOffset: bigint; committedLeaderEpoch: number; committedMetadata: string | null }[]
+    >();
     for (const e of entries) {
       const list = byTopic.get(e.state.topic) ?? [];
       list.push({ partitionIndex: e.state.partition, committedOffset: e.offset, committedLeaderEpoch: -1, committedMetadata: e.metadata });
@@ -751,7 +792,10 @@ export class KafkaConsumerGroups implements ConsumerGroupDriver {
           // Offsets of a dead-letter transaction still in progress: wait for its outcome.
           requireStable: true,
         });
-        const out = new Map<string, { offset: bigint; metadata: string | null; head: { offset: bigint; deliveries: number } | undefined }>();
+        const out = new Map<
+          string,
+          { offset: bigint; metadata: string | null; head: { offset: bigint; deliveries: number } | undefined }
+        >();
         for (const t of listed?.topics ?? []) {
           for (const p of t.partitions) {
             if (p.committedOffset < 0n) continue;
@@ -762,14 +806,20 @@ export class KafkaConsumerGroups implements ConsumerGroupDriver {
         }
         return out;
       } catch (error) {
-        if (!apiError(error, 'UNSTABLE_OFFSET_COMMIT', 'COORDINATOR_LOAD_IN_PROGRESS', 'NOT_COORDINATOR') || Date.now() > deadline) throw error;
+        if (!apiError(error, 'UNSTABLE_OFFSET_COMMIT', 'COORDINATOR_LOAD_IN_PROGRESS', 'NOT_COORDINATOR') || Date.now() > deadline)
+          throw error;
         await sleep(50);
       }
     }
   }
 
   /** First offset (`beginning`) or last stable offset (`end`) of the events partitions. */
-  async #boundaries(admin: Admin, topic: string, partitions: number[], where: 'beginning' | 'end'): Promise<{ partition: number; offset: bigint }[]> {
+  async #boundaries(
+    admin: Admin,
+    topic: string,
+    partitions: number[],
+    where: 'beginning' | 'end',
+  ): Promise<{ partition: number; offset: bigint }[]> {
     const timestamp = where === 'end' ? ListOffsetTimestamps.LATEST : ListOffsetTimestamps.EARLIEST;
     const [t] = await admin.listOffsets({
       topics: [{ name: topic, partitions: partitions.map((partitionIndex) => ({ partitionIndex, timestamp })) }],
@@ -840,20 +890,22 @@ export class KafkaConsumerGroups implements ConsumerGroupDriver {
       this.#producers.set(group, entry);
     }
     const { producer } = entry;
-    const run = entry.lock.catch(() => undefined).then(async () => {
-      const tx = await producer.beginTransaction();
-      try {
-        await fn(tx);
-        await tx.commit();
-      } catch (error) {
-        await tx.abort().catch(async () => {
-          // The producer cannot end the transaction (fenced, closed…): start over with a new one.
-          if (this.#producers.get(group)?.producer === producer) this.#producers.delete(group);
-          await producer.close().catch(() => undefined);
-        });
-        throw error;
-      }
-    });
+    const run = entry.lock
+      .catch(() => undefined)
+      .then(async () => {
+        const tx = await producer.beginTransaction();
+        try {
+          await fn(tx);
+          await tx.commit();
+        } catch (error) {
+          await tx.abort().catch(async () => {
+            // The producer cannot end the transaction (fenced, closed…): start over with a new one.
+            if (this.#producers.get(group)?.producer === producer) this.#producers.delete(group);
+            await producer.close().catch(() => undefined);
+          });
+          throw error;
+        }
+      });
     entry.lock = run.catch(() => undefined);
     await run;
   }

@@ -11,6 +11,7 @@ import type {
 } from '../../core/driver.ts';
 import { DriverError, InvalidArgumentError } from '../../core/errors.ts';
 import { partitionOf } from '../../core/partition.ts';
+import { KafkaCheckpoints } from './checkpoints.ts';
 import { KafkaConsumerGroups, type KafkaConsumerGroupOptions } from './consumer-groups.ts';
 import { KafkaPartitionLease } from './lease.ts';
 import { PartitionLog, type LogRecord } from './log.ts';
@@ -121,10 +122,12 @@ interface SnapshotPartition {
  * read. Cost: the first snapshot read in a partition reads the whole (compacted) partition.
  *
  * Checkpoints are Kafka consumer-group offsets of group `<prefix>.<group>` on every events topic
- * (OffsetCommit/OffsetFetch): committed offset = last processed + 1, 0 for partitions the
- * vector does not name. So Kafka tooling (kafka-consumer-groups.sh) shows a subscription's lag
- * and can reset it, and a consume-transform-produce step can commit the same offsets inside
- * its transaction. Cost: Kafka expires the offsets of a group that has been empty for
+ * (OffsetCommit/OffsetFetch, checkpoints.ts): the committed offset is the first one that may
+ * hold an unhandled event (past the last handled event and the markers, aborted and foreign
+ * records after it, so a caught-up group commits the partition's end), and its metadata names
+ * the last handled event. So Kafka tooling (kafka-consumer-groups.sh) shows a subscription's
+ * lag (0 once it caught up) and can reset it, and a consume-transform-produce step can commit
+ * the same offsets inside its transaction. Cost: Kafka expires the offsets of a group that has been empty for
  * `offsets.retention.minutes` (7 days by default): raise it on brokers where a subscription
  * may stay stopped longer.
  */
@@ -137,6 +140,8 @@ export class KafkaDriver implements EventStoreDriver {
   readonly layout: TopicLayout;
   /** Native consumer groups for `store.consume`: see consumer-groups.ts. */
   readonly consumerGroups: KafkaConsumerGroups;
+  /** Subscription checkpoints as consumer-group offsets: see checkpoints.ts. */
+  readonly #checkpoints: KafkaCheckpoints;
   readonly #options: KafkaDriverOptions;
   readonly #brokers: string[];
   #admin: Admin | undefined;
@@ -165,7 +170,19 @@ export class KafkaDriver implements EventStoreDriver {
     this.layout = new TopicLayout(this.names, partitions, options.categories ?? []);
     this.partitions = this.layout.partitions;
     this.#options = options;
-    this.consumerGroups = new KafkaConsumerGroups({ names: this.names, layout: this.layout, replicationFactor: replication, base: (role) => this.#base(role), options: options.consumerGroups });
+    this.#checkpoints = new KafkaCheckpoints({
+      names: this.names,
+      layout: this.layout,
+      admin: () => this.#adminOf(),
+      log: () => this.#logOf(),
+    });
+    this.consumerGroups = new KafkaConsumerGroups({
+      names: this.names,
+      layout: this.layout,
+      replicationFactor: replication,
+      base: (role) => this.#base(role),
+      options: options.consumerGroups,
+    });
   }
 
   /**
@@ -175,7 +192,11 @@ export class KafkaDriver implements EventStoreDriver {
    */
   attach(role: string, onClose: () => Promise<void>): { client: BaseOptions; replicationFactor: number; detach: () => void } {
     this.#attached.add(onClose);
-    return { client: this.#base(role), replicationFactor: this.#options.replicationFactor ?? 1, detach: () => this.#attached.delete(onClose) };
+    return {
+      client: this.#base(role),
+      replicationFactor: this.#options.replicationFactor ?? 1,
+      detach: () => this.#attached.delete(onClose),
+    };
   }
 
   #base(role: string): BaseOptions {
@@ -206,7 +227,10 @@ export class KafkaDriver implements EventStoreDriver {
       const categoryPrefix = this.names.categoryEvents('');
       const dropped = [...existing].filter((t) => t.startsWith(categoryPrefix) && this.layout.partitionFor(t, 0) === undefined);
       if (dropped.length > 0) {
-        throw new DriverError(NAME, `topic ${dropped.join(', ')} holds events of a category missing from \`categories\`; categories can only be added (at the end), never removed`);
+        throw new DriverError(
+          NAME,
+          `topic ${dropped.join(', ')} holds events of a category missing from \`categories\`; categories can only be added (at the end), never removed`,
+        );
       }
       for (const { topic } of this.layout.topics) {
         await create(topic, [
@@ -235,7 +259,13 @@ export class KafkaDriver implements EventStoreDriver {
     await Promise.allSettled([...this.#attached].map((close) => close()));
     const waiter = this.#waiter;
     this.#waiter = undefined;
-    if (waiter) await waiter.then((w) => w.admin.close(), () => undefined).catch(() => undefined);
+    if (waiter)
+      await waiter
+        .then(
+          (w) => w.admin.close(),
+          () => undefined,
+        )
+        .catch(() => undefined);
     await Promise.allSettled([...this.#leases].map((l) => l.release()));
     this.#leases.clear();
     await this.#snapshotProducer?.close().catch(() => undefined);
@@ -248,7 +278,10 @@ export class KafkaDriver implements EventStoreDriver {
   }
 
   async append(_request: AppendRequest): Promise<AppendResult> {
-    throw new DriverError(NAME, 'Kafka has no conditional append: the core appends through claimPartition (capabilities.concurrency is partition-owner)');
+    throw new DriverError(
+      NAME,
+      'Kafka has no conditional append: the core appends through claimPartition (capabilities.concurrency is partition-owner)',
+    );
   }
 
   async claimPartition(partition: number): Promise<PartitionLease> {
@@ -305,7 +338,6 @@ export class KafkaDriver implements EventStoreDriver {
     }
   }
 
-
   /** The transactional producer of a partition's writer. */
   #writer(partition: number): Producer {
     return new Producer({
@@ -358,7 +390,10 @@ export class KafkaDriver implements EventStoreDriver {
     for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
       if ((await this.#logOf().lastStable(...this.#where(partition))) > offset) return;
       if (Date.now() > deadline) {
-        throw new DriverError(NAME, `offset ${offset} of partition ${partition} did not become readable within ${waitMs} ms (a transaction there is still open)`);
+        throw new DriverError(
+          NAME,
+          `offset ${offset} of partition ${partition} did not become readable within ${waitMs} ms (a transaction there is still open)`,
+        );
       }
       await new Promise((r) => setTimeout(r, wait));
     }
@@ -374,7 +409,10 @@ export class KafkaDriver implements EventStoreDriver {
     return index.streams.get(streamId)?.length ?? 0;
   }
 
-  async readStream(streamId: string, range: { fromVersion: number; toVersion: number; limit: number; after?: Position }): Promise<StoredEvent[]> {
+  async readStream(
+    streamId: string,
+    range: { fromVersion: number; toVersion: number; limit: number; after?: Position },
+  ): Promise<StoredEvent[]> {
     const partition = this.layout.partitionOf(streamId);
     const known = this.#indexes.get(partition);
     if (range.after && range.after.partition === partition && (!known || known.next <= range.after.offset)) {
@@ -405,7 +443,12 @@ export class KafkaDriver implements EventStoreDriver {
   }
 
   /** Events of one stream from offset `from` of its partition on, filtered by key, up to the last stable offset. */
-  async #readTail(streamId: string, partition: number, from: bigint, range: { fromVersion: number; toVersion: number; limit: number }): Promise<StoredEvent[]> {
+  async #readTail(
+    streamId: string,
+    partition: number,
+    from: bigint,
+    range: { fromVersion: number; toVersion: number; limit: number },
+  ): Promise<StoredEvent[]> {
     const out: StoredEvent[] = [];
     let at = from;
     for (;;) {
@@ -452,8 +495,9 @@ export class KafkaDriver implements EventStoreDriver {
     return out;
   }
 
+  /** The last event: a record eventfold did not write is no head (readers skip it, so no position ever reaches it). */
   async partitionHead(partition: number): Promise<bigint | undefined> {
-    return this.#logOf().lastRecord(...this.#where(partition));
+    return this.#logOf().lastRecord(...this.#where(partition), (record) => storedEvent(record, partition) !== undefined);
   }
 
   async offsetBeforeTime(partition: number, time: number): Promise<bigint | undefined> {
@@ -476,42 +520,15 @@ export class KafkaDriver implements EventStoreDriver {
   }
 
   async readCheckpoint(group: string): Promise<readonly Position[] | undefined> {
-    const [listed] = await this.#adminOf().listConsumerGroupOffsets({
-      groups: [{ groupId: this.names.group(group), topics: this.layout.byTopic().map((t) => ({ name: t.topic, partitionIndexes: t.partitions.map((p) => p.partition) })) }],
-    });
-    const positions: Position[] = [];
-    for (const topic of listed?.topics ?? []) {
-      for (const p of topic.partitions) {
-        const partition = this.layout.partitionFor(topic.name, p.partitionIndex);
-        if (partition !== undefined && p.committedOffset > 0n) positions.push({ partition, offset: p.committedOffset - 1n });
-      }
-    }
-    positions.sort((a, b) => a.partition - b.partition);
-    return positions.length === 0 ? undefined : positions;
+    return this.#checkpoints.read(group);
   }
 
   async writeCheckpoint(group: string, positions: readonly Position[]): Promise<void> {
-    const byPartition = new Map(positions.map((p) => [p.partition, p.offset]));
-    // One OffsetCommit carrying every partition replaces the whole vector at once: partitions
-    // the vector does not name go back to 0 ("nothing processed").
-    await this.#adminOf().alterConsumerGroupOffsets({
-      groupId: this.names.group(group),
-      topics: this.layout.byTopic().map((t) => ({
-        name: t.topic,
-        partitionOffsets: t.partitions.map(({ partition, store }) => {
-          const offset = byPartition.get(store);
-          return { partition, offset: offset === undefined ? 0n : offset + 1n };
-        }),
-      })),
-    });
+    await this.#checkpoints.write(group, positions);
   }
 
   async deleteCheckpoint(group: string): Promise<void> {
-    await this.#adminOf()
-      .deleteGroups({ groups: [this.names.group(group)] })
-      .catch((error: unknown) => {
-        if (!(error as { findBy?: (k: string, v: unknown) => unknown }).findBy?.('apiId', 'GROUP_ID_NOT_FOUND')) throw error;
-      });
+    await this.#checkpoints.delete(group);
   }
 
   /** Live subscriptions: a read_committed long-poll on every partition past the given positions. */
@@ -561,18 +578,23 @@ export class KafkaDriver implements EventStoreDriver {
       this.#indexes.set(partition, index);
     }
     await this.#exclusive(index, async () => {
-      await this.#scan(...this.#where(partition), index.next, (record) => {
-        const s = streamOf(record);
-        if (!s) return;
-        let offsets = index.streams.get(s.streamId);
-        if (!offsets) {
-          offsets = [];
-          index.streams.set(s.streamId, offsets);
-        }
-        if (s.version === offsets.length + 1) offsets.push(Number(record.offset));
-      }, (next) => {
-        index.next = next;
-      });
+      await this.#scan(
+        ...this.#where(partition),
+        index.next,
+        (record) => {
+          const s = streamOf(record);
+          if (!s) return;
+          let offsets = index.streams.get(s.streamId);
+          if (!offsets) {
+            offsets = [];
+            index.streams.set(s.streamId, offsets);
+          }
+          if (s.version === offsets.length + 1) offsets.push(Number(record.offset));
+        },
+        (next) => {
+          index.next = next;
+        },
+      );
     });
     return index;
   }
@@ -584,21 +606,33 @@ export class KafkaDriver implements EventStoreDriver {
       this.#snapshots.set(partition, snapshots);
     }
     await this.#exclusive(snapshots, async () => {
-      await this.#scan(this.names.snapshots, partition, snapshots.next, (record) => {
-        const key = record.key?.toString('utf8');
-        if (key === undefined) return;
-        const s = storedSnapshot(record, (topic, partition) => this.layout.partitionFor(topic ?? this.names.events, partition));
-        if (s) snapshots.byKey.set(key, s);
-        else snapshots.byKey.delete(key);
-      }, (next) => {
-        snapshots.next = next;
-      });
+      await this.#scan(
+        this.names.snapshots,
+        partition,
+        snapshots.next,
+        (record) => {
+          const key = record.key?.toString('utf8');
+          if (key === undefined) return;
+          const s = storedSnapshot(record, (topic, partition) => this.layout.partitionFor(topic ?? this.names.events, partition));
+          if (s) snapshots.byKey.set(key, s);
+          else snapshots.byKey.delete(key);
+        },
+        (next) => {
+          snapshots.next = next;
+        },
+      );
     });
     return snapshots;
   }
 
   /** Reads a partition from `from` to its last stable offset. */
-  async #scan(topic: string, partition: number, from: bigint, onRecord: (r: LogRecord) => void, onProgress: (next: bigint) => void): Promise<void> {
+  async #scan(
+    topic: string,
+    partition: number,
+    from: bigint,
+    onRecord: (r: LogRecord) => void,
+    onProgress: (next: bigint) => void,
+  ): Promise<void> {
     let at = from;
     for (;;) {
       const page = await this.#logOf().fetch(topic, partition, at);
@@ -635,4 +669,3 @@ export class KafkaDriver implements EventStoreDriver {
     return this.#log;
   }
 }
-

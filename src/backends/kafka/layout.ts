@@ -45,7 +45,9 @@ export class TopicLayout {
     const seen = new Set<string>();
     for (const category of categories) {
       if (typeof category !== 'string' || !CATEGORY.test(category)) {
-        throw new InvalidArgumentError(`kafka category ${JSON.stringify(category)} must be 1-100 ASCII letters, digits, "_" or "-" (not first or last)`);
+        throw new InvalidArgumentError(
+          `kafka category ${JSON.stringify(category)} must be 1-100 ASCII letters, digits, "_" or "-" (not first or last)`,
+        );
       }
       if (seen.has(category)) throw new InvalidArgumentError(`kafka category "${category}" is listed twice`);
       seen.add(category);

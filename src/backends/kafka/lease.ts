@@ -14,7 +14,14 @@ type Transaction = Awaited<ReturnType<Producer['beginTransaction']>>;
  * had open, or the coordinator aborted the transaction on its own (timeout). In every case
  * nothing of the current transaction becomes visible, and only a new claim can write again.
  */
-const FENCED = ['PRODUCER_FENCED', 'INVALID_PRODUCER_EPOCH', 'INVALID_PRODUCER_ID_MAPPING', 'INVALID_TXN_STATE', 'TRANSACTION_ABORTABLE', 'TRANSACTIONAL_ID_NOT_FOUND'];
+const FENCED = [
+  'PRODUCER_FENCED',
+  'INVALID_PRODUCER_EPOCH',
+  'INVALID_PRODUCER_ID_MAPPING',
+  'INVALID_TXN_STATE',
+  'TRANSACTION_ABORTABLE',
+  'TRANSACTIONAL_ID_NOT_FOUND',
+];
 
 /** The broker refused a record batch for its size (message.max.bytes, or a request over its limit). */
 function tooLarge(error: unknown): boolean {
@@ -124,7 +131,9 @@ export class KafkaPartitionLease implements PartitionLease {
     if (requests.length === 0) return [];
     const byPartition = new Map<number, KafkaPartitionLease>([[this.partition, this], ...others.map((o) => [o.partition, o] as const)]);
     // Our own partition's records first: the first record is what an in-doubt commit is checked by.
-    const order = requests.map((_, i) => i).sort((a, b) => Number(requests[b]!.partition === this.partition) - Number(requests[a]!.partition === this.partition));
+    const order = requests
+      .map((_, i) => i)
+      .sort((a, b) => Number(requests[b]!.partition === this.partition) - Number(requests[a]!.partition === this.partition));
     if (requests[order[0]!]!.partition !== this.partition) {
       throw new DriverError(NAME, `a transaction of the lease on partition ${this.partition} must append to that partition`);
     }
@@ -133,10 +142,16 @@ export class KafkaPartitionLease implements PartitionLease {
     for (const i of order) {
       const request = requests[i]!;
       if (!byPartition.has(request.partition)) {
-        throw new DriverError(NAME, `an append to partition ${request.partition} went to a lease of partition ${[...byPartition.keys()].join(', ')}`);
+        throw new DriverError(
+          NAME,
+          `an append to partition ${request.partition} went to a lease of partition ${[...byPartition.keys()].join(', ')}`,
+        );
       }
       if (typeof request.expectedVersion !== 'number') {
-        throw new DriverError(NAME, 'a lease appends after the exact current version of the stream, which the core passes as expectedVersion');
+        throw new DriverError(
+          NAME,
+          'a lease appends after the exact current version of the stream, which the core passes as expectedVersion',
+        );
       }
       let version = request.expectedVersion;
       const target = byPartition.get(request.partition)!.#target;
@@ -247,7 +262,11 @@ export class KafkaPartitionLease implements PartitionLease {
     try {
       return await this.#inDoubt(base, first, fence);
     } catch (error) {
-      throw new DriverError(NAME, `append to partition ${this.partition}: the commit failed and its outcome could not be read back (${errorMessage(error)}); first error: ${errorMessage(cause)}`, cause);
+      throw new DriverError(
+        NAME,
+        `append to partition ${this.partition}: the commit failed and its outcome could not be read back (${errorMessage(error)}); first error: ${errorMessage(cause)}`,
+        cause,
+      );
     }
   }
 }

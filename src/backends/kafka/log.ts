@@ -1,4 +1,13 @@
-import { type Admin, fetchV17, FetchIsolationLevels, type FetchIsolationLevelValue, IS_CONTROL, IS_TRANSACTIONAL, ListOffsetTimestamps, type RecordsBatch } from '@platformatic/kafka';
+import {
+  type Admin,
+  fetchV17,
+  FetchIsolationLevels,
+  type FetchIsolationLevelValue,
+  IS_CONTROL,
+  IS_TRANSACTIONAL,
+  ListOffsetTimestamps,
+  type RecordsBatch,
+} from '@platformatic/kafka';
 import { DriverError } from '../../core/errors.ts';
 
 const NAME = 'kafka';
@@ -61,34 +70,41 @@ export class PartitionLog {
         return;
       }
       if (t && t.partitionsCount !== partitions && t.partitionsCount > 0) {
-        throw new DriverError(NAME, `topic ${topic} has ${t.partitionsCount} partitions, this store is configured for ${partitions}; the count is fixed for the life of the data`);
+        throw new DriverError(
+          NAME,
+          `topic ${topic} has ${t.partitionsCount} partitions, this store is configured for ${partitions}; the count is fixed for the life of the data`,
+        );
       }
       if (Date.now() > deadline) throw new DriverError(NAME, `topic ${topic} has no leader for every partition after ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
 
-  /** One read_committed fetch from `offset`; returns at once when nothing is there (maxWait 0). */
-  async fetch(topic: string, partition: number, offset: bigint, maxWaitMs = 0): Promise<FetchResult> {
+  /**
+   * One read_committed fetch from `offset`; returns at once when nothing is there (maxWait 0).
+   * `maxBytes` below the default makes it a probe: answered from the page cache when it can be,
+   * but its (small) answer does not replace the cached page.
+   */
+  async fetch(topic: string, partition: number, offset: bigint, maxWaitMs = 0, maxBytes = MAX_BYTES): Promise<FetchResult> {
     const key = `${topic}/${partition}`;
     const cached = this.#lastFetch.get(key);
     if (cached && offset >= cached.from && offset < cached.result.next) {
       const records = cached.result.records.filter((r) => r.offset >= offset);
       if (records.length > 0) return { ...cached.result, records, fromCache: true };
     }
-    const result = await this.#fetchWithRetry(topic, partition, offset, maxWaitMs);
+    const result = await this.#fetchWithRetry(topic, partition, offset, maxWaitMs, Math.min(maxBytes, MAX_BYTES));
     this.recordsFetched += result.records.length;
     // An empty answer (a caller checking for news at the end) must not evict the last page.
-    if (result.records.length > 0) this.#lastFetch.set(key, { from: offset, result });
+    if (result.records.length > 0 && maxBytes >= MAX_BYTES) this.#lastFetch.set(key, { from: offset, result });
     return result;
   }
 
-  async #fetchWithRetry(topic: string, partition: number, offset: bigint, maxWaitMs: number): Promise<FetchResult> {
+  async #fetchWithRetry(topic: string, partition: number, offset: bigint, maxWaitMs: number, maxBytes: number): Promise<FetchResult> {
     for (let attempt = 0; ; attempt++) {
       const t = this.#topics.get(topic);
       if (!t) throw new DriverError(NAME, `topic ${topic} is not open`);
       try {
-        return await this.#fetchOnce(t, topic, partition, offset, maxWaitMs);
+        return await this.#fetchOnce(t, topic, partition, offset, maxWaitMs, maxBytes);
       } catch (error) {
         // Leadership moved, or a new topic's partitions are not loaded yet (a leader in the
         // metadata may still answer NOT_LEADER_OR_FOLLOWER for a moment): refresh and retry.
@@ -100,7 +116,14 @@ export class PartitionLog {
     }
   }
 
-  async #fetchOnce(t: { id: string; leaders: number[] }, topic: string, partition: number, offset: bigint, maxWaitMs: number): Promise<FetchResult> {
+  async #fetchOnce(
+    t: { id: string; leaders: number[] },
+    topic: string,
+    partition: number,
+    offset: bigint,
+    maxWaitMs: number,
+    maxBytes: number,
+  ): Promise<FetchResult> {
     const metadata = await this.#admin.metadata({ topics: [topic] });
     const broker = metadata.brokers.get(t.leaders[partition]!);
     if (!broker) throw new DriverError(NAME, `no broker for partition ${partition} of ${topic}`);
@@ -109,17 +132,26 @@ export class PartitionLog {
       connection,
       maxWaitMs,
       1,
-      MAX_BYTES,
+      maxBytes,
       FetchIsolationLevels.READ_COMMITTED,
       0,
       -1,
-      [{ topicId: t.id, partitions: [{ partition, currentLeaderEpoch: -1, fetchOffset: offset, lastFetchedEpoch: -1, partitionMaxBytes: MAX_BYTES }] }],
+      [
+        {
+          topicId: t.id,
+          partitions: [{ partition, currentLeaderEpoch: -1, fetchOffset: offset, lastFetchedEpoch: -1, partitionMaxBytes: maxBytes }],
+        },
+      ],
       [],
       '',
     );
     const p = response.responses[0]?.partitions.find((x) => x.partitionIndex === partition);
     if (!p) throw new DriverError(NAME, `fetch of ${topic}/${partition} returned no partition`);
-    return { ...filterCommitted(p.records ?? [], p.abortedTransactions, offset, p.lastStableOffset), lastStable: p.lastStableOffset, logStart: p.logStartOffset };
+    return {
+      ...filterCommitted(p.records ?? [], p.abortedTransactions, offset, p.lastStableOffset),
+      lastStable: p.lastStableOffset,
+      logStart: p.logStartOffset,
+    };
   }
 
   /**
@@ -148,7 +180,18 @@ export class PartitionLog {
           FetchIsolationLevels.READ_COMMITTED,
           0,
           -1,
-          [{ topicId: t.id, partitions: partitions.map((partition) => ({ partition, currentLeaderEpoch: -1, fetchOffset: from[partition]!, lastFetchedEpoch: -1, partitionMaxBytes: 16 * 1024 })) }],
+          [
+            {
+              topicId: t.id,
+              partitions: partitions.map((partition) => ({
+                partition,
+                currentLeaderEpoch: -1,
+                fetchOffset: from[partition]!,
+                lastFetchedEpoch: -1,
+                partitionMaxBytes: 16 * 1024,
+              })),
+            },
+          ],
           [],
           '',
         );
@@ -184,11 +227,11 @@ export class PartitionLog {
   }
 
   /**
-   * Offset of the last committed data record, or undefined when there is none. The last stable
-   * offset minus one is usually a transaction marker, which no reader ever sees, so this looks
-   * back from the stable offset for the last record a read_committed reader gets.
+   * Offset of the last committed data record (that `accept` takes), or undefined when there is
+   * none. The last stable offset minus one is usually a transaction marker, which no reader ever
+   * sees, so this looks back from the stable offset for the last record a read_committed reader gets.
    */
-  async lastRecord(topic: string, partition: number): Promise<bigint | undefined> {
+  async lastRecord(topic: string, partition: number, accept: (record: LogRecord) => boolean = () => true): Promise<bigint | undefined> {
     const end = await this.lastStable(topic, partition);
     let back = 8n;
     for (;;) {
@@ -196,7 +239,7 @@ export class PartitionLog {
       let last: bigint | undefined;
       for (let at = start; at < end; ) {
         const page = await this.fetch(topic, partition, at);
-        for (const r of page.records) if (r.offset < end) last = r.offset;
+        for (const r of page.records) if (r.offset < end && accept(r)) last = r.offset;
         if (page.next <= at) break;
         at = page.next;
       }
@@ -233,7 +276,13 @@ export function filterCommitted(
     for (const record of batch.records) {
       const offset = batch.firstOffset + BigInt(record.offsetDelta);
       if (offset < from || offset >= lastStable) continue;
-      records.push({ offset, key: record.key, value: record.value, headers: record.headers, timestamp: batch.firstTimestamp + record.timestampDelta });
+      records.push({
+        offset,
+        key: record.key,
+        value: record.value,
+        headers: record.headers,
+        timestamp: batch.firstTimestamp + record.timestampDelta,
+      });
     }
   }
   return { records, next };

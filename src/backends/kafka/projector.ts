@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { Admin, Consumer, Producer, type BaseOptions, type Message, type MessageToProduce } from '@platformatic/kafka';
 import { DriverError, EventfoldError, InvalidArgumentError, StoreClosedError } from '../../core/errors.ts';
 import type { EventStore } from '../../core/event-store.ts';
+import { storeContext, type StoreContext } from '../../core/store-context.ts';
 import type { Event } from '../../core/event-type.ts';
 import type { RecordedEvent } from '../../core/recorded-event.ts';
 import { errorMessage } from '../../core/errors.ts';
@@ -122,11 +123,12 @@ export interface KafkaProjector {
  * filter keeps one aborted range per producer and fetch, which can let aborted records through.
  */
 export function kafkaProjector<E extends Event>(store: EventStore<E>, options: KafkaProjectorOptions<E>): KafkaProjector {
-  const driver = store.runtime.driver;
+  const context = storeContext<E>(store);
+  const driver = context.runtime.driver;
   if (!(driver instanceof KafkaDriver)) {
     throw new InvalidArgumentError(`kafkaProjector needs a store on the kafka driver; this store is on ${driver.name}`);
   }
-  return new Projector(store, driver, options);
+  return new Projector(context, driver, options);
 }
 
 class Projector<E extends Event> implements KafkaProjector {
@@ -135,7 +137,7 @@ class Projector<E extends Event> implements KafkaProjector {
   readonly deadLetterTopic: string;
   readonly started: Promise<void>;
   readonly done: Promise<void>;
-  readonly #store: EventStore<E>;
+  readonly #store: StoreContext<E>;
   readonly #driver: KafkaDriver;
   readonly #options: KafkaProjectorOptions<E>;
   readonly #instance: string;
@@ -162,7 +164,7 @@ class Projector<E extends Event> implements KafkaProjector {
   #deadLettered = 0;
   #waiters: { heads: Map<number, bigint>; resolve: () => void }[] = [];
 
-  constructor(store: EventStore<E>, driver: KafkaDriver, options: KafkaProjectorOptions<E>) {
+  constructor(store: StoreContext<E>, driver: KafkaDriver, options: KafkaProjectorOptions<E>) {
     assertGroupName(options.group);
     if (typeof options.handle !== 'function') throw new InvalidArgumentError('kafkaProjector needs a `handle` function');
     const instance = options.instance ?? defaultInstance();
@@ -173,7 +175,8 @@ class Projector<E extends Event> implements KafkaProjector {
     this.#transactionTimeoutMs = positiveInt(options.transactionTimeoutMs ?? 30_000, 'transactionTimeoutMs');
     positiveInt(options.sessionTimeoutMs ?? 10_000, 'sessionTimeoutMs');
     positiveInt(options.blockMs ?? 1000, 'blockMs');
-    if ((options.retries ?? 3) < 0 || !Number.isInteger(options.retries ?? 3)) throw new InvalidArgumentError('retries must be an integer >= 0');
+    if ((options.retries ?? 3) < 0 || !Number.isInteger(options.retries ?? 3))
+      throw new InvalidArgumentError('retries must be an integer >= 0');
     if (options.start !== undefined && options.start !== 'beginning' && options.start !== 'end') {
       throw new InvalidArgumentError("start must be 'beginning' or 'end'");
     }
@@ -187,7 +190,9 @@ class Projector<E extends Event> implements KafkaProjector {
     this.transactionalId = driver.names.projectorTransactionalId(options.group, instance);
     this.deadLetterTopic = driver.names.projectorDeadLetters(options.group);
     if (this.deadLetterTopic.length > 249) {
-      throw new InvalidArgumentError(`dead-letter topic ${this.deadLetterTopic} is longer than Kafka's 249 characters: use a shorter prefix or group`);
+      throw new InvalidArgumentError(
+        `dead-letter topic ${this.deadLetterTopic} is longer than Kafka's 249 characters: use a shorter prefix or group`,
+      );
     }
     for (const topic of options.outputs ?? []) this.#checkOutputName(topic);
     this.started = new Promise((resolve) => (this.#resolveStarted = resolve));
@@ -276,7 +281,8 @@ class Projector<E extends Event> implements KafkaProjector {
         if (error === STOPPED) break;
         if (isFatal(error)) throw error;
         failures++;
-        if (failures > 10) throw new DriverError(NAME, `projector "${this.group}": 10 batches in a row failed; last error: ${errorMessage(error)}`, error);
+        if (failures > 10)
+          throw new DriverError(NAME, `projector "${this.group}": 10 batches in a row failed; last error: ${errorMessage(error)}`, error);
         (this.#options.onError ?? this.#store.onBackgroundError)(error);
         // Whatever the failed batch did is aborted or committed as a whole: read the offsets
         // back from the group rather than trusting memory.
@@ -352,10 +358,18 @@ class Projector<E extends Event> implements KafkaProjector {
       }
       if (advanced.size === 0) return false;
       if (read > 0) {
-        if (member.coordinatorId === null || member.memberId === null) throw new DriverError(NAME, `projector "${this.group}" is not a member of its group`);
+        if (member.coordinatorId === null || member.memberId === null)
+          throw new DriverError(NAME, `projector "${this.group}" is not a member of its group`);
         transaction ??= await this.#producer!.beginTransaction();
         await transaction.addConsumer(consumer);
-        const metadata = { consumer: { groupId: member.groupId, generationId: member.generationId, memberId: member.memberId, coordinatorId: member.coordinatorId } };
+        const metadata = {
+          consumer: {
+            groupId: member.groupId,
+            generationId: member.generationId,
+            memberId: member.memberId,
+            coordinatorId: member.coordinatorId,
+          },
+        };
         // One TxnOffsetCommit per partition; the library runs them one at a time.
         for (const [partition, end] of advanced) await transaction.addOffset(offsetMessage(...this.#where(partition), end - 1n, metadata));
         await transaction.commit();
@@ -485,7 +499,8 @@ class Projector<E extends Event> implements KafkaProjector {
       });
       try {
         await (await producer.beginTransaction()).cancel();
-        if (producer.producerId === undefined || producer.producerEpoch === undefined) throw new DriverError(NAME, 'InitProducerId returned no producer id');
+        if (producer.producerId === undefined || producer.producerEpoch === undefined)
+          throw new DriverError(NAME, 'InitProducerId returned no producer id');
         this.#held = { id: producer.producerId, epoch: producer.producerEpoch };
         return producer;
       } catch (error) {
@@ -493,7 +508,11 @@ class Projector<E extends Event> implements KafkaProjector {
         const e = error as { findBy?: (k: string, v: unknown) => unknown };
         if (held && (e.findBy?.('apiId', 'PRODUCER_FENCED') || e.findBy?.('apiId', 'INVALID_PRODUCER_EPOCH'))) {
           throw fatal(
-            new DriverError(NAME, `projector "${this.group}": another instance took over transactional id ${this.transactionalId}; give each live instance its own \`instance\``, error),
+            new DriverError(
+              NAME,
+              `projector "${this.group}": another instance took over transactional id ${this.transactionalId}; give each live instance its own \`instance\``,
+              error,
+            ),
           );
         }
         if (!e.findBy?.('apiId', 'CONCURRENT_TRANSACTIONS') || Date.now() > deadline) throw error;
@@ -528,7 +547,11 @@ class Projector<E extends Event> implements KafkaProjector {
     for (const topic of existing) this.#topics.add(topic);
     if (!existing.has(this.deadLetterTopic)) {
       // Dead letters must not expire unseen: kept like the events.
-      await this.#createTopic(this.deadLetterTopic, this.#driver.partitions, { 'cleanup.policy': 'delete', 'retention.ms': '-1', 'retention.bytes': '-1' });
+      await this.#createTopic(this.deadLetterTopic, this.#driver.partitions, {
+        'cleanup.policy': 'delete',
+        'retention.ms': '-1',
+        'retention.bytes': '-1',
+      });
     }
     const missing = (this.#options.outputs ?? []).filter((t) => !existing.has(t));
     await this.#createOutputs(missing);
@@ -558,7 +581,12 @@ class Projector<E extends Event> implements KafkaProjector {
   async #createTopic(topic: string, partitions: number, configs: Readonly<Record<string, string>>): Promise<void> {
     const admin = this.#admin!;
     await admin
-      .createTopics({ topics: [topic], partitions, replicas: this.#replicationFactor, configs: Object.entries(configs).map(([name, value]) => ({ name, value })) })
+      .createTopics({
+        topics: [topic],
+        partitions,
+        replicas: this.#replicationFactor,
+        configs: Object.entries(configs).map(([name, value]) => ({ name, value })),
+      })
       .catch((error: unknown) => {
         // Another instance created it first.
         if (!(error as { findBy?: (k: string, v: unknown) => unknown }).findBy?.('apiId', 'TOPIC_ALREADY_EXISTS')) throw error;
@@ -647,7 +675,8 @@ function toMessages(output: ProjectorOutput): MessageToProduce[] {
     if (record.headers !== undefined) {
       if (typeof record.headers !== 'object' || record.headers === null) return bad('headers must be an object');
       const headers = new Map<Buffer, Buffer>();
-      for (const [k, v] of Object.entries(record.headers)) headers.set(Buffer.from(k, 'utf8'), bytes(v) ?? bad(`header ${k} must be a string or bytes`));
+      for (const [k, v] of Object.entries(record.headers))
+        headers.set(Buffer.from(k, 'utf8'), bytes(v) ?? bad(`header ${k} must be a string or bytes`));
       message.headers = headers;
     }
     return message;
@@ -683,6 +712,8 @@ function rotate<T>(list: readonly T[], by: number): T[] {
 }
 
 function defaultInstance(): string {
-  const name = hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 100);
+  const name = hostname()
+    .replace(/[^A-Za-z0-9_-]/g, '-')
+    .slice(0, 100);
   return name === '' ? 'default' : name;
 }

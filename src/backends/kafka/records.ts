@@ -53,11 +53,21 @@ export function eventRecord(target: TopicPartition, streamId: string, event: Enc
  * partition (see `KafkaPartitionLease.appendWith`). Aborted, so no read_committed reader sees it.
  */
 export function ownershipProbe(target: TopicPartition): OutgoingRecord {
-  return { topic: target.topic, partition: target.partition, key: Buffer.alloc(0), value: Buffer.alloc(0), headers: new Map([[Buffer.from('ef-probe'), Buffer.from('1')]]), timestamp: BigInt(Date.now()) };
+  return {
+    topic: target.topic,
+    partition: target.partition,
+    key: Buffer.alloc(0),
+    value: Buffer.alloc(0),
+    headers: new Map([[Buffer.from('ef-probe'), Buffer.from('1')]]),
+    timestamp: BigInt(Date.now()),
+  };
 }
 
 /** The envelope headers' names as bytes, to match header keys without decoding them. */
-const KEYS = Object.fromEntries(Object.entries(H).map(([field, name]) => [field, Buffer.from(name, 'latin1')])) as Record<keyof typeof H, Buffer>;
+const KEYS = Object.fromEntries(Object.entries(H).map(([field, name]) => [field, Buffer.from(name, 'latin1')])) as Record<
+  keyof typeof H,
+  Buffer
+>;
 
 /**
  * Which envelope header a key is, or undefined. Reads run this for every header of every record
@@ -68,13 +78,26 @@ function envelopeField(key: Buffer): keyof typeof H | undefined {
   if (key.length < 5 || key[0] !== 0x65 || key[1] !== 0x66 || key[2] !== 0x2d) return undefined;
   let field: keyof typeof H | undefined;
   switch (key[3]) {
-    case 0x69: field = 'id'; break; // i
-    case 0x73: field = 'schema'; break; // s
-    case 0x63: field = 'codec'; break; // c
-    case 0x6d: field = 'meta'; break; // m
-    case 0x76: field = 'version'; break; // v
-    case 0x74: field = key[4] === 0x79 ? 'type' : 'time'; break; // t: ty / ti
-    default: return undefined;
+    case 0x69:
+      field = 'id';
+      break; // i
+    case 0x73:
+      field = 'schema';
+      break; // s
+    case 0x63:
+      field = 'codec';
+      break; // c
+    case 0x6d:
+      field = 'meta';
+      break; // m
+    case 0x76:
+      field = 'version';
+      break; // v
+    case 0x74:
+      field = key[4] === 0x79 ? 'type' : 'time';
+      break; // t: ty / ti
+    default:
+      return undefined;
   }
   return key.equals(KEYS[field]) ? field : undefined;
 }
@@ -152,7 +175,10 @@ export function snapshotRecord(topic: string, partition: number, s: StoredSnapsh
  * (topic undefined: a snapshot written before categories existed, so of the default topic).
  * A snapshot it cannot place is ignored: the aggregate is rebuilt from its events.
  */
-export function storedSnapshot(record: LogRecord, place: (topic: string | undefined, partition: number) => number | undefined): StoredSnapshot | undefined {
+export function storedSnapshot(
+  record: LogRecord,
+  place: (topic: string | undefined, partition: number) => number | undefined,
+): StoredSnapshot | undefined {
   if (!record.key || !record.value) return undefined; // a tombstone
   const key = record.key.toString('utf8');
   const slash = key.indexOf('/');
