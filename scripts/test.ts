@@ -1,4 +1,4 @@
-// npm test: type-check, bring up the backends, run every test/**/*.test.ts with node:test.
+// npm test: type-check, lint, bring up the backends, run every test/**/*.test.ts with node:test.
 //
 //   npm test                              everything
 //   npm test -- test/services/kafka.test.ts   a subset (paths or globs)
@@ -10,7 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureServices, parseNames, REPO_ROOT } from './services.ts';
+import { ensureServices, parseNames, REPO_ROOT } from './servers/index.ts';
 
 function step(message: string): void {
   process.stderr.write(`\n[test] ${message}\n`);
@@ -24,6 +24,17 @@ const tsc = spawnSync(process.execPath, [join(REPO_ROOT, 'node_modules', 'typesc
 });
 if (tsc.status !== 0) {
   step(`type errors: tsc exited ${tsc.status ?? tsc.signal}; no test ran`);
+  process.exit(1);
+}
+
+// 1b. lint, format and import cycles (Biome; biome.json). `npx biome check --write` fixes most.
+step('biome check (lint, format, import cycles)');
+const biome = spawnSync(join(REPO_ROOT, 'node_modules', '.bin', 'biome'), ['check', '--colors=off', REPO_ROOT], {
+  cwd: REPO_ROOT,
+  stdio: 'inherit',
+});
+if (biome.status !== 0) {
+  step(`lint or format errors: biome exited ${biome.status ?? biome.signal}; no test ran (npx biome check --write fixes most)`);
   process.exit(1);
 }
 

@@ -6,7 +6,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { APT_LOCK_WAIT_SECONDS, aptGet } from '../../scripts/services.ts';
+import { APT_LOCK_WAIT_SECONDS, aptGet } from '../../scripts/servers/index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'eventfold-apt-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
