@@ -16,7 +16,7 @@ export type {
 } from './core/aggregate.ts';
 export { anyOf, everyInterval, everyNEvents, whenStateExceeds } from './core/snapshot-policy.ts';
 export type { SnapshotContext, SnapshotPolicy } from './core/snapshot-policy.ts';
-export { ConsumerGroups, Subscription } from './core/subscription.ts';
+export { SubscriptionPositions, Subscription } from './core/subscription.ts';
 export type { PositionStore, SubscribeOptions } from './core/subscription.ts';
 export { DeadLetters, GroupConsumer } from './core/group-consumer.ts';
 export type { ConsumeOptions } from './core/group-consumer.ts';

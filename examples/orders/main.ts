@@ -207,7 +207,7 @@ async function main(): Promise<void> {
   const kept = projection.position();
   say(`its position ${formatPositions(kept)} is kept in read-model.db, written with each row; the event store keeps none`);
   assert.equal(kept[0]?.offset, subscription.positions()[0]?.offset);
-  assert.deepEqual(await store.groups.position(ORDER_SUMMARY_GROUP), []);
+  assert.deepEqual(await store.subscriptions.position(ORDER_SUMMARY_GROUP), []);
 
   step('At-least-once delivery: the same event delivered twice is applied once.');
   let lastOf1001: RecordedEvent<OrderEvent> | undefined;

@@ -20,7 +20,7 @@ import {
 } from './store-context.ts';
 import { assertStreamName } from './stream-name.ts';
 import { assertGroupName } from './group-name.ts';
-import { ConsumerGroups, type Subscription, type SubscribeOptions } from './subscription.ts';
+import { SubscriptionPositions, type Subscription, type SubscribeOptions } from './subscription.ts';
 import { DeadLetters, GroupConsumer, groupDriver, type ConsumeOptions } from './group-consumer.ts';
 
 export type { AppendOptions, AppendOutcome, ReadStreamOptions } from './store-context.ts';
@@ -48,10 +48,11 @@ const DEFAULT_BATCH = 500;
  * event types, so every read and subscription hands back fully typed events.
  */
 export class EventStore<E extends Event = Event> {
-  readonly runtime: RuntimeDriver;
-  readonly codec: EventCodec<E>;
-  readonly groups: ConsumerGroups;
-  readonly onBackgroundError: (error: unknown) => void;
+  readonly #runtime: RuntimeDriver;
+  readonly #codec: EventCodec<E>;
+  /** Saved positions of `subscribe` groups (checkpoints): read, seek, reset. Native consumer groups are `consume`. */
+  readonly subscriptions: SubscriptionPositions;
+  readonly #onBackgroundError: (error: unknown) => void;
   readonly #clock: () => number;
   readonly #appendListeners = new Set<() => void>();
   readonly #consumers = new Set<GroupConsumer<E>>();
@@ -84,44 +85,44 @@ export class EventStore<E extends Event = Event> {
     arg.optional(options.validateOnRead, (v) => arg.boolean(v, 'validateOnRead'));
     arg.optional(options.onBackgroundError, (f) => arg.function(f, 'onBackgroundError'));
     arg.optional(options.clock, (f) => arg.function(f, 'clock'));
-    this.runtime = new RuntimeDriver(options.driver);
-    this.codec = new EventCodec<E>({
+    this.#runtime = new RuntimeDriver(options.driver);
+    this.#codec = new EventCodec<E>({
       types: options.events,
       codec: options.codec ?? jsonCodec(),
       maxEventBytes,
       validateOnRead: options.validateOnRead ?? false,
     });
     this.#clock = options.clock ?? Date.now;
-    this.onBackgroundError =
+    this.#onBackgroundError =
       options.onBackgroundError ?? ((error) => process.emitWarning(error instanceof Error ? error : new Error(String(error))));
     this.#context = {
-      runtime: this.runtime,
-      codec: this.codec,
+      runtime: this.#runtime,
+      codec: this.#codec,
       get partitions() {
         return options.driver.partitions;
       },
-      onBackgroundError: this.onBackgroundError,
+      onBackgroundError: this.#onBackgroundError,
       onAppend: (listener) => this.onAppend(listener),
       append: (streamId, events, opts) => this.append(streamId, events, opts),
       readStream: (streamId, opts) => this.readStream(streamId, opts),
     };
     registerStoreContext(this, this.#context);
-    this.groups = new ConsumerGroups(this.runtime);
-    this.#owners = options.driver.capabilities.concurrency === 'partition-owner' ? new PartitionOwners(this.runtime) : undefined;
+    this.subscriptions = new SubscriptionPositions(this.#runtime);
+    this.#owners = options.driver.capabilities.concurrency === 'partition-owner' ? new PartitionOwners(this.#runtime) : undefined;
   }
 
   get backend(): string {
-    return this.runtime.driver.name;
+    return this.#runtime.driver.name;
   }
 
   get partitions(): number {
-    return this.runtime.driver.partitions;
+    return this.#runtime.driver.partitions;
   }
 
   /** The partition a stream's events live in. */
   partitionOf(streamId: string): number {
     assertStreamName(streamId);
-    const driver = this.runtime.driver;
+    const driver = this.#runtime.driver;
     return driver.partitionOf ? driver.partitionOf(streamId) : partitionOf(streamId, driver.partitions);
   }
 
@@ -134,7 +135,7 @@ export class EventStore<E extends Event = Event> {
   async append(streamId: string, events: EventInput<E> | readonly EventInput<E>[], options?: AppendOptions): Promise<AppendOutcome<E>> {
     const { expectedVersion = 'any' } = arg.options(options, 'append options');
     const request = this.#prepare({ streamId, events, expectedVersion });
-    return this.runtime.use(async (driver) => {
+    return this.#runtime.use(async (driver) => {
       let result: AppendResult;
       try {
         result = this.#owners ? await this.#owners.append(request.request) : await driver.append(request.request);
@@ -157,7 +158,7 @@ export class EventStore<E extends Event = Event> {
   async appendMany(
     batches: readonly { streamId: string; events: EventInput<E> | readonly EventInput<E>[]; expectedVersion?: ExpectedVersion }[],
   ): Promise<AppendOutcome<E>[]> {
-    const driver = this.runtime.driver;
+    const driver = this.#runtime.driver;
     if (!driver.capabilities.multiStreamAppend || (!this.#owners && !driver.appendMany)) {
       throw new InvalidArgumentError(`the ${driver.name} backend cannot append to several streams atomically`);
     }
@@ -172,7 +173,7 @@ export class EventStore<E extends Event = Event> {
     if (ids.size !== prepared.reduce((n, p) => n + p.request.events.length, 0)) {
       throw new InvalidArgumentError('the same event id appears twice in one appendMany');
     }
-    return this.runtime.use(async (d) => {
+    return this.#runtime.use(async (d) => {
       const requests = prepared.map((p) => p.request);
       let results: readonly AppendResult[];
       try {
@@ -191,7 +192,7 @@ export class EventStore<E extends Event = Event> {
   /** Current version of a stream; 0 when it has no events. */
   async streamVersion(streamId: string): Promise<number> {
     assertStreamName(streamId);
-    return this.runtime.use((d) => d.streamVersion(streamId));
+    return this.#runtime.use((d) => d.streamVersion(streamId));
   }
 
   /** Events of one stream in version order, optionally within a version range. */
@@ -205,8 +206,8 @@ export class EventStore<E extends Event = Event> {
     let from = fromVersion;
     while (from <= to) {
       const range = { fromVersion: from, toVersion: to, limit: batch, ...(after ? { after } : {}) };
-      const page = await this.runtime.use((d) => d.readStream(streamId, range));
-      for (const stored of page) yield this.codec.decode(stored);
+      const page = await this.#runtime.use((d) => d.readStream(streamId, range));
+      for (const stored of page) yield this.#codec.decode(stored);
       if (page.length < batch) return;
       const last = page[page.length - 1]!;
       from = last.version + 1;
@@ -225,7 +226,7 @@ export class EventStore<E extends Event = Event> {
     const positions = arg.optional(o.after, (list) => arg.array(list, 'after').map((p, i) => assertPosition(p, `after[${i}]`)));
     for (let partition = 0; partition < this.partitions; partition++) {
       const after = positions?.find((p) => p.partition === partition)?.offset;
-      for await (const stored of this.#scanPartition(partition, after, batch)) yield this.codec.decode(stored);
+      for await (const stored of this.#scanPartition(partition, after, batch)) yield this.#codec.decode(stored);
     }
   }
 
@@ -234,9 +235,9 @@ export class EventStore<E extends Event = Event> {
     const time = arg.date(since, 'since').getTime();
     const batch = arg.positiveInt(arg.options(options, 'readSince options').batchSize ?? DEFAULT_BATCH, 'batchSize');
     for (let partition = 0; partition < this.partitions; partition++) {
-      const after = await this.runtime.use(async (d) => (d.offsetBeforeTime ? d.offsetBeforeTime(partition, time) : undefined));
+      const after = await this.#runtime.use(async (d) => (d.offsetBeforeTime ? d.offsetBeforeTime(partition, time) : undefined));
       for await (const stored of this.#scanPartition(partition, after, batch)) {
-        if (stored.time >= time) yield this.codec.decode(stored);
+        if (stored.time >= time) yield this.#codec.decode(stored);
       }
     }
   }
@@ -253,7 +254,7 @@ export class EventStore<E extends Event = Event> {
    */
   subscribe(options: SubscribeOptions<E>): Subscription<E> {
     arg.object(options, 'subscribe options');
-    return this.groups.start(this.#context, options);
+    return this.subscriptions.start(this.#context, options);
   }
 
   /**
@@ -285,7 +286,7 @@ export class EventStore<E extends Event = Event> {
     assertGroupName(group);
     arg.oneOf(to, 'to', ['beginning', 'end']);
     const driver = groupDriver(this.#context);
-    await this.runtime.use(() => driver.resetGroup(group, to));
+    await this.#runtime.use(() => driver.resetGroup(group, to));
   }
 
   /** Resolves on the next append made through this store object (or when `signal` aborts). */
@@ -296,15 +297,15 @@ export class EventStore<E extends Event = Event> {
 
   /** Stops subscriptions and consumers, waits for running operations, closes the driver. */
   async close(): Promise<void> {
-    await this.groups.stopAll();
+    await this.subscriptions.stopAll();
     await Promise.allSettled([...this.#consumers].map((c) => c.stop()));
-    await this.runtime.close(async () => this.#owners?.releaseAll());
+    await this.#runtime.close(async () => this.#owners?.releaseAll());
   }
 
   async *#scanPartition(partition: number, after: bigint | undefined, batch: number): AsyncGenerator<StoredEvent> {
     let cursor = after;
     for (;;) {
-      const page = await this.runtime.use((d) => d.readPartition(partition, { after: cursor, limit: batch }));
+      const page = await this.#runtime.use((d) => d.readPartition(partition, { after: cursor, limit: batch }));
       yield* page;
       if (page.length < batch) return;
       cursor = page[page.length - 1]!.position.offset;
@@ -320,7 +321,7 @@ export class EventStore<E extends Event = Event> {
     const list = (Array.isArray(input.events) ? input.events : [input.events]) as unknown[];
     if (list.length === 0) throw new InvalidArgumentError(`append to "${input.streamId}" needs at least one event`);
     const time = this.#clock();
-    const encoded = list.map((e) => this.codec.encode(e, time));
+    const encoded = list.map((e) => this.#codec.encode(e, time));
     const ids = new Set(encoded.map((e) => e.encoded.id));
     if (ids.size !== encoded.length) throw new InvalidArgumentError('the same event id appears twice in one append');
     return {
@@ -340,9 +341,9 @@ export class EventStore<E extends Event = Event> {
     // An exact retry reports what the first try stored (its times); a fresh append is built
     // from the validated events in hand rather than decoded back from bytes.
     const events = result.stored
-      ? result.stored.map((s) => this.codec.decode(s))
+      ? result.stored.map((s) => this.#codec.decode(s))
       : prepared.events.map((event, i) =>
-          this.codec.recorded(event, {
+          this.#codec.recorded(event, {
             streamId: request.streamId,
             version: first + i,
             position: result.positions[i]!,

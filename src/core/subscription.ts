@@ -13,7 +13,7 @@ import type { RuntimeDriver } from './runtime-driver.ts';
  * Where a subscription keeps its group's position. Default: the event store itself. Pass your
  * own to keep it in the read model's database, next to the rows the handler writes — then the
  * handler can write the row and `event.position` in one transaction, and a crash can never
- * separate them. (`store.groups` manages only positions kept in the event store.)
+ * separate them. (`store.subscriptions` manages only positions kept in the event store.)
  */
 export interface PositionStore {
   load(group: string): Promise<readonly Position[] | undefined>;
@@ -47,8 +47,8 @@ export interface SubscribeOptions<E extends Event> {
   readonly positions?: PositionStore;
 }
 
-/** Reads, moves and resets consumer-group positions. */
-export class ConsumerGroups {
+/** Reads, moves and resets the saved positions of subscription groups (`store.subscriptions`). */
+export class SubscriptionPositions {
   readonly #runtime: RuntimeDriver;
   readonly #running = new Map<string, Subscription<Event>>();
 

@@ -30,6 +30,7 @@ import { protobufCodec } from '../../src/codecs/protobuf.ts';
 import { accountAggregate, accountEvents, Audited, Deposited, RenamedV1, RenamedV2, Withdrawn } from './fixtures.ts';
 import { BlobMessage, BlobSchema } from './proto.ts';
 import { payloadTests } from './payloads.ts';
+import { runtimeOf } from '../support/runtime.ts';
 
 export interface ConformanceTarget {
   /** Shown in the test names, e.g. `sqlite (file)`. */
@@ -215,7 +216,7 @@ export function runConformanceSuite(target: ConformanceTarget): void {
         const [event] = await collect(store.readStream('blob-1'));
         assert.deepEqual(event?.data, payload);
         // The stored bytes really are protobuf, not JSON.
-        const [raw] = await store.runtime.use((d) => d.readStream('blob-1', { fromVersion: 1, toVersion: 1, limit: 1 }));
+        const [raw] = await runtimeOf(store).use((d) => d.readStream('blob-1', { fromVersion: 1, toVersion: 1, limit: 1 }));
         assert.equal(raw?.codec, 'protobuf');
         const message = fromBinary(BlobSchema, raw!.data) as unknown as { label: string; sizeBytes: bigint; raw: Uint8Array };
         assert.equal(message.label, 'all bytes');
@@ -318,7 +319,7 @@ export function runConformanceSuite(target: ConformanceTarget): void {
 
       it('appendMany is all or nothing where the backend supports it', async (t) => {
         const store = await open(fresh('many'));
-        if (!store.runtime.driver.capabilities.multiStreamAppend) {
+        if (!runtimeOf(store).driver.capabilities.multiStreamAppend) {
           await assert.rejects(store.appendMany([{ streamId: 'account-m1', events: Deposited({ amount: 1 }) }]), InvalidArgumentError);
           t.diagnostic('backend has no multi-stream append: checked that it refuses');
           return;
@@ -357,7 +358,7 @@ export function runConformanceSuite(target: ConformanceTarget): void {
 
       it('appendMany recognises an exact retry of a stored batch, on every backend that has it', async (t) => {
         const store = await open(fresh('many-retry'));
-        if (!store.runtime.driver.capabilities.multiStreamAppend) return t.diagnostic('backend has no multi-stream append');
+        if (!runtimeOf(store).driver.capabilities.multiStreamAppend) return t.diagnostic('backend has no multi-stream append');
         let r2 = 'account-r2';
         for (let k = 0; store.partitionOf(r2) !== store.partitionOf('account-r1'); k++) r2 = `account-r2x${k}`;
         await store.append(r2, Deposited({ amount: 1 }));
@@ -420,7 +421,7 @@ export function runConformanceSuite(target: ConformanceTarget): void {
         const store = await open(name);
         const accounts = store.aggregate(accountAggregate({ every: 3 }));
         for (let i = 1; i <= 7; i++) await accounts.handle('s', { kind: 'deposit', amount: i });
-        const snapshot = await store.runtime.use((d) => d.readSnapshot('account-s', 'account'));
+        const snapshot = await runtimeOf(store).use((d) => d.readSnapshot('account-s', 'account'));
         assert.ok(snapshot, 'a snapshot was written');
         assert.equal(snapshot.version, 6);
         const events = await collect(store.readStream('account-s'));
@@ -439,7 +440,7 @@ export function runConformanceSuite(target: ConformanceTarget): void {
         const store = await open(name);
         const v1 = store.aggregate(accountAggregate({ every: 2 }));
         for (let i = 1; i <= 4; i++) await v1.handle('z', { kind: 'deposit', amount: 10 });
-        assert.equal((await store.runtime.use((d) => d.readSnapshot('account-z', 'account')))?.schemaVersion, 1);
+        assert.equal((await runtimeOf(store).use((d) => d.readSnapshot('account-z', 'account')))?.schemaVersion, 1);
         // A v2 snapshot that lies about the state must not be trusted by a v1 reader either.
         const v2 = store.aggregate(accountAggregate({ every: 100, schemaVersion: 2 }));
         const loaded = await v2.load('z');
@@ -504,7 +505,7 @@ export function runConformanceSuite(target: ConformanceTarget): void {
         assert.deepEqual(again, [7], 'group A resumes after its saved position, no duplicates');
         await a2.stop();
 
-        await reopened.groups.reset('projector-b');
+        await reopened.subscriptions.reset('projector-b');
         const replay: number[] = [];
         const b2 = reopened.subscribe({ group: 'projector-b', handler: (e) => void replay.push(e.data.amount) });
         await b2.caughtUp();
@@ -517,8 +518,8 @@ export function runConformanceSuite(target: ConformanceTarget): void {
 
         // Seek group A back to just after the third event of the log.
         const log = await collect(reopened.readAll());
-        await reopened.groups.seek('projector-a', [log[2]!.position]);
-        assert.deepEqual(await reopened.groups.position('projector-a'), [log[2]!.position]);
+        await reopened.subscriptions.seek('projector-a', [log[2]!.position]);
+        assert.deepEqual(await reopened.subscriptions.position('projector-a'), [log[2]!.position]);
         const afterSeek: string[] = [];
         const a3 = reopened.subscribe({ group: 'projector-a', handler: (e) => void afterSeek.push(e.id) });
         await a3.caughtUp();
@@ -566,7 +567,7 @@ export function runConformanceSuite(target: ConformanceTarget): void {
           (db.prepare('SELECT stream, total FROM totals').all() as { stream: string; total: number }[]).map((r) => [r.stream, r.total]),
         );
         assert.deepEqual(totals, { 'account-rm0': 2 + 4, 'account-rm1': 1 + 3 + 10 }, 'every event applied exactly once');
-        assert.deepEqual(await store.groups.position('totals'), [], 'nothing was kept in the event store');
+        assert.deepEqual(await store.subscriptions.position('totals'), [], 'nothing was kept in the event store');
         db.close();
       });
 

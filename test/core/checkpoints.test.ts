@@ -13,6 +13,7 @@ import {
   type PositionStore,
 } from '../../src/index.ts';
 import { Deposited, accountEvents } from '../conformance/fixtures.ts';
+import { runtimeOf } from '../support/runtime.ts';
 
 function recordingPositions(): PositionStore & { saves: Position[][] } {
   const saves: Position[][] = [];
@@ -36,7 +37,7 @@ async function storeWith(events: number) {
 describe('subscription checkpoints', () => {
   it('saves once per interval while catching up, and before caughtUp() resolves', async () => {
     const store = await storeWith(1000);
-    const head = await store.runtime.use((d) => d.partitionHead(0));
+    const head = await runtimeOf(store).use((d) => d.partitionHead(0));
     const positions = recordingPositions();
     const sub = store.subscribe({ group: 'slow-saves', batchSize: 10, checkpointIntervalMs: 60_000, positions, handler: () => undefined });
     await sub.caughtUp();
@@ -115,14 +116,12 @@ describe('subscription checkpoints', () => {
     assert.equal(new Set(seen).size, 5, 'each event once');
     assert.equal(reports.length, 5, 'three failed reads and two failed saves reported');
     assert.ok(reports.every((r) => r instanceof DriverError));
-    assert.equal((await store.groups.position('outage'))[0]?.offset, await collectHead(store));
+    assert.equal((await store.subscriptions.position('outage'))[0]?.offset, await collectHead(store));
     await sub.stop();
     await store.close();
   });
 });
 
-async function collectHead(store: {
-  runtime: { use<T>(fn: (d: EventStoreDriver) => Promise<T>): Promise<T> };
-}): Promise<bigint | undefined> {
-  return store.runtime.use((d) => d.partitionHead(0));
+async function collectHead(store: { readonly backend: string; readonly partitions: number }): Promise<bigint | undefined> {
+  return runtimeOf(store).use((d) => d.partitionHead(0));
 }

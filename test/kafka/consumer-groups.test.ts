@@ -21,6 +21,7 @@ import {
   type GroupEvent,
 } from '../conformance/consumer-groups.ts';
 import { KAFKA_BROKERS, uniqueName } from '../services/env.ts';
+import { runtimeOf } from '../support/runtime.ts';
 
 type E = GroupEvent;
 // The broker's floor for session timeouts is 6 s; heartbeats often so rebalances are quick
@@ -95,7 +96,7 @@ runConsumerGroupSuite({
     let behind = 0;
     for (const partition of [0, 1]) {
       const at = offsets.get(partition)?.offset ?? 0n;
-      const events = await store.runtime.use((d) => d.readPartition(partition, { after: at > 0n ? at - 1n : undefined, limit: 10_000 }));
+      const events = await runtimeOf(store).use((d) => d.readPartition(partition, { after: at > 0n ? at - 1n : undefined, limit: 10_000 }));
       behind += events.length;
     }
     // Redriven letters not yet acknowledged: records of the redrive topic past the group's offset.

@@ -198,7 +198,7 @@ describe("kafka: lag as Kafka's own tools show it", () => {
     assertNoLag(await describeGroup(driver.names.group('lag')), 6, 'caught up');
     const positions = sub.positions().sort((a, b) => a.partition - b.partition);
     assert.deepEqual(
-      await store.groups.position('lag'),
+      await store.subscriptions.position('lag'),
       positions,
       'the saved position is the last event handled, not the offset past the markers',
     );

@@ -10,6 +10,7 @@ import { createEventStore, DriverError, InvalidArgumentError } from '../../src/i
 import { partitionOf } from '../../src/core/partition.ts';
 import { Deposited, accountAggregate, accountEvents } from '../conformance/fixtures.ts';
 import { KAFKA_BROKERS, uniqueName } from '../services/env.ts';
+import { runtimeOf } from '../support/runtime.ts';
 
 const prefix = uniqueName('klayout');
 const stores: { close(): Promise<void> }[] = [];
@@ -96,7 +97,7 @@ describe('kafka: topic per category', () => {
         'the group position of the order topic is a Kafka offset of that topic',
       );
       assert.deepEqual(
-        await store.groups.position('totals'),
+        await store.subscriptions.position('totals'),
         sub.positions().sort((a, b) => a.partition - b.partition),
       );
     } finally {
@@ -123,7 +124,7 @@ describe('kafka: topic per category', () => {
 
     // Reordered (and extended): the store numbers partitions differently, the snapshot follows.
     const reordered = open(['order', 'account', 'invoice']);
-    const snapshot = await reordered.store.runtime.use((d) => d.readSnapshot('account-snap', 'account'));
+    const snapshot = await runtimeOf(reordered.store).use((d) => d.readSnapshot('account-snap', 'account'));
     assert.equal(snapshot?.position.partition, reordered.store.partitionOf('account-snap'));
     assert.notEqual(snapshot?.position.partition, written?.position.partition, 'the numbering did change');
     const loaded = await reordered.store.aggregate(accountAggregate({ every: 2 })).load('snap');

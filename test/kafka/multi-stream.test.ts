@@ -10,6 +10,7 @@ import { AppendTooLargeError, createEventStore, ExpectedVersionConflictError, ty
 import { partitionOf } from '../../src/core/partition.ts';
 import { Deposited, Withdrawn, accountEvents } from '../conformance/fixtures.ts';
 import { KAFKA_BROKERS, uniqueName } from '../services/env.ts';
+import { runtimeOf } from '../support/runtime.ts';
 
 type Store = EventStore<ReturnType<typeof Deposited> | ReturnType<typeof Withdrawn>>;
 const stores: Store[] = [];
@@ -20,7 +21,7 @@ async function openStore(prefix: string, partitions = 4): Promise<{ store: Store
   const driver = kafka({ brokers: KAFKA_BROKERS, prefix, partitions });
   const store = createEventStore({ driver, events: accountEvents });
   stores.push(store);
-  await store.runtime.use(async () => undefined); // opens the driver
+  await runtimeOf(store).use(async () => undefined); // opens the driver
   return { store, driver };
 }
 

@@ -17,6 +17,7 @@ import {
 import { keySlot, redis, RedisDriver, RedisKeys } from '../../src/backends/redis/index.ts';
 import { Deposited, Withdrawn } from '../conformance/fixtures.ts';
 import { REDIS_CLUSTER_URLS, REDIS_URL, uniqueName } from '../services/env.ts';
+import { runtimeOf } from '../support/runtime.ts';
 
 const events = [Deposited, Withdrawn] as const;
 type Store = EventStore<EventOf<typeof events>>;
@@ -403,7 +404,7 @@ async function raceAppendMany(
   store: Store,
   streams: string[],
 ): Promise<void> {
-  const driver = store.runtime.driver;
+  const driver = runtimeOf(store).driver;
   assert.ok(driver instanceof RedisDriver);
   const workers = ['a', 'b', 'c'].map((w) =>
     startWorker([target, driver.keys.prefix, String(driver.partitions), w, '1000', streams.join(',')]),

@@ -8,12 +8,13 @@ import { redis, RedisDriver, RedisKeys } from '../../src/backends/redis/index.ts
 import { sqlite } from '../../src/backends/sqlite/index.ts';
 import { appendMany, groupEvents, runConsumerGroupSuite, until, type GroupEvent } from '../conformance/consumer-groups.ts';
 import { REDIS_URL, uniqueName } from '../services/env.ts';
+import { runtimeOf } from '../support/runtime.ts';
 
 type Client = ReturnType<typeof createClient>;
 
 /** The key builder of the store's own driver. */
 function keysOf(store: EventStore<GroupEvent>): RedisKeys {
-  const driver = store.runtime.driver;
+  const driver = runtimeOf(store).driver;
   assert.ok(driver instanceof RedisDriver, 'a redis store');
   return driver.keys;
 }

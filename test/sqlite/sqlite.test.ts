@@ -74,7 +74,11 @@ describe('sqlite: corrupted rows', () => {
     const subscription = store.subscribe({ group: 'reader', handler: (e) => void seen.push(e.version) });
     await assert.rejects(subscription.done, check);
     assert.deepEqual(seen, [1], 'the event before the corrupted one was handled');
-    assert.deepEqual(await store.groups.position('reader'), [{ partition: 0, offset: 1n }], 'the position stops before the bad event');
+    assert.deepEqual(
+      await store.subscriptions.position('reader'),
+      [{ partition: 0, offset: 1n }],
+      'the position stops before the bad event',
+    );
     await store.close();
     db.close();
   });
