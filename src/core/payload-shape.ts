@@ -7,10 +7,13 @@ import type { ValidationIssue } from './errors.ts';
  */
 export const MAX_PAYLOAD_DEPTH = 256;
 
+/** Most objects and arrays a JSON payload may write, counting a shared one once per reference. */
+export const MAX_PAYLOAD_OBJECTS = 10_000_000;
+
 /**
  * Where a payload cannot be stored as it is: a `__proto__` key (harmless inside JSON.parse
- * output, prototype pollution once a consumer spreads or merges it), or nesting deeper than
- * `MAX_PAYLOAD_DEPTH`. Any codec's rule; `jsonValueIssue` adds JSON's own.
+ * output, prototype pollution once a consumer spreads or merges it), a cycle, or nesting deeper
+ * than `MAX_PAYLOAD_DEPTH`. Any codec's rule; `jsonValueIssue` adds JSON's own.
  */
 export function payloadShapeIssue(value: unknown, root: string): ValidationIssue | undefined {
   return walk(value, root, false);
@@ -34,40 +37,51 @@ type Found = { path: Key[]; message: string };
 
 /** Recursion is bounded by MAX_PAYLOAD_DEPTH, far inside the default stack. */
 function walk(value: unknown, root: string, json: boolean): ValidationIssue | undefined {
-  const found = json ? jsonIssueOf(value, 1, []) : shapeIssueOf(value, 1, new Set());
+  const found = json ? jsonIssueOf(value, 1, [], { objects: 0 }) : shapeIssueOf(value, 1, new Map(), new Set());
   return found ? { message: found.message, path: [root, ...found.path.reverse()] } : undefined;
 }
 
 const tooDeep = (): Found => ({ path: [], message: `nested deeper than ${MAX_PAYLOAD_DEPTH} levels of objects and arrays` });
 
-/** Depth and `__proto__` keys; a shared object (or a cycle, which a custom codec may encode) is visited once. */
-function shapeIssueOf(v: unknown, depth: number, seen: Set<object>): Found | undefined {
-  if (typeof v !== 'object' || v === null || seen.has(v)) return undefined;
+/**
+ * Depth, cycles and `__proto__` keys. `checked` holds, per object, the deepest level its subtree
+ * was checked from: an object shared at several depths is checked again only from a deeper one
+ * (at most MAX_PAYLOAD_DEPTH times), so sharing can neither hide depth nor cost exponential time.
+ */
+function shapeIssueOf(v: unknown, depth: number, checked: Map<object, number>, onPath: Set<object>): Found | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  if (onPath.has(v)) return { path: [], message: 'circular reference' };
+  if ((checked.get(v) ?? 0) >= depth) return undefined;
   if (depth > MAX_PAYLOAD_DEPTH) return tooDeep();
-  seen.add(v);
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) {
-      const found = shapeIssueOf(v[i], depth + 1, seen);
+  checked.set(v, depth);
+  onPath.add(v);
+  try {
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        const found = shapeIssueOf(v[i], depth + 1, checked, onPath);
+        if (found) {
+          found.path.push(i);
+          return found;
+        }
+      }
+      return undefined;
+    }
+    if (Object.hasOwn(v, '__proto__')) return { path: ['__proto__'], message: '"__proto__" is not allowed as a key' };
+    for (const key in v) {
+      const found = shapeIssueOf((v as Record<string, unknown>)[key], depth + 1, checked, onPath);
       if (found) {
-        found.path.push(i);
+        found.path.push(key);
         return found;
       }
     }
     return undefined;
+  } finally {
+    onPath.delete(v);
   }
-  if (Object.hasOwn(v, '__proto__')) return { path: ['__proto__'], message: '"__proto__" is not allowed as a key' };
-  for (const key in v) {
-    const found = shapeIssueOf((v as Record<string, unknown>)[key], depth + 1, seen);
-    if (found) {
-      found.path.push(key);
-      return found;
-    }
-  }
-  return undefined;
 }
 
 /** JSON's rules; `ancestors[1..depth-1]` are the objects above `v`, for cycles. */
-function jsonIssueOf(v: unknown, depth: number, ancestors: object[]): Found | undefined {
+function jsonIssueOf(v: unknown, depth: number, ancestors: object[], count: { objects: number }): Found | undefined {
   switch (typeof v) {
     case 'string':
     case 'boolean':
@@ -86,6 +100,9 @@ function jsonIssueOf(v: unknown, depth: number, ancestors: object[]): Found | un
   }
   for (let d = 1; d < depth; d++) if (ancestors[d] === v) return { path: [], message: 'circular reference' };
   if (depth > MAX_PAYLOAD_DEPTH) return tooDeep();
+  // JSON writes a shared object once per reference: a small graph of shared arrays can stand for
+  // an astronomically large text, which JSON.stringify would try to build.
+  if (++count.objects > MAX_PAYLOAD_OBJECTS) return { path: [], message: `more than ${MAX_PAYLOAD_OBJECTS} objects and arrays as JSON` };
   ancestors[depth] = v;
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
@@ -96,7 +113,7 @@ function jsonIssueOf(v: unknown, depth: number, ancestors: object[]): Found | un
         const what = i in v ? 'undefined in an array' : 'a hole in a sparse array';
         return { path: [i], message: `${what} is not representable in JSON (it reads back as null)` };
       }
-      const found = jsonIssueOf(child, depth + 1, ancestors);
+      const found = jsonIssueOf(child, depth + 1, ancestors, count);
       if (found) {
         found.path.push(i);
         return found;
@@ -112,7 +129,7 @@ function jsonIssueOf(v: unknown, depth: number, ancestors: object[]): Found | un
   for (const key in v) {
     const child: unknown = (v as Record<string, unknown>)[key];
     if (typeof child === 'string' || child === undefined || (typeof child === 'number' && Number.isFinite(child))) continue;
-    const found = jsonIssueOf(child, depth + 1, ancestors);
+    const found = jsonIssueOf(child, depth + 1, ancestors, count);
     if (found) {
       found.path.push(key);
       return found;

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InvalidEventError } from '../../src/index.ts';
-import { MAX_PAYLOAD_DEPTH } from '../../src/core/payload-shape.ts';
+import { MAX_PAYLOAD_DEPTH, MAX_PAYLOAD_OBJECTS } from '../../src/core/payload-shape.ts';
 import { Deposited, Free } from './fixtures.ts';
 import type { OpenStore } from './suite.ts';
 
@@ -68,7 +68,8 @@ export function payloadTests(open: OpenStore, fresh: (label: string) => string, 
           assert.equal(error.issues[0]?.path[0], 'data');
           return true;
         };
-        await assert.rejects(store.append('free-1', [Free(payload)]), check, what);
+        // The constructor may refuse it already (a cycle), or the codec at the append.
+        await assert.rejects(async () => store.append('free-1', [Free(payload)]), check, what);
         await assert.rejects(store.append('free-2', { type: 'Free', data: payload } as never), check, what);
       }
       assert.deepEqual(await collect(store.readAll()), before, 'nothing was stored');
@@ -133,6 +134,31 @@ export function payloadTests(open: OpenStore, fresh: (label: string) => string, 
       }
       await store.append('free-deep', Free(nested(MAX_PAYLOAD_DEPTH)));
       assert.equal(await store.streamVersion('free-deep'), 1);
+    });
+
+    it('sees depth through shared objects, refuses cycles, and stops at a graph that would expand past its object limit', async () => {
+      const store = await open(fresh('shared'), { events });
+      const deepCheck = (error: unknown): boolean => error instanceof InvalidEventError && /nested deeper than/.test(error.message);
+      // The shared part is first met near the top, then again 100 levels down: 300 levels in all.
+      const shared = nested(200);
+      assert.throws(() => Free({ a: shared, b: nested(100, shared) }), deepCheck);
+      const loop: Record<string, unknown> = { n: 1 };
+      loop['next'] = { back: loop };
+      assert.throws(
+        () => Free(loop),
+        (error: unknown) => error instanceof InvalidEventError && /data\.next\.back: circular reference/.test(error.message),
+      );
+      // 2^60 arrays as JSON from 61 objects: refused quickly, not expanded.
+      let graph: unknown = [];
+      for (let i = 0; i < 60; i++) graph = [graph, graph];
+      const started = performance.now();
+      await assert.rejects(store.append('free-graph', Free(graph)), (error: unknown) => {
+        assert.ok(error instanceof InvalidEventError, String(error));
+        assert.match(error.message, new RegExp(`more than ${MAX_PAYLOAD_OBJECTS} objects`));
+        return true;
+      });
+      assert.ok(performance.now() - started < 30_000, 'refused in bounded time');
+      assert.equal(await store.streamVersion('free-graph'), 0);
     });
   });
 }
