@@ -1,12 +1,13 @@
 import { type Admin, type Connection, FindCoordinatorKeyTypes, offsetCommitV8 } from '@platformatic/kafka';
 import type { Position } from '../../core/driver.ts';
 import { DriverError } from '../../core/errors.ts';
+import { sleep } from '../../core/sleep.ts';
+import { hasApiError, KAFKA as NAME } from './errors.ts';
 import type { TopicLayout } from './layout.ts';
 import type { PartitionLog } from './log.ts';
 import { storedEvent } from './records.ts';
 import type { KafkaNames } from './topics.ts';
 
-const NAME = 'kafka';
 /** Metadata of a committed offset: the last event handled (`ef-pos:<offset>`), or none (`ef-pos:-`). */
 const POSITION = /^ef-pos:(-|\d+)$/;
 /** Pages a save looks through for the next event of one partition before it settles for what it has seen. */
@@ -14,11 +15,6 @@ const MAX_PAGES = 16;
 /** Bytes per probe: usually one record batch answers it. */
 const PROBE_BYTES = 64 * 1024;
 const RETRIABLE = ['NOT_COORDINATOR', 'COORDINATOR_NOT_AVAILABLE', 'COORDINATOR_LOAD_IN_PROGRESS', 'REQUEST_TIMED_OUT'];
-
-function apiError(error: unknown, ...ids: string[]): boolean {
-  const findBy = (error as { findBy?: (k: string, v: unknown) => unknown } | undefined)?.findBy;
-  return typeof findBy === 'function' && ids.some((id) => findBy.call(error, 'apiId', id));
-}
 
 /**
  * Subscription checkpoints as offsets of the Kafka consumer group `<prefix>.<group>` on every
@@ -107,8 +103,8 @@ export class KafkaCheckpoints {
         return;
       } catch (error) {
         this.#coordinators.delete(groupId);
-        if (!apiError(error, ...RETRIABLE) || attempt >= 5) throw error;
-        await new Promise((r) => setTimeout(r, 20 * 2 ** attempt));
+        if (!hasApiError(error, ...RETRIABLE) || attempt >= 5) throw error;
+        await sleep(20 * 2 ** attempt);
       }
     }
   }
@@ -117,7 +113,7 @@ export class KafkaCheckpoints {
     await this.#admin()
       .deleteGroups({ groups: [this.#names.group(group)] })
       .catch((error: unknown) => {
-        if (!apiError(error, 'GROUP_ID_NOT_FOUND')) throw error;
+        if (!hasApiError(error, 'GROUP_ID_NOT_FOUND')) throw error;
       });
   }
 
@@ -135,7 +131,7 @@ export class KafkaCheckpoints {
         page = await log.fetch(topic, partition, at, 0, PROBE_BYTES);
       } catch (error) {
         // A position past the end of the log (a seek ahead): nothing to pass.
-        if (apiError(error, 'OFFSET_OUT_OF_RANGE')) return at;
+        if (hasApiError(error, 'OFFSET_OUT_OF_RANGE')) return at;
         throw error;
       }
       if (page.logStart > at) {

@@ -10,13 +10,14 @@ import {
 } from '@platformatic/kafka';
 import type { ConsumerGroupDriver, DeadLetter, Delivery, StoredEvent } from '../../core/driver.ts';
 import { DriverError, InvalidArgumentError, StoreClosedError } from '../../core/errors.ts';
+import { sleep } from '../../core/sleep.ts';
+import { ensureTopic, KEEP_FOREVER } from './admin.ts';
 import { memberProtocols, stickyAssigner } from './assignor.ts';
+import { hasApiError, KAFKA as NAME } from './errors.ts';
 import type { TopicLayout } from './layout.ts';
 import { PartitionLog, type LogRecord } from './log.ts';
 import { eventRecord, storedEvent, type OutgoingRecord } from './records.ts';
 import type { KafkaNames } from './topics.ts';
-
-const NAME = 'kafka';
 
 /** Membership timings of `store.consume`'s Kafka group members. */
 export interface KafkaConsumerGroupOptions {
@@ -105,13 +106,6 @@ class Member {
 }
 
 const STALE = ['ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'REBALANCE_IN_PROGRESS', 'FENCED_INSTANCE_ID', 'STALE_MEMBER_EPOCH'];
-
-function apiError(error: unknown, ...ids: string[]): boolean {
-  const findBy = (error as { findBy?: (k: string, v: unknown) => unknown } | undefined)?.findBy;
-  return typeof findBy === 'function' && ids.some((id) => findBy.call(error, 'apiId', id));
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Dead-letter headers, next to the event's own `ef-*` envelope (records.ts). */
 const DL = {
@@ -319,7 +313,7 @@ export class KafkaConsumerGroups implements ConsumerGroupDriver {
         } catch (error) {
           // A member that lost the partition cannot commit it: the whole transaction (letter
           // included) is aborted, and the new owner delivers the event again.
-          if (apiError(error, ...STALE) && attempt < 3) {
+          if (hasApiError(error, ...STALE) && attempt < 3) {
             await this.#awaitRejoin(member);
             continue;
           }
@@ -387,7 +381,7 @@ export class KafkaConsumerGroups implements ConsumerGroupDriver {
     try {
       await admin.alterConsumerGroupOffsets({ groupId, topics });
     } catch (error) {
-      if (apiError(error, 'UNKNOWN_MEMBER_ID', 'REBALANCE_IN_PROGRESS', 'NON_EMPTY_GROUP', 'ILLEGAL_GENERATION')) throw refuse(error);
+      if (hasApiError(error, 'UNKNOWN_MEMBER_ID', 'REBALANCE_IN_PROGRESS', 'NON_EMPTY_GROUP', 'ILLEGAL_GENERATION')) throw refuse(error);
       throw error;
     }
     // A replay is not a redelivery.
@@ -690,7 +684,7 @@ export class KafkaConsumerGroups implements ConsumerGroupDriver {
         await this.#commit(member, [{ state, offset: target, metadata: this.#headMetadata(member.group, state, target) }]);
         return;
       } catch (error) {
-        if (!apiError(error, ...STALE)) throw error;
+        if (!hasApiError(error, ...STALE)) throw error;
         if (Date.now() > deadline) return; // still not back in the group: the next owner redelivers
         await this.#awaitRejoin(member);
       }
@@ -755,24 +749,7 @@ export class KafkaConsumerGroups implements ConsumerGroupDriver {
   }
 
   async #createTopic(admin: Admin, topic: string): Promise<void> {
-    const existing = await admin.listTopics();
-    if (existing.includes(topic)) return;
-    await admin
-      .createTopics({
-        topics: [topic],
-        partitions: 1,
-        replicas: this.#ctx.replicationFactor,
-        configs: [
-          { name: 'cleanup.policy', value: 'delete' },
-          { name: 'retention.ms', value: '-1' },
-          { name: 'retention.bytes', value: '-1' },
-        ],
-      })
-      .catch((error: unknown) => {
-        if (!apiError(error, 'TOPIC_ALREADY_EXISTS')) throw error;
-      });
-    const { log } = await this.#sharedClient();
-    await log.describe(topic, 1);
+    await ensureTopic(admin, { topic, partitions: 1, replicas: this.#ctx.replicationFactor, configs: KEEP_FOREVER });
   }
 
   /** Committed offsets (with our metadata) of the group; absent where nothing is committed. */
@@ -806,7 +783,7 @@ export class KafkaConsumerGroups implements ConsumerGroupDriver {
         }
         return out;
       } catch (error) {
-        if (!apiError(error, 'UNSTABLE_OFFSET_COMMIT', 'COORDINATOR_LOAD_IN_PROGRESS', 'NOT_COORDINATOR') || Date.now() > deadline)
+        if (!hasApiError(error, 'UNSTABLE_OFFSET_COMMIT', 'COORDINATOR_LOAD_IN_PROGRESS', 'NOT_COORDINATOR') || Date.now() > deadline)
           throw error;
         await sleep(50);
       }

@@ -1,4 +1,4 @@
-import { Admin, Producer, type BaseOptions } from '@platformatic/kafka';
+import { Admin, Producer, type BaseOptions, type ProducerOptions } from '@platformatic/kafka';
 import type {
   AppendRequest,
   AppendResult,
@@ -11,7 +11,10 @@ import type {
 } from '../../core/driver.ts';
 import { DriverError, InvalidArgumentError } from '../../core/errors.ts';
 import { partitionOf } from '../../core/partition.ts';
+import { sleep } from '../../core/sleep.ts';
+import { ensureTopic, initTransactionalProducer, KEEP_FOREVER } from './admin.ts';
 import { KafkaCheckpoints } from './checkpoints.ts';
+import { KAFKA as NAME } from './errors.ts';
 import { KafkaConsumerGroups, type KafkaConsumerGroupOptions } from './consumer-groups.ts';
 import { KafkaPartitionLease } from './lease.ts';
 import { PartitionLog, type LogRecord } from './log.ts';
@@ -51,7 +54,6 @@ export interface KafkaDriverOptions {
   readonly consumerGroups?: KafkaConsumerGroupOptions;
 }
 
-const NAME = 'kafka';
 const LONG_MAX = '9223372036854775807';
 
 interface StreamIndex {
@@ -216,13 +218,8 @@ export class KafkaDriver implements EventStoreDriver {
     try {
       const existing = new Set(await admin.listTopics());
       const replicas = this.#options.replicationFactor ?? 1;
-      const create = async (topic: string, configs: { name: string; value: string }[]): Promise<void> => {
-        if (existing.has(topic)) return;
-        await admin.createTopics({ topics: [topic], partitions: this.layout.perTopic, replicas, configs }).catch((error: unknown) => {
-          // Another process of the same store created it first.
-          if (!(error as { findBy?: (k: string, v: unknown) => unknown }).findBy?.('apiId', 'TOPIC_ALREADY_EXISTS')) throw error;
-        });
-      };
+      const create = (topic: string, configs: Record<string, string>): Promise<void> =>
+        ensureTopic(admin, { topic, partitions: this.layout.perTopic, replicas, configs }, existing);
       // A category topic that the configuration no longer names holds events no read would see.
       const categoryPrefix = this.names.categoryEvents('');
       const dropped = [...existing].filter((t) => t.startsWith(categoryPrefix) && this.layout.partitionFor(t, 0) === undefined);
@@ -233,16 +230,14 @@ export class KafkaDriver implements EventStoreDriver {
         );
       }
       for (const { topic } of this.layout.topics) {
-        await create(topic, [
-          { name: 'cleanup.policy', value: 'delete' },
-          { name: 'retention.ms', value: '-1' },
-          { name: 'retention.bytes', value: '-1' },
-          { name: 'message.timestamp.type', value: 'CreateTime' },
+        await create(topic, {
+          ...KEEP_FOREVER,
+          'message.timestamp.type': 'CreateTime',
           // Event times come from the core's clock, which may run ahead of the broker's.
-          { name: 'message.timestamp.after.max.ms', value: LONG_MAX },
-        ]);
+          'message.timestamp.after.max.ms': LONG_MAX,
+        });
       }
-      await create(this.names.snapshots, [{ name: 'cleanup.policy', value: 'compact' }]);
+      await create(this.names.snapshots, { 'cleanup.policy': 'compact' });
       const log = new PartitionLog(admin);
       for (const { topic } of this.layout.topics) await log.describe(topic, this.layout.perTopic);
       await log.describe(this.names.snapshots, this.layout.perTopic);
@@ -322,25 +317,13 @@ export class KafkaDriver implements EventStoreDriver {
    * keep trying (with a fresh producer: a failed init leaves the client's transaction state
    * behind) until the transaction timeout has passed.
    */
-  async #initWriter(partition: number): Promise<Producer> {
-    const deadline = Date.now() + Math.max(10_000, this.#options.transactionTimeoutMs ?? 10_000);
-    for (let attempt = 0; ; attempt++) {
-      const producer = this.#writer(partition);
-      try {
-        await (await producer.beginTransaction()).cancel();
-        return producer;
-      } catch (error) {
-        await producer.close().catch(() => undefined);
-        const busy = (error as { findBy?: (k: string, v: unknown) => unknown }).findBy?.('apiId', 'CONCURRENT_TRANSACTIONS');
-        if (!busy || Date.now() > deadline) throw error;
-        await new Promise((r) => setTimeout(r, Math.random() * Math.min(200, 10 * 2 ** attempt)));
-      }
-    }
+  #initWriter(partition: number): Promise<Producer> {
+    return initTransactionalProducer(this.#writerOptions(partition), Date.now() + Math.max(10_000, this.#transactionTimeout()));
   }
 
-  /** The transactional producer of a partition's writer. */
-  #writer(partition: number): Producer {
-    return new Producer({
+  /** Options of the transactional producer of a partition's writer. */
+  #writerOptions(partition: number): ProducerOptions<Buffer, Buffer, Buffer, Buffer> {
+    return {
       ...this.#base(`writer-p${partition}`),
       transactionalId: this.#writerId(partition),
       idempotent: true,
@@ -348,8 +331,8 @@ export class KafkaDriver implements EventStoreDriver {
       // it (the library's default, 0, makes the coordinator answer PRODUCER_FENCED instead).
       producerId: -1n,
       producerEpoch: -1,
-      timeout: this.#options.transactionTimeoutMs ?? 10_000,
-    });
+      timeout: this.#transactionTimeout(),
+    };
   }
 
   #writerId(partition: number): string {
@@ -395,7 +378,7 @@ export class KafkaDriver implements EventStoreDriver {
           `offset ${offset} of partition ${partition} did not become readable within ${waitMs} ms (a transaction there is still open)`,
         );
       }
-      await new Promise((r) => setTimeout(r, wait));
+      await sleep(wait);
     }
   }
 

@@ -2,38 +2,11 @@ import type { Producer } from '@platformatic/kafka';
 import type { AppendRequest, AppendResult, PartitionLease } from '../../core/driver.ts';
 import { AppendTooLargeError, DriverError, PartitionFencedError } from '../../core/errors.ts';
 import { errorMessage } from '../../core/errors.ts';
+import { isFenced, isTooLarge, KAFKA as NAME } from './errors.ts';
 import type { TopicPartition } from './layout.ts';
 import { eventRecord, ownershipProbe } from './records.ts';
 
-const NAME = 'kafka';
 type Transaction = Awaited<ReturnType<Producer['beginTransaction']>>;
-
-/**
- * Broker answers that mean this producer's epoch is no longer the partition's: a newer claim
- * (InitProducerId on the same transactional id) bumped it and aborted whatever this producer
- * had open, or the coordinator aborted the transaction on its own (timeout). In every case
- * nothing of the current transaction becomes visible, and only a new claim can write again.
- */
-const FENCED = [
-  'PRODUCER_FENCED',
-  'INVALID_PRODUCER_EPOCH',
-  'INVALID_PRODUCER_ID_MAPPING',
-  'INVALID_TXN_STATE',
-  'TRANSACTION_ABORTABLE',
-  'TRANSACTIONAL_ID_NOT_FOUND',
-];
-
-/** The broker refused a record batch for its size (message.max.bytes, or a request over its limit). */
-function tooLarge(error: unknown): boolean {
-  const e = error as { findBy?: (k: string, v: unknown) => unknown } | undefined;
-  return typeof e?.findBy === 'function' && ['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE'].some((id) => e.findBy!('apiId', id));
-}
-
-export function isFenced(error: unknown): boolean {
-  const e = error as { findBy?: (k: string, v: unknown) => unknown } | undefined;
-  if (!e || typeof e.findBy !== 'function') return false;
-  return FENCED.some((id) => e.findBy!('apiId', id)) || Boolean(e.findBy('producerFenced', true));
-}
 
 /**
  * A claimed partition: a transactional producer whose transactional id belongs to the
@@ -210,7 +183,7 @@ export class KafkaPartitionLease implements PartitionLease {
         await transaction.abort().catch(() => undefined);
       }
       if (transaction && !transaction.completed) await transaction.cancel().catch(() => undefined);
-      if (base === undefined && tooLarge(error)) {
+      if (base === undefined && isTooLarge(error)) {
         // The broker refused the batch: nothing was written, and trying again cannot help.
         throw new AppendTooLargeError(NAME, [...new Set(requests.map((r) => r.streamId))], messages.length, error);
       }

@@ -9,8 +9,9 @@ import {
   type RecordsBatch,
 } from '@platformatic/kafka';
 import { DriverError } from '../../core/errors.ts';
+import { sleep } from '../../core/sleep.ts';
+import { hasStaleMetadata, KAFKA as NAME } from './errors.ts';
 
-const NAME = 'kafka';
 const MAX_BYTES = 4 * 1024 * 1024;
 
 /** One data record of a partition, visible to read_committed readers. */
@@ -76,7 +77,7 @@ export class PartitionLog {
         );
       }
       if (Date.now() > deadline) throw new DriverError(NAME, `topic ${topic} has no leader for every partition after ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
   }
 
@@ -108,9 +109,8 @@ export class PartitionLog {
       } catch (error) {
         // Leadership moved, or a new topic's partitions are not loaded yet (a leader in the
         // metadata may still answer NOT_LEADER_OR_FOLLOWER for a moment): refresh and retry.
-        const stale = (error as { findBy?: (k: string, v: unknown) => unknown }).findBy?.('hasStaleMetadata', true);
-        if (!stale || attempt >= 15) throw error;
-        await new Promise((r) => setTimeout(r, Math.min(500, 10 * 2 ** attempt)));
+        if (!hasStaleMetadata(error) || attempt >= 15) throw error;
+        await sleep(Math.min(500, 10 * 2 ** attempt));
         await this.describe(topic, t.leaders.length);
       }
     }

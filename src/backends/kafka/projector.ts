@@ -1,6 +1,6 @@
 // Exactly-once consume-transform-produce from a store's events topic: `kafkaProjector`.
 import { hostname } from 'node:os';
-import { Admin, Consumer, Producer, type BaseOptions, type Message, type MessageToProduce } from '@platformatic/kafka';
+import { Admin, Consumer, type Producer, type BaseOptions, type Message, type MessageToProduce } from '@platformatic/kafka';
 import { DriverError, EventfoldError, InvalidArgumentError, StoreClosedError } from '../../core/errors.ts';
 import type { EventStore } from '../../core/event-store.ts';
 import { storeContext, type StoreContext } from '../../core/store-context.ts';
@@ -11,11 +11,12 @@ import { positiveInt } from '../../core/numbers.ts';
 import { withRetries } from '../../core/retry.ts';
 import { sleep } from '../../core/sleep.ts';
 import { assertGroupName } from '../../core/group-name.ts';
+import { ensureTopic, initTransactionalProducer } from './admin.ts';
+import { hasApiError, KAFKA as NAME } from './errors.ts';
 import { KafkaDriver } from './kafka-driver.ts';
 import { PartitionLog, type LogRecord } from './log.ts';
 import { storedEvent } from './records.ts';
 
-const NAME = 'kafka';
 type Transaction = Awaited<ReturnType<Producer['beginTransaction']>>;
 
 /** One record a projector handler asks to produce. Strings are written as UTF-8. */
@@ -457,7 +458,7 @@ class Projector<E extends Event> implements KafkaProjector {
         });
         break;
       } catch (error) {
-        const unstable = (error as { findBy?: (k: string, v: unknown) => unknown }).findBy?.('apiId', 'UNSTABLE_OFFSET_COMMIT');
+        const unstable = hasApiError(error, 'UNSTABLE_OFFSET_COMMIT');
         if (!unstable || Date.now() > deadline || this.#stop.signal.aborted) throw error;
         await sleep(Math.min(500, 20 * 2 ** attempt), this.#stop.signal);
       }
@@ -486,39 +487,32 @@ class Projector<E extends Event> implements KafkaProjector {
    * CONCURRENT_TRANSACTIONS (an abort still completing) is retried with a fresh client.
    */
   async #initProducer(client: BaseOptions, held: { id: bigint; epoch: number } | undefined): Promise<Producer> {
-    const deadline = Date.now() + this.#transactionTimeoutMs + 10_000;
-    for (let attempt = 0; ; attempt++) {
-      const producer = new Producer({
-        ...client,
-        clientId: `eventfold-projector-${this.group}`,
-        transactionalId: this.transactionalId,
-        idempotent: true,
-        producerId: held?.id ?? -1n,
-        producerEpoch: held?.epoch ?? -1,
-        timeout: this.#transactionTimeoutMs,
-      });
-      try {
-        await (await producer.beginTransaction()).cancel();
-        if (producer.producerId === undefined || producer.producerEpoch === undefined)
-          throw new DriverError(NAME, 'InitProducerId returned no producer id');
-        this.#held = { id: producer.producerId, epoch: producer.producerEpoch };
-        return producer;
-      } catch (error) {
-        await producer.close().catch(() => undefined);
-        const e = error as { findBy?: (k: string, v: unknown) => unknown };
-        if (held && (e.findBy?.('apiId', 'PRODUCER_FENCED') || e.findBy?.('apiId', 'INVALID_PRODUCER_EPOCH'))) {
-          throw fatal(
-            new DriverError(
-              NAME,
-              `projector "${this.group}": another instance took over transactional id ${this.transactionalId}; give each live instance its own \`instance\``,
-              error,
-            ),
-          );
-        }
-        if (!e.findBy?.('apiId', 'CONCURRENT_TRANSACTIONS') || Date.now() > deadline) throw error;
-        await new Promise((r) => setTimeout(r, Math.random() * Math.min(200, 10 * 2 ** attempt)));
+    const options = {
+      ...client,
+      clientId: `eventfold-projector-${this.group}`,
+      transactionalId: this.transactionalId,
+      idempotent: true,
+      producerId: held?.id ?? -1n,
+      producerEpoch: held?.epoch ?? -1,
+      timeout: this.#transactionTimeoutMs,
+    };
+    const producer = await initTransactionalProducer(options, Date.now() + this.#transactionTimeoutMs + 10_000, (error) => {
+      if (held && hasApiError(error, 'PRODUCER_FENCED', 'INVALID_PRODUCER_EPOCH')) {
+        throw fatal(
+          new DriverError(
+            NAME,
+            `projector "${this.group}": another instance took over transactional id ${this.transactionalId}; give each live instance its own \`instance\``,
+            error,
+          ),
+        );
       }
+    });
+    if (producer.producerId === undefined || producer.producerEpoch === undefined) {
+      await producer.close().catch(() => undefined);
+      throw new DriverError(NAME, 'InitProducerId returned no producer id');
     }
+    this.#held = { id: producer.producerId, epoch: producer.producerEpoch };
+    return producer;
   }
 
   async #waitForEvents(stop: AbortSignal): Promise<void> {
@@ -579,20 +573,7 @@ class Projector<E extends Event> implements KafkaProjector {
   }
 
   async #createTopic(topic: string, partitions: number, configs: Readonly<Record<string, string>>): Promise<void> {
-    const admin = this.#admin!;
-    await admin
-      .createTopics({
-        topics: [topic],
-        partitions,
-        replicas: this.#replicationFactor,
-        configs: Object.entries(configs).map(([name, value]) => ({ name, value })),
-      })
-      .catch((error: unknown) => {
-        // Another instance created it first.
-        if (!(error as { findBy?: (k: string, v: unknown) => unknown }).findBy?.('apiId', 'TOPIC_ALREADY_EXISTS')) throw error;
-      });
-    // Creation is asynchronous: wait for leaders before producing to it.
-    await new PartitionLog(admin).describe(topic, partitions);
+    await ensureTopic(this.#admin!, { topic, partitions, replicas: this.#replicationFactor, configs });
     this.#topics.add(topic);
   }
 
