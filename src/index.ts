@@ -27,19 +27,26 @@ export { partitionOf } from './core/partition.ts';
 export type { Codec } from './core/codec.ts';
 export { jsonCodec } from './core/json-codec.ts';
 export type {
+  AppendLimits,
   AppendRequest,
   AppendResult,
+  ConditionalAppendDriver,
   ConsumerGroupDriver,
   DeadLetter,
   Delivery,
+  DriverBase,
   DriverCapabilities,
   EncodedEvent,
   EventStoreDriver,
   PartitionLease,
+  PartitionOwnerDriver,
+  PartitionRange,
   Position,
   StoredEvent,
   StoredSnapshot,
+  VersionRange,
 } from './core/driver.ts';
+export { supportsAppendMany } from './core/stream-access.ts';
 export {
   AppendTooLargeError,
   CommandRejectedError,

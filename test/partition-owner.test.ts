@@ -50,8 +50,8 @@ describe('partition ownership', () => {
     const path = join(dir, 'fenced.db');
     const driver = fencedSqlite(path);
     await driver.open();
-    const first = await driver.claimPartition!(0);
-    const second = await driver.claimPartition!(0);
+    const first = await driver.claimPartition(0);
+    const second = await driver.claimPartition(0);
     const request = (id: string) => ({
       streamId: 'account-z',
       partition: 0,
@@ -70,7 +70,7 @@ describe('partition ownership', () => {
     });
     await assert.rejects(first.append([request('zombie')]), PartitionFencedError);
     await second.append([request('owner')]);
-    const stored = await driver.readStream('account-z', { fromVersion: 1, toVersion: 10, limit: 10 });
+    const stored = await driver.readPartition(0, { after: undefined, limit: 10, streamId: 'account-z' });
     assert.deepEqual(
       stored.map((e) => e.id),
       ['owner'],

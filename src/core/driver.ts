@@ -6,27 +6,40 @@ import type { ExpectedVersion } from './expected-version.ts';
  * idempotent retries, snapshots policies, subscriptions). Keep drivers thin: if two drivers
  * would need the same logic, it belongs in the core.
  *
+ * A driver is one of two kinds (`concurrency`), and the type says which methods each needs:
+ * `ConditionalAppendDriver` (SQLite, Redis, PostgreSQL: the store checks the expected version)
+ * or `PartitionOwnerDriver` (Kafka, Pulsar: a log with single-writer fencing, where the core
+ * checks versions against its own index of each partition).
+ *
  * Contract, for every driver:
  * 1. Per-stream order: the events of one stream get consecutive versions 1, 2, 3… and all live
  *    in one partition (the driver's `partitionOf`, else the core's murmur2), in version order.
+ *    The core passes that partition on every per-stream call.
  * 2. Positions: `offset` grows strictly within a partition (gaps allowed). There is no order
- *    across partitions and the API never promises one.
- * 3. Atomic append: one `append` stores all of its events or none.
- * 4. Conditional append (`capabilities.concurrency === 'conditional-append'`): `append` checks
- *    `expectedVersion` against the stream's current version inside the same atomic step
- *    (use `matchesExpectedVersion`) and throws `ExpectedVersionConflictError` with the actual
+ *    across partitions and the API never promises one. What a partition shows readers is a
+ *    stable prefix: once a read has returned the event at offset o, every event at an offset
+ *    below o is readable too and no event ever appears below o later (a backend whose
+ *    transactions commit out of offset order must hold back reads past an uncommitted one).
+ * 3. Atomic append: one append stores all of its events or none.
+ * 4. Conditional append (conditional-append drivers): `append` checks `expectedVersion`
+ *    against the stream's current version inside the same atomic step (use
+ *    `matchesExpectedVersion`) and throws `ExpectedVersionConflictError` with the actual
  *    version when it does not match. Of N concurrent appends with the same expected version,
  *    across processes, exactly one succeeds.
  * 5. Event ids are unique within a partition (so within a stream, and in the whole store for a
  *    one-partition backend): an append carrying an id already stored in its partition throws
  *    `DuplicateEventIdError` naming where it is, and writes nothing. (The core turns an exact
- *    retry of an earlier append into a success; drivers do not need to.) Per partition, not
- *    global, because a partition is the largest unit a log backend can check atomically.
+ *    retry of an earlier append into a success; drivers do not need to. Partition-owner drivers
+ *    get this from the core's index.) Per partition, not global, because a partition is the
+ *    largest unit a log backend can check atomically.
  * 6. Reads return what was appended, byte for byte; `time` is whatever the core passed.
  * 7. Checkpoints and snapshots are plain key/value records; the last write wins.
  * 8. Errors: the typed errors above for the conditions above; anything else is a `DriverError`.
  */
-export interface EventStoreDriver {
+export type EventStoreDriver = ConditionalAppendDriver | PartitionOwnerDriver;
+
+/** What every driver has, whatever its kind. */
+export interface DriverBase {
   /** Short backend name used in error prefixes: `[eventfold] [sqlite]`. */
   readonly name: string;
   /** Number of partitions the store's streams are spread over (1 for SQLite). */
@@ -44,35 +57,18 @@ export interface EventStoreDriver {
   /** Releases connections. The core never calls a driver after `close`. */
   close(): Promise<void>;
 
-  /** Appends to one stream. See contract points 3–5. `events` is never empty. */
-  append(request: AppendRequest): Promise<AppendResult>;
-  /**
-   * Appends to several streams as one atomic step (all or none), when
-   * `capabilities.multiStreamAppend` is true on a conditional-append driver. Each request is
-   * checked as in `append`. (Partition-owner drivers use `PartitionLease.appendWith` instead.)
-   */
-  appendMany?(requests: readonly AppendRequest[]): Promise<AppendResult[]>;
-
-  /** Current version of a stream (0 when it does not exist). */
-  streamVersion(streamId: string): Promise<number>;
-  /**
-   * Events of one stream with `fromVersion <= version <= toVersion`, oldest first, at most
-   * `limit`. `after`, when given, is a hint from the core: the position of the stream's event
-   * just before `fromVersion` (a snapshot's position, or the last event of the previous page),
-   * so every wanted event lies past it in its partition. Log drivers scan the partition's tail
-   * from there instead of from the start; drivers with a per-stream index ignore it.
-   */
-  readStream(streamId: string, range: { fromVersion: number; toVersion: number; limit: number; after?: Position }): Promise<StoredEvent[]>;
-  /** Events of one partition with offset > `after` (all when `after` is undefined), oldest first. */
+  /** Events of one partition with offset > `after` (all when `after` is undefined), oldest first, at most `limit`. */
   readPartition(partition: number, range: { after: bigint | undefined; limit: number }): Promise<StoredEvent[]>;
   /** Last offset of the partition, or undefined when it is empty. */
   partitionHead(partition: number): Promise<bigint | undefined>;
   /**
-   * Offset just before the first event of the partition whose `time` is >= `time` (so it can be
-   * passed as `after`), or `undefined` to read from the start. Drivers with a time index
-   * (`capabilities.timeIndex`) implement it; the core otherwise scans from the start.
+   * An offset at or before the first event of the partition whose `time` is >= `time` (a log
+   * may answer with a transaction marker just before it), or undefined when no event is that
+   * recent. The core reads from there and filters by time.
+   * Drivers with a time index (`capabilities.timeIndex`) implement it; the core otherwise scans
+   * from the start.
    */
-  offsetBeforeTime?(partition: number, time: number): Promise<bigint | undefined>;
+  firstOffsetAtTime?(partition: number, time: number): Promise<bigint | undefined>;
 
   readSnapshot(streamId: string, name: string): Promise<StoredSnapshot | undefined>;
   writeSnapshot(snapshot: StoredSnapshot): Promise<void>;
@@ -89,16 +85,69 @@ export interface EventStoreDriver {
    */
   waitForEvents?(after: readonly Position[], signal: AbortSignal): Promise<void>;
 
-  /**
-   * For `capabilities.concurrency === 'partition-owner'` backends (Kafka, Pulsar), which have
-   * no conditional append: a writer claims a partition (fencing earlier holders), catches up
-   * to its end, and the core checks expected versions against the lease's index before it
-   * appends through the lease. Conditional-append drivers leave this out.
-   */
-  claimPartition?(partition: number): Promise<PartitionLease>;
-
   /** Competing consumers inside a group with delivery counts and dead letters, where the backend has them natively. */
   readonly consumerGroups?: ConsumerGroupDriver;
+}
+
+/** A store that checks the expected version itself, inside the atomic append (SQLite, Redis, PostgreSQL). */
+export interface ConditionalAppendDriver extends DriverBase {
+  readonly concurrency: 'conditional-append';
+  /** Appends to one stream. See contract points 3–5. `events` is never empty. */
+  append(request: AppendRequest): Promise<AppendResult>;
+  /**
+   * Appends to several streams as one atomic step (all or none), each request checked as in
+   * `append`. Drivers that have it support `store.appendMany`.
+   */
+  appendMany?(requests: readonly AppendRequest[]): Promise<AppendResult[]>;
+  /** Current version of a stream (0 when it does not exist). */
+  streamVersion(streamId: string, partition: number): Promise<number>;
+  /** Events of one stream with `fromVersion <= version <= toVersion`, oldest first, at most `limit`. */
+  readStream(streamId: string, partition: number, range: VersionRange): Promise<StoredEvent[]>;
+}
+
+/**
+ * A log without a conditional append (Kafka, Pulsar): a writer claims a partition (fencing
+ * earlier holders), and the core catches its index of the partition up to the claim, checks
+ * expected versions against it and appends through the lease. Per-stream reads are the core's
+ * too: its index says where a stream's events are, `readPartition` with `streamId` fetches them.
+ */
+export interface PartitionOwnerDriver extends DriverBase {
+  readonly concurrency: 'partition-owner';
+  /**
+   * As for every driver, and with `streamId`: only that stream's events (filtered by key before
+   * decoding, where the log has keys). The core reads a stream this way, from its index.
+   */
+  readPartition(partition: number, range: PartitionRange): Promise<StoredEvent[]>;
+  /** What one transaction may carry: the core's group commit stays under it. */
+  readonly appendLimits: AppendLimits;
+  claimPartition(partition: number): Promise<PartitionLease>;
+  /**
+   * Appends checked requests through several leases of this driver as ONE transaction: all
+   * visible or none. Every lease must still be current when it commits; if any was claimed by
+   * another writer meanwhile, nothing becomes visible and it throws `PartitionFencedError`. A
+   * claim on such a backend must also wait for transactions of other leases that touched its
+   * partition to complete. Drivers that have it support `store.appendMany` across partitions.
+   */
+  appendAcross?(leases: readonly PartitionLease[], requests: readonly AppendRequest[]): Promise<AppendResult[]>;
+}
+
+export interface AppendLimits {
+  /** Most appends (store.append calls) one transaction carries. */
+  readonly maxAppends: number;
+  /** Most payload bytes (data, metadata, type, id and a fixed allowance per event) one transaction carries. */
+  readonly maxBytes: number;
+}
+
+export interface VersionRange {
+  readonly fromVersion: number;
+  readonly toVersion: number;
+  readonly limit: number;
+}
+
+export interface PartitionRange {
+  readonly after: bigint | undefined;
+  readonly limit: number;
+  readonly streamId?: string;
 }
 
 /**
@@ -112,13 +161,22 @@ export interface ConsumerGroupDriver {
   /** Creates the group if it does not exist, positioned at the beginning or the end of every partition. */
   ensureGroup(group: string, start: 'beginning' | 'end'): Promise<void>;
   /**
-   * Deliveries for `consumer`: with `pending`, the entries already delivered to this consumer
-   * name and not acknowledged (after a restart); otherwise new entries, waiting up to
-   * `blockMs` for some.
+   * New deliveries for `consumer`, waiting up to `blockMs` for some. `maxIdleMs` is how long the
+   * consumer may go without reading before it counts as gone (a backend whose members hold work
+   * by membership, Kafka, then hands its partitions to the others).
    */
-  read(group: string, consumer: string, options: { pending: boolean; limit: number; blockMs: number }): Promise<Delivery[]>;
-  /** Takes over entries pending for longer than `minIdleMs` (their consumer is presumed dead). */
-  claimIdle(group: string, consumer: string, options: { minIdleMs: number; limit: number }): Promise<Delivery[]>;
+  read(group: string, consumer: string, options: { limit: number; blockMs: number; maxIdleMs: number }): Promise<Delivery[]>;
+  /**
+   * Entries delivered to this consumer name before and not acknowledged (after a restart). Leave
+   * it out where the broker delivers unacknowledged entries again by itself (Kafka: the
+   * uncommitted tail of a partition goes to its next owner).
+   */
+  readPending?(group: string, consumer: string, options: { limit: number }): Promise<Delivery[]>;
+  /**
+   * Takes over entries pending for longer than `minIdleMs` (their consumer is presumed dead).
+   * Leave it out where the broker hands a dead consumer's work over by itself (Kafka rebalances).
+   */
+  claimIdle?(group: string, consumer: string, options: { minIdleMs: number; limit: number }): Promise<Delivery[]>;
   ack(group: string, deliveries: readonly Delivery[]): Promise<void>;
   /** Moves an entry to the group's dead letters and acknowledges it, atomically. */
   deadLetter(group: string, delivery: Delivery, reason: string): Promise<void>;
@@ -151,18 +209,7 @@ export interface DeadLetter {
 }
 
 export interface DriverCapabilities {
-  /**
-   * `'conditional-append'`: `append` checks the expected version atomically (SQLite, Redis).
-   * `'partition-owner'`: optimistic concurrency comes from single ownership of a partition
-   * (see `claimPartition`).
-   */
-  readonly concurrency: 'conditional-append' | 'partition-owner';
-  /**
-   * Appends to several streams are atomic (all or none): through `appendMany` on a
-   * conditional-append driver, through `PartitionLease.appendWith` on a partition-owner one.
-   */
-  readonly multiStreamAppend: boolean;
-  /** `offsetBeforeTime` is backed by an index, not a scan. */
+  /** `firstOffsetAtTime` is backed by an index, not a scan. */
   readonly timeIndex: boolean;
 }
 
@@ -176,8 +223,8 @@ export interface PartitionLease {
   /**
    * Offset of the last committed event of the partition now that the claim is done (an event,
    * not a transaction marker: on Kafka the last stable offset is usually a marker no reader
-   * sees), or undefined when the partition has none. The core reads the partition up to here
-   * (with `readPartition`) to learn every stream's version before it checks an expected version.
+   * sees), or undefined when the partition has none. The core catches its index of the
+   * partition up to here (with `readPartition`) before it checks an expected version.
    */
   readonly caughtUpTo: bigint | undefined;
   /**
@@ -186,15 +233,6 @@ export interface PartitionLease {
    * partition since this lease was taken; nothing of that append becomes visible then.
    */
   append(requests: readonly AppendRequest[]): Promise<AppendResult[]>;
-  /**
-   * Appends checked requests to this lease's partition and to the partitions of `others`
-   * (leases this process holds, from the same driver) as ONE transaction: all visible or none.
-   * Every involved lease must still be current when it commits; if any was claimed by another
-   * writer meanwhile, nothing becomes visible and it throws `PartitionFencedError`. Drivers
-   * with `capabilities.multiStreamAppend` implement it; a claim on such a backend must also
-   * wait for transactions of other leases that touched its partition to complete.
-   */
-  appendWith?(others: readonly PartitionLease[], requests: readonly AppendRequest[]): Promise<AppendResult[]>;
   release(): Promise<void>;
 }
 

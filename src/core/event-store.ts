@@ -8,7 +8,7 @@ import type { AnyEventType, Event, EventOf } from './event-type.ts';
 import { assertExpectedVersion, type ExpectedVersion } from './expected-version.ts';
 import { arg } from './arguments.ts';
 import { partitionOf } from './partition.ts';
-import { PartitionOwners } from './partition-owner.ts';
+import { streamAccess, type StreamAccess } from './stream-access.ts';
 import type { EventInput, RecordedEvent } from './recorded-event.ts';
 import { RuntimeDriver } from './runtime-driver.ts';
 import {
@@ -56,15 +56,20 @@ export class EventStore<E extends Event = Event> {
   readonly #clock: () => number;
   readonly #appendListeners = new Set<() => void>();
   readonly #consumers = new Set<GroupConsumer<E>>();
-  /** Appends of backends without a conditional append go through partition ownership. */
-  readonly #owners: PartitionOwners | undefined;
+  /** Per-stream appends and reads: the driver's own, or the core's partition index and leases on a log. */
+  readonly #streams: StreamAccess;
   /** What aggregates, subscriptions and consumers see of this store. */
   readonly #context: StoreContext<E>;
 
   constructor(options: EventStoreOptions<readonly AnyEventType[]>) {
     arg.object(options, 'createEventStore options');
     const driver = arg.object(options.driver, 'driver');
-    if (typeof driver.name !== 'string' || typeof driver.capabilities !== 'object' || driver.capabilities === null) {
+    if (
+      typeof driver.name !== 'string' ||
+      (driver.concurrency !== 'conditional-append' && driver.concurrency !== 'partition-owner') ||
+      typeof driver.capabilities !== 'object' ||
+      driver.capabilities === null
+    ) {
       throw new InvalidArgumentError('driver must be an eventfold driver, such as sqlite() from eventfold/sqlite');
     }
     const maxEventBytes = arg.positiveInt(options.maxEventBytes ?? 1024 * 1024, 'maxEventBytes');
@@ -108,7 +113,7 @@ export class EventStore<E extends Event = Event> {
     };
     registerStoreContext(this, this.#context);
     this.subscriptions = new SubscriptionPositions(this.#runtime);
-    this.#owners = options.driver.capabilities.concurrency === 'partition-owner' ? new PartitionOwners(this.#runtime) : undefined;
+    this.#streams = streamAccess(options.driver);
   }
 
   get backend(): string {
@@ -135,12 +140,12 @@ export class EventStore<E extends Event = Event> {
   async append(streamId: string, events: EventInput<E> | readonly EventInput<E>[], options?: AppendOptions): Promise<AppendOutcome<E>> {
     const { expectedVersion = 'any' } = arg.options(options, 'append options');
     const request = this.#prepare({ streamId, events, expectedVersion });
-    return this.#runtime.use(async (driver) => {
+    return this.#runtime.use(async () => {
       let result: AppendResult;
       try {
-        result = this.#owners ? await this.#owners.append(request.request) : await driver.append(request.request);
+        result = await this.#streams.append(request.request);
       } catch (error) {
-        const retried = await this.#resolveRetry(driver, request.request, error);
+        const retried = await this.#resolveRetry(request.request, error);
         if (!retried) throw error;
         result = retried;
       }
@@ -158,9 +163,8 @@ export class EventStore<E extends Event = Event> {
   async appendMany(
     batches: readonly { streamId: string; events: EventInput<E> | readonly EventInput<E>[]; expectedVersion?: ExpectedVersion }[],
   ): Promise<AppendOutcome<E>[]> {
-    const driver = this.#runtime.driver;
-    if (!driver.capabilities.multiStreamAppend || (!this.#owners && !driver.appendMany)) {
-      throw new InvalidArgumentError(`the ${driver.name} backend cannot append to several streams atomically`);
+    if (!this.#streams.multiStreamAppend) {
+      throw new InvalidArgumentError(`the ${this.backend} backend cannot append to several streams atomically`);
     }
     if (arg.array(batches, 'appendMany batches').length === 0) return [];
     const prepared = batches.map((b, i) => {
@@ -173,14 +177,14 @@ export class EventStore<E extends Event = Event> {
     if (ids.size !== prepared.reduce((n, p) => n + p.request.events.length, 0)) {
       throw new InvalidArgumentError('the same event id appears twice in one appendMany');
     }
-    return this.#runtime.use(async (d) => {
+    return this.#runtime.use(async () => {
       const requests = prepared.map((p) => p.request);
       let results: readonly AppendResult[];
       try {
-        results = this.#owners ? await this.#owners.appendMany(requests) : await d.appendMany!(requests);
+        results = await this.#streams.appendMany(requests);
       } catch (error) {
         // An exact retry of a stored batch: every stream holds its events already.
-        const retried = await Promise.all(requests.map((r) => this.#resolveRetry(d, r, error, true)));
+        const retried = await Promise.all(requests.map((r) => this.#resolveRetry(r, error, true)));
         if (retried.some((r) => r === undefined)) throw error;
         results = retried as AppendResult[];
       }
@@ -192,7 +196,8 @@ export class EventStore<E extends Event = Event> {
   /** Current version of a stream; 0 when it has no events. */
   async streamVersion(streamId: string): Promise<number> {
     assertStreamName(streamId);
-    return this.#runtime.use((d) => d.streamVersion(streamId));
+    const partition = this.partitionOf(streamId);
+    return this.#runtime.use(() => this.#streams.streamVersion(streamId, partition));
   }
 
   /** Events of one stream in version order, optionally within a version range. */
@@ -203,10 +208,11 @@ export class EventStore<E extends Event = Event> {
     const fromVersion = arg.positiveInt(o.fromVersion ?? 1, 'fromVersion');
     const to = arg.nonNegativeInt(o.toVersion ?? Number.MAX_SAFE_INTEGER, 'toVersion');
     let after = arg.optional(o.after, (p) => assertPosition(p, 'after'));
+    const partition = this.partitionOf(streamId);
     let from = fromVersion;
     while (from <= to) {
       const range = { fromVersion: from, toVersion: to, limit: batch, ...(after ? { after } : {}) };
-      const page = await this.#runtime.use((d) => d.readStream(streamId, range));
+      const page = await this.#runtime.use(() => this.#streams.readStream(streamId, partition, range));
       for (const stored of page) yield this.#codec.decode(stored);
       if (page.length < batch) return;
       const last = page[page.length - 1]!;
@@ -235,7 +241,7 @@ export class EventStore<E extends Event = Event> {
     const time = arg.date(since, 'since').getTime();
     const batch = arg.positiveInt(arg.options(options, 'readSince options').batchSize ?? DEFAULT_BATCH, 'batchSize');
     for (let partition = 0; partition < this.partitions; partition++) {
-      const after = await this.#runtime.use(async (d) => (d.offsetBeforeTime ? d.offsetBeforeTime(partition, time) : undefined));
+      const after = await this.#runtime.use((d) => offsetBeforeTime(d, partition, time));
       for await (const stored of this.#scanPartition(partition, after, batch)) {
         if (stored.time >= time) yield this.#codec.decode(stored);
       }
@@ -299,7 +305,7 @@ export class EventStore<E extends Event = Event> {
   async close(): Promise<void> {
     await this.subscriptions.stopAll();
     await Promise.allSettled([...this.#consumers].map((c) => c.stop()));
-    await this.#runtime.close(async () => this.#owners?.releaseAll());
+    await this.#runtime.close(() => this.#streams.release());
   }
 
   async *#scanPartition(partition: number, after: bigint | undefined, batch: number): AsyncGenerator<StoredEvent> {
@@ -360,7 +366,6 @@ export class EventStore<E extends Event = Event> {
    * versions they would have had, report that earlier success instead of an error.
    */
   async #resolveRetry(
-    driver: EventStoreDriver,
     request: AppendRequest,
     error: unknown,
     inBatch = false,
@@ -378,7 +383,11 @@ export class EventStore<E extends Event = Event> {
     }
     if (from === undefined || from < 1) return undefined;
     const count = request.events.length;
-    const stored = await driver.readStream(request.streamId, { fromVersion: from, toVersion: from + count - 1, limit: count });
+    const stored = await this.#streams.readStream(request.streamId, request.partition, {
+      fromVersion: from,
+      toVersion: from + count - 1,
+      limit: count,
+    });
     if (stored.length !== count || stored.some((s, i) => s.id !== request.events[i]!.id)) return undefined;
     return { nextExpectedVersion: from + count - 1, positions: stored.map((s) => s.position), stored };
   }
@@ -386,6 +395,18 @@ export class EventStore<E extends Event = Event> {
   #notifyAppend(): void {
     for (const listener of this.#appendListeners) listener();
   }
+}
+
+/**
+ * An offset to read a partition after, so the read starts at the first event appended at or
+ * after `time`: the one before that event's, or undefined to read from the start (no time index,
+ * or nothing earlier); the partition's head when no event is that recent.
+ */
+async function offsetBeforeTime(driver: EventStoreDriver, partition: number, time: number): Promise<bigint | undefined> {
+  if (!driver.firstOffsetAtTime) return undefined;
+  const first = await driver.firstOffsetAtTime(partition, time);
+  if (first === undefined) return driver.partitionHead(partition);
+  return first === 0n ? undefined : first - 1n;
 }
 
 /** `value` when it is a `Position` ({ partition: integer >= 0, offset: bigint }). */

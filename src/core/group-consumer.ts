@@ -99,24 +99,26 @@ export class GroupConsumer<E extends Event> {
     const { group, consumer, batchSize, claimIdleMs, blockMs } = this.#options;
     const stop = this.#stop.signal;
     await this.#available(() => this.#store.runtime.use(() => this.#driver.ensureGroup(group, this.#options.start)));
-    // First what this consumer name was given before a restart, then new work.
-    let pending = true;
+    const driver = this.#driver;
+    const use = <T>(fn: () => Promise<T>): Promise<T> => this.#available(() => this.#store.runtime.use(fn));
+    // First what this consumer name was given before a restart (where the backend keeps that
+    // per consumer), then new work.
+    let pending = driver.readPending !== undefined;
     let lastClaim = 0;
     while (!stop.aborted) {
       let batch: Delivery[] = [];
-      if (Date.now() - lastClaim >= claimIdleMs / 2) {
+      if (driver.claimIdle && Date.now() - lastClaim >= claimIdleMs / 2) {
         lastClaim = Date.now();
-        batch = await this.#available(() =>
-          this.#store.runtime.use(() => this.#driver.claimIdle(group, consumer, { minIdleMs: claimIdleMs, limit: batchSize })),
-        );
+        batch = await use(() => driver.claimIdle!(group, consumer, { minIdleMs: claimIdleMs, limit: batchSize }));
+      }
+      if (batch.length === 0 && pending && driver.readPending) {
+        batch = await use(() => driver.readPending!(group, consumer, { limit: batchSize }));
+        if (batch.length === 0) pending = false;
       }
       if (batch.length === 0) {
-        batch = await this.#available(() =>
-          this.#store.runtime.use(() =>
-            this.#driver.read(group, consumer, { pending, limit: batchSize, blockMs: pending ? 0 : Math.min(blockMs, claimIdleMs / 2) }),
-          ),
-        );
-        if (pending && batch.length === 0) pending = false;
+        // Wake in time for the next claim round, and (Kafka) well inside the consumer's idle limit.
+        const wait = Math.min(blockMs, claimIdleMs / 2);
+        batch = await use(() => driver.read(group, consumer, { limit: batchSize, blockMs: wait, maxIdleMs: claimIdleMs }));
       }
       for (const delivery of batch) {
         if (stop.aborted) return;

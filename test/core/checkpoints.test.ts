@@ -8,6 +8,7 @@ import {
   createEventStore,
   DriverError,
   InvalidArgumentError,
+  type ConditionalAppendDriver,
   type EventStoreDriver,
   type Position,
   type PositionStore,
@@ -92,7 +93,7 @@ describe('subscription checkpoints', () => {
     let readFailures = 3;
     let saveFailures = 2;
     // The embedded store with an outage injected: its reads and checkpoint writes fail for a while.
-    const overrides: Partial<EventStoreDriver> = {
+    const overrides: Partial<ConditionalAppendDriver> = {
       readPartition: (partition, range) =>
         readFailures-- > 0 ? Promise.reject(new Error('connection reset')) : inner.readPartition(partition, range),
       writeCheckpoint: (group, positions) =>

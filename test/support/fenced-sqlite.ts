@@ -6,20 +6,22 @@
 // that is the core's job, and the (stream, version) unique index turns any miss of the core
 // into a constraint error the tests would see.
 import { DatabaseSync } from 'node:sqlite';
-import type { AppendRequest, AppendResult, EventStoreDriver, PartitionLease, Position } from '../../src/index.ts';
+import type { AppendRequest, AppendResult, PartitionLease, PartitionOwnerDriver, Position } from '../../src/index.ts';
 import { DriverError, PartitionFencedError } from '../../src/index.ts';
 import { SqliteDriver } from '../../src/backends/sqlite/index.ts';
 
 const NAME = 'fenced-sqlite';
 
-export function fencedSqlite(path: string): EventStoreDriver {
+export function fencedSqlite(path: string): PartitionOwnerDriver {
   const db = new DatabaseSync(path);
   db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 20000');
   const inner = new SqliteDriver({ database: db });
-  const driver: EventStoreDriver = {
+  const driver: PartitionOwnerDriver = {
     name: NAME,
     partitions: 1,
-    capabilities: { concurrency: 'partition-owner', multiStreamAppend: false, timeIndex: true },
+    concurrency: 'partition-owner',
+    capabilities: { timeIndex: true },
+    appendLimits: { maxAppends: 100, maxBytes: 512 * 1024 },
     open: async () => {
       await inner.open();
       db.exec('CREATE TABLE IF NOT EXISTS fx_leases (partition INTEGER PRIMARY KEY, epoch INTEGER NOT NULL)');
@@ -28,14 +30,9 @@ export function fencedSqlite(path: string): EventStoreDriver {
       await inner.close();
       db.close();
     },
-    append: async () => {
-      throw new DriverError(NAME, 'appends go through claimPartition');
-    },
-    streamVersion: (s) => inner.streamVersion(s),
-    readStream: (s, r) => inner.readStream(s, r),
     readPartition: (p, r) => inner.readPartition(p, r),
     partitionHead: (p) => inner.partitionHead(p),
-    offsetBeforeTime: (p, t) => inner.offsetBeforeTime(p, t),
+    firstOffsetAtTime: (p, t) => inner.firstOffsetAtTime(p, t),
     readSnapshot: (s, n) => inner.readSnapshot(s, n),
     writeSnapshot: (s) => inner.writeSnapshot(s),
     readCheckpoint: (g) => inner.readCheckpoint(g),

@@ -223,11 +223,13 @@ export class KafkaConsumerGroups implements ConsumerGroupDriver {
     }
   }
 
-  async read(group: string, consumer: string, options: { pending: boolean; limit: number; blockMs: number }): Promise<Delivery[]> {
+  async read(group: string, consumer: string, options: { limit: number; blockMs: number; maxIdleMs: number }): Promise<Delivery[]> {
+    // The consumer's claim interval is how long this member may go without reading (see the class comment).
+    const idleLimitMs = Math.max(1, options.maxIdleMs);
+    this.#idleLimits.set(memberKey(group, consumer), idleLimitMs);
     const member = await this.#member(group, consumer);
+    member.idleLimitMs = idleLimitMs;
     member.lastActive = Date.now();
-    // Nothing is pending per consumer name on Kafka: the uncommitted tail is what the next read returns.
-    if (options.pending) return [];
     return member.exclusive(async () => {
       try {
         await this.#sync(member);
@@ -243,19 +245,6 @@ export class KafkaConsumerGroups implements ConsumerGroupDriver {
         member.lastActive = Date.now();
       }
     });
-  }
-
-  async claimIdle(group: string, consumer: string, options: { minIdleMs: number; limit: number }): Promise<Delivery[]> {
-    // Kafka's rebalance hands a dead member's partitions over; here the core's claim interval
-    // only tells this member how long it may go without reading (see the class comment).
-    const member = this.#members.get(memberKey(group, consumer));
-    if (member) {
-      member.idleLimitMs = Math.max(1, options.minIdleMs);
-      member.lastActive = Date.now();
-    } else {
-      this.#idleLimits.set(memberKey(group, consumer), Math.max(1, options.minIdleMs));
-    }
-    return [];
   }
 
   async ack(group: string, deliveries: readonly Delivery[]): Promise<void> {

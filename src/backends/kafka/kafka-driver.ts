@@ -1,10 +1,12 @@
 import { Admin, Producer, type BaseOptions, type ProducerOptions } from '@platformatic/kafka';
 import type {
+  AppendLimits,
   AppendRequest,
   AppendResult,
   DriverCapabilities,
-  EventStoreDriver,
   PartitionLease,
+  PartitionOwnerDriver,
+  PartitionRange,
   Position,
   StoredEvent,
   StoredSnapshot,
@@ -18,9 +20,11 @@ import { KAFKA as NAME } from './errors.ts';
 import { KafkaConsumerGroups, type KafkaConsumerGroupOptions } from './consumer-groups.ts';
 import { KafkaPartitionLease } from './lease.ts';
 import { PartitionLog, type LogRecord } from './log.ts';
-import { snapshotKey, snapshotRecord, storedEvent, storedSnapshot, streamOf } from './records.ts';
+import { snapshotKey, snapshotRecord, storedEvent, storedSnapshot } from './records.ts';
 import { KafkaNames } from './topics.ts';
 import { TopicLayout } from './layout.ts';
+import { CompactedView } from '../log/compacted-view.ts';
+import { type PageReader, scanLog } from '../log/scan.ts';
 
 export interface KafkaDriverOptions {
   /** Bootstrap brokers. Default `['127.0.0.1:9092']`. */
@@ -55,20 +59,6 @@ export interface KafkaDriverOptions {
 }
 
 const LONG_MAX = '9223372036854775807';
-
-interface StreamIndex {
-  /** Next offset of the partition to index. */
-  next: bigint;
-  /** Stream id -> offset of each version (index = version - 1), as numbers (offsets < 2^53). */
-  readonly streams: Map<string, number[]>;
-  busy: Promise<void> | undefined;
-}
-
-interface SnapshotPartition {
-  next: bigint;
-  readonly byKey: Map<string, StoredSnapshot>;
-  busy: Promise<void> | undefined;
-}
 
 /**
  * Apache Kafka, on @platformatic/kafka.
@@ -133,10 +123,13 @@ interface SnapshotPartition {
  * `offsets.retention.minutes` (7 days by default): raise it on brokers where a subscription
  * may stay stopped longer.
  */
-export class KafkaDriver implements EventStoreDriver {
+export class KafkaDriver implements PartitionOwnerDriver {
   readonly name = NAME;
   readonly partitions: number;
-  readonly capabilities: DriverCapabilities = { concurrency: 'partition-owner', multiStreamAppend: true, timeIndex: true };
+  readonly concurrency = 'partition-owner';
+  readonly capabilities: DriverCapabilities = { timeIndex: true };
+  /** A Kafka record batch is capped at ~1 MiB by default (message.max.bytes): group commits stay well under it. */
+  readonly appendLimits: AppendLimits = { maxAppends: 100, maxBytes: 512 * 1024 };
   readonly names: KafkaNames;
   /** Which topic and Kafka partition each store partition is. */
   readonly layout: TopicLayout;
@@ -151,8 +144,7 @@ export class KafkaDriver implements EventStoreDriver {
   /** A client of its own for long-polls, so they never queue the store's reads behind them. */
   #waiter: Promise<{ admin: Admin; log: PartitionLog }> | undefined;
   #snapshotProducer: Producer | undefined;
-  #indexes = new Map<number, StreamIndex>();
-  #snapshots = new Map<number, SnapshotPartition>();
+  readonly #snapshots = new Map<number, CompactedView<LogRecord, StoredSnapshot>>();
   #leases = new Set<KafkaPartitionLease>();
   /** Close hooks of other clients of this backend on the store (projectors); run first by `close`. */
   readonly #attached = new Set<() => Promise<void>>();
@@ -268,18 +260,10 @@ export class KafkaDriver implements EventStoreDriver {
     await this.#admin?.close().catch(() => undefined);
     this.#admin = undefined;
     this.#log = undefined;
-    this.#indexes.clear();
     this.#snapshots.clear();
   }
 
-  async append(_request: AppendRequest): Promise<AppendResult> {
-    throw new DriverError(
-      NAME,
-      'Kafka has no conditional append: the core appends through claimPartition (capabilities.concurrency is partition-owner)',
-    );
-  }
-
-  async claimPartition(partition: number): Promise<PartitionLease> {
+  async claimPartition(partition: number): Promise<KafkaPartitionLease> {
     const at = this.layout.at(partition);
     const producer = await this.#initWriter(partition);
     try {
@@ -306,6 +290,16 @@ export class KafkaDriver implements EventStoreDriver {
       await producer.close().catch(() => undefined);
       throw error;
     }
+  }
+
+  /**
+   * One transaction through the first lease's producer, the others proving they are still
+   * current before it commits (`KafkaPartitionLease.appendWith`).
+   */
+  appendAcross(leases: readonly PartitionLease[], requests: readonly AppendRequest[]): Promise<AppendResult[]> {
+    const [lead, ...others] = leases;
+    if (!(lead instanceof KafkaPartitionLease)) throw new DriverError(NAME, 'appendAcross takes leases of this Kafka store');
+    return lead.appendWith(others, requests);
   }
 
   /**
@@ -387,94 +381,21 @@ export class KafkaDriver implements EventStoreDriver {
     return this.layout.partitionOf(streamId);
   }
 
-  async streamVersion(streamId: string): Promise<number> {
-    const index = await this.#catchUpIndex(this.layout.partitionOf(streamId));
-    return index.streams.get(streamId)?.length ?? 0;
-  }
-
-  async readStream(
-    streamId: string,
-    range: { fromVersion: number; toVersion: number; limit: number; after?: Position },
-  ): Promise<StoredEvent[]> {
-    const partition = this.layout.partitionOf(streamId);
-    const known = this.#indexes.get(partition);
-    if (range.after && range.after.partition === partition && (!known || known.next <= range.after.offset)) {
-      // A load from a snapshot in a process whose index has not reached the snapshot yet: scan
-      // the tail from the snapshot's offset, filtered by key, instead of indexing the partition.
-      return this.#readTail(streamId, partition, range.after.offset + 1n, range);
-    }
-    const index = await this.#catchUpIndex(partition);
-    const offsets = index.streams.get(streamId) ?? [];
-    const last = Math.min(range.toVersion, offsets.length, range.fromVersion + range.limit - 1);
-    if (range.fromVersion > last) return [];
-    const out: StoredEvent[] = [];
-    const want = last - range.fromVersion + 1;
-    const stopAt = BigInt(offsets[last - 1]!);
-    let at = BigInt(offsets[range.fromVersion - 1]!);
-    while (out.length < want && at <= stopAt) {
-      const page = await this.#logOf().fetch(...this.#where(partition), at);
-      for (const record of page.records) {
-        if (record.offset > stopAt) break;
-        if (!record.key || record.key.toString('utf8') !== streamId) continue;
-        const event = storedEvent(record, partition);
-        if (event && event.version >= range.fromVersion && event.version <= last) out.push(event);
-      }
-      if (page.next <= at) break;
-      at = page.next;
-    }
-    return out;
-  }
-
-  /** Events of one stream from offset `from` of its partition on, filtered by key, up to the last stable offset. */
-  async #readTail(
-    streamId: string,
-    partition: number,
-    from: bigint,
-    range: { fromVersion: number; toVersion: number; limit: number },
-  ): Promise<StoredEvent[]> {
-    const out: StoredEvent[] = [];
-    let at = from;
-    for (;;) {
-      const page = await this.#logOf().fetch(...this.#where(partition), at);
-      if (page.logStart > at) {
-        at = page.logStart;
-        continue;
-      }
-      for (const record of page.records) {
-        if (!record.key || record.key.toString('utf8') !== streamId) continue;
-        const event = storedEvent(record, partition);
-        if (!event || event.version < range.fromVersion) continue;
-        if (event.version > range.toVersion) return out;
-        out.push(event);
-        if (out.length >= range.limit) return out;
-      }
-      if (page.next <= at || (!page.fromCache && page.next >= page.lastStable)) return out;
-      at = page.next;
-    }
-  }
-
   /** Records this driver has fetched from the broker (page cache hits not counted): what reads cost. */
   get recordsFetched(): number {
     return this.#log?.recordsFetched ?? 0;
   }
 
-  async readPartition(partition: number, range: { after: bigint | undefined; limit: number }): Promise<StoredEvent[]> {
+  /** See `PartitionOwnerDriver.readPartition`: with `streamId`, records of other keys are skipped before decoding. */
+  async readPartition(partition: number, range: PartitionRange): Promise<StoredEvent[]> {
     const out: StoredEvent[] = [];
-    let at = range.after === undefined ? 0n : range.after + 1n;
-    while (out.length < range.limit) {
-      const page = await this.#logOf().fetch(...this.#where(partition), at);
-      if (page.logStart > at) {
-        at = page.logStart;
-        continue;
-      }
-      for (const record of page.records) {
-        const event = storedEvent(record, partition);
-        if (event) out.push(event);
-        if (out.length >= range.limit) break;
-      }
-      if (page.next <= at || (!page.fromCache && page.next >= page.lastStable)) break;
-      at = page.next;
-    }
+    const key = range.streamId === undefined ? undefined : Buffer.from(range.streamId, 'utf8');
+    await scanLog(this.#pages(...this.#where(partition)), range.after === undefined ? 0n : range.after + 1n, (record) => {
+      if (key && !record.key?.equals(key)) return undefined;
+      const event = storedEvent(record, partition);
+      if (event) out.push(event);
+      return out.length < range.limit;
+    });
     return out;
   }
 
@@ -483,15 +404,12 @@ export class KafkaDriver implements EventStoreDriver {
     return this.#logOf().lastRecord(...this.#where(partition), (record) => storedEvent(record, partition) !== undefined);
   }
 
-  async offsetBeforeTime(partition: number, time: number): Promise<bigint | undefined> {
-    const offset = await this.#logOf().offsetForTime(...this.#where(partition), BigInt(Math.max(0, Math.floor(time))));
-    if (offset === undefined) return this.partitionHead(partition);
-    return offset === 0n ? undefined : offset - 1n;
+  async firstOffsetAtTime(partition: number, time: number): Promise<bigint | undefined> {
+    return this.#logOf().offsetForTime(...this.#where(partition), BigInt(Math.max(0, Math.floor(time))));
   }
 
   async readSnapshot(streamId: string, name: string): Promise<StoredSnapshot | undefined> {
-    const snapshots = await this.#catchUpSnapshots(partitionOf(streamId, this.layout.perTopic));
-    return snapshots.byKey.get(snapshotKey(streamId, name));
+    return this.#snapshotView(partitionOf(streamId, this.layout.perTopic)).get(snapshotKey(streamId, name));
   }
 
   async writeSnapshot(snapshot: StoredSnapshot): Promise<void> {
@@ -553,93 +471,29 @@ export class KafkaDriver implements EventStoreDriver {
     ]);
   }
 
-  /** Brings the stream index of a partition up to the last stable offset; one catch-up at a time. */
-  async #catchUpIndex(partition: number): Promise<StreamIndex> {
-    let index = this.#indexes.get(partition);
-    if (!index) {
-      index = { next: 0n, streams: new Map(), busy: undefined };
-      this.#indexes.set(partition, index);
+  /** The snapshots of one partition of the snapshots topic (the last per stream and name). */
+  #snapshotView(partition: number): CompactedView<LogRecord, StoredSnapshot> {
+    let view = this.#snapshots.get(partition);
+    if (!view) {
+      view = new CompactedView(this.#pages(this.names.snapshots, partition), (record) => {
+        const key = record.key?.toString('utf8');
+        if (key === undefined) return undefined;
+        const value = storedSnapshot(record, (topic, p) => this.layout.partitionFor(topic ?? this.names.events, p));
+        return { key, value };
+      });
+      this.#snapshots.set(partition, view);
     }
-    await this.#exclusive(index, async () => {
-      await this.#scan(
-        ...this.#where(partition),
-        index.next,
-        (record) => {
-          const s = streamOf(record);
-          if (!s) return;
-          let offsets = index.streams.get(s.streamId);
-          if (!offsets) {
-            offsets = [];
-            index.streams.set(s.streamId, offsets);
-          }
-          if (s.version === offsets.length + 1) offsets.push(Number(record.offset));
-        },
-        (next) => {
-          index.next = next;
-        },
-      );
-    });
-    return index;
+    return view;
   }
 
-  async #catchUpSnapshots(partition: number): Promise<SnapshotPartition> {
-    let snapshots = this.#snapshots.get(partition);
-    if (!snapshots) {
-      snapshots = { next: 0n, byKey: new Map(), busy: undefined };
-      this.#snapshots.set(partition, snapshots);
-    }
-    await this.#exclusive(snapshots, async () => {
-      await this.#scan(
-        this.names.snapshots,
-        partition,
-        snapshots.next,
-        (record) => {
-          const key = record.key?.toString('utf8');
-          if (key === undefined) return;
-          const s = storedSnapshot(record, (topic, partition) => this.layout.partitionFor(topic ?? this.names.events, partition));
-          if (s) snapshots.byKey.set(key, s);
-          else snapshots.byKey.delete(key);
-        },
-        (next) => {
-          snapshots.next = next;
-        },
-      );
-    });
-    return snapshots;
-  }
-
-  /** Reads a partition from `from` to its last stable offset. */
-  async #scan(
-    topic: string,
-    partition: number,
-    from: bigint,
-    onRecord: (r: LogRecord) => void,
-    onProgress: (next: bigint) => void,
-  ): Promise<void> {
-    let at = from;
-    for (;;) {
-      const page = await this.#logOf().fetch(topic, partition, at);
-      if (page.logStart > at) {
-        at = page.logStart;
-        continue;
-      }
-      for (const record of page.records) onRecord(record);
-      if (page.next <= at) return; // nothing past `at` is committed yet
-      at = page.next;
-      onProgress(at);
-      if (!page.fromCache && at >= page.lastStable) return;
-    }
-  }
-
-  async #exclusive(state: { busy: Promise<void> | undefined }, fn: () => Promise<void>): Promise<void> {
-    while (state.busy) await state.busy.catch(() => undefined);
-    const run = fn();
-    state.busy = run;
-    try {
-      await run;
-    } finally {
-      state.busy = undefined;
-    }
+  /** Pages of a Kafka partition, read_committed, for the log toolkit's scans. */
+  #pages(topic: string, partition: number): PageReader<LogRecord> {
+    return async (from) => {
+      const page = await this.#logOf().fetch(topic, partition, from);
+      // Retention or deleteRecords moved the start past `from`: go on from there.
+      if (page.logStart > from) return { records: [], next: page.logStart, end: false };
+      return { records: page.records, next: page.next, end: !page.fromCache && page.next >= page.lastStable };
+    };
   }
 
   #adminOf(): Admin {

@@ -82,8 +82,11 @@ export class RedisConsumerGroups implements ConsumerGroupDriver {
     }
   }
 
-  async read(group: string, consumer: string, options: { pending: boolean; limit: number; blockMs: number }): Promise<Delivery[]> {
-    if (options.pending) return this.#reclaimOwn(group, consumer, options.limit);
+  async readPending(group: string, consumer: string, options: { limit: number }): Promise<Delivery[]> {
+    return this.#reclaimOwn(group, consumer, options.limit);
+  }
+
+  async read(group: string, consumer: string, options: { limit: number; blockMs: number }): Promise<Delivery[]> {
     const c = this.#ctx.connection();
     const sources = this.#sources(group);
     if (!c.cluster) {

@@ -2,11 +2,12 @@ import type { RedisClientOptions, RedisClusterOptions } from 'redis';
 import type {
   AppendRequest,
   AppendResult,
+  ConditionalAppendDriver,
   DriverCapabilities,
-  EventStoreDriver,
   Position,
   StoredEvent,
   StoredSnapshot,
+  VersionRange,
 } from '../../core/driver.ts';
 import { DriverError, DuplicateEventIdError, ExpectedVersionConflictError, InvalidArgumentError } from '../../core/errors.ts';
 import { APPEND_MANY_SCRIPT, appendManyCall, eventArgs, expectedArgs } from './append-many-script.ts';
@@ -46,11 +47,12 @@ const REPLACE_HASH_SCRIPT = "redis.call('DEL', KEYS[1]) if #ARGV > 0 then redis.
  * explicit: `0-<version>` in a stream, `<ms>-<seq>` in the log, which makes the log a time
  * index for `readSince`.
  */
-export class RedisDriver implements EventStoreDriver {
+export class RedisDriver implements ConditionalAppendDriver {
   readonly name = NAME;
   readonly partitions: number;
   /** `multiStreamAppend`: on a single node over any streams; on a cluster over streams of one hash slot (see `appendMany`). */
-  readonly capabilities: DriverCapabilities = { concurrency: 'conditional-append', multiStreamAppend: true, timeIndex: true };
+  readonly concurrency = 'conditional-append';
+  readonly capabilities: DriverCapabilities = { timeIndex: true };
   readonly keys: RedisKeys;
   readonly consumerGroups: RedisConsumerGroups;
   readonly #options: RedisDriverOptions;
@@ -149,14 +151,13 @@ export class RedisDriver implements EventStoreDriver {
     });
   }
 
-  async streamVersion(streamId: string): Promise<number> {
-    const key = this.keys.stream(this.#partitionOf(streamId), streamId);
+  async streamVersion(streamId: string, partition: number): Promise<number> {
+    const key = this.keys.stream(partition, streamId);
     const last = arr(await this.#c.send(key, ['XREVRANGE', key, '+', '-', 'COUNT', '1'], true));
     return last.length === 0 ? 0 : versionOf(str(arr(last[0])[0]));
   }
 
-  async readStream(streamId: string, range: { fromVersion: number; toVersion: number; limit: number }): Promise<StoredEvent[]> {
-    const partition = this.#partitionOf(streamId);
+  async readStream(streamId: string, partition: number, range: VersionRange): Promise<StoredEvent[]> {
     const key = this.keys.stream(partition, streamId);
     const to = Math.min(range.toVersion, Number.MAX_SAFE_INTEGER);
     const entries = arr(await this.#c.send(key, ['XRANGE', key, `0-${range.fromVersion}`, `0-${to}`, 'COUNT', String(range.limit)], true));
@@ -180,12 +181,10 @@ export class RedisDriver implements EventStoreDriver {
     return last.length === 0 ? undefined : idToOffset(str(arr(last[0])[0]));
   }
 
-  async offsetBeforeTime(partition: number, time: number): Promise<bigint | undefined> {
+  async firstOffsetAtTime(partition: number, time: number): Promise<bigint | undefined> {
     const key = this.keys.all(partition);
     const first = arr(await this.#c.send(key, ['XRANGE', key, `${Math.max(0, Math.floor(time))}-0`, '+', 'COUNT', '1'], true));
-    if (first.length === 0) return this.partitionHead(partition);
-    const offset = idToOffset(str(arr(first[0])[0]));
-    return offset === 0n ? undefined : offset - 1n;
+    return first.length === 0 ? undefined : idToOffset(str(arr(first[0])[0]));
   }
 
   async readSnapshot(streamId: string, name: string): Promise<StoredSnapshot | undefined> {
@@ -293,7 +292,11 @@ export class RedisDriver implements EventStoreDriver {
   /** What an earlier try of `request` stored from version `from` on (the script checked the ids). */
   async #storedBefore(request: AppendRequest, from: number): Promise<AppendResult & { stored: StoredEvent[] }> {
     const count = request.events.length;
-    const stored = await this.readStream(request.streamId, { fromVersion: from, toVersion: from + count - 1, limit: count });
+    const stored = await this.readStream(request.streamId, request.partition, {
+      fromVersion: from,
+      toVersion: from + count - 1,
+      limit: count,
+    });
     if (stored.length !== count || stored.some((s, i) => s.id !== request.events[i]!.id)) {
       throw new DriverError(NAME, `appendMany retry of "${request.streamId}": the stored events changed under it`);
     }

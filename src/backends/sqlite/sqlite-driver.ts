@@ -2,11 +2,13 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type {
   AppendRequest,
   AppendResult,
+  ConditionalAppendDriver,
   DriverCapabilities,
-  EventStoreDriver,
+  PartitionRange,
   Position,
   StoredEvent,
   StoredSnapshot,
+  VersionRange,
 } from '../../core/driver.ts';
 import { DriverError, DuplicateEventIdError, ExpectedVersionConflictError } from '../../core/errors.ts';
 import { matchesExpectedVersion } from '../../core/expected-version.ts';
@@ -47,10 +49,11 @@ interface EventRow {
  * partition whose offsets are the global positions. Appends run in `BEGIN IMMEDIATE`
  * transactions, so the expected-version check and the insert are atomic across processes.
  */
-export class SqliteDriver implements EventStoreDriver {
+export class SqliteDriver implements ConditionalAppendDriver {
   readonly name = NAME;
   readonly partitions = 1;
-  readonly capabilities: DriverCapabilities = { concurrency: 'conditional-append', multiStreamAppend: true, timeIndex: true };
+  readonly concurrency = 'conditional-append';
+  readonly capabilities: DriverCapabilities = { timeIndex: true };
   readonly #options: SqliteDriverOptions;
   #db: DatabaseSync | undefined;
   #statements: ReturnType<typeof prepare> | undefined;
@@ -97,18 +100,21 @@ export class SqliteDriver implements EventStoreDriver {
     return this.#transaction(() => requests.map((r) => this.#appendOne(r)));
   }
 
-  async streamVersion(streamId: string): Promise<number> {
+  async streamVersion(streamId: string, _partition?: number): Promise<number> {
     return this.#currentVersion(streamId);
   }
 
-  async readStream(streamId: string, range: { fromVersion: number; toVersion: number; limit: number }): Promise<StoredEvent[]> {
+  async readStream(streamId: string, _partition: number, range: VersionRange): Promise<StoredEvent[]> {
     const rows = this.#s.readStream.all(streamId, range.fromVersion, range.toVersion, range.limit) as unknown as EventRow[];
     return rows.map(toStoredEvent);
   }
 
-  async readPartition(partition: number, range: { after: bigint | undefined; limit: number }): Promise<StoredEvent[]> {
+  /** With `streamId` (PartitionRange), only that stream's events: what a partition-owner wrapper of this store needs. */
+  async readPartition(partition: number, range: PartitionRange): Promise<StoredEvent[]> {
     if (partition !== 0) return [];
-    const rows = this.#s.readAll.all(range.after ?? -1n, range.limit) as unknown as EventRow[];
+    const rows = (range.streamId === undefined
+      ? this.#s.readAll.all(range.after ?? -1n, range.limit)
+      : this.#s.readStreamAfter.all(range.after ?? -1n, range.streamId, range.limit)) as unknown as EventRow[];
     return rows.map(toStoredEvent);
   }
 
@@ -118,10 +124,10 @@ export class SqliteDriver implements EventStoreDriver {
     return row.head === null ? undefined : BigInt(row.head);
   }
 
-  async offsetBeforeTime(partition: number, time: number): Promise<bigint | undefined> {
+  async firstOffsetAtTime(partition: number, time: number): Promise<bigint | undefined> {
     if (partition !== 0) return undefined;
     const row = this.#s.firstAtTime.get(time) as { first: number | bigint | null };
-    return row.first === null ? this.partitionHead(0) : BigInt(row.first) - 1n;
+    return row.first === null ? undefined : BigInt(row.first);
   }
 
   async readSnapshot(streamId: string, name: string): Promise<StoredSnapshot | undefined> {
@@ -217,6 +223,7 @@ function prepare(db: DatabaseSync) {
     ),
     readStream: p('SELECT * FROM ef_events WHERE stream_id = ? AND version >= ? AND version <= ? ORDER BY version LIMIT ?'),
     readAll: p('SELECT * FROM ef_events WHERE position > ? ORDER BY position LIMIT ?'),
+    readStreamAfter: p('SELECT * FROM ef_events WHERE position > ? AND stream_id = ? ORDER BY position LIMIT ?'),
     head: p('SELECT max(position) AS head FROM ef_events'),
     firstAtTime: p('SELECT min(position) AS first FROM ef_events WHERE recorded_at >= ?'),
     readSnapshot: p('SELECT * FROM ef_snapshots WHERE stream_id = ? AND name = ?'),

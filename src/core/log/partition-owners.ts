@@ -1,21 +1,13 @@
-import type { AppendRequest, AppendResult, PartitionLease } from './driver.ts';
-import { DriverError, DuplicateEventIdError, ExpectedVersionConflictError, InvalidArgumentError, PartitionFencedError } from './errors.ts';
-import { matchesExpectedVersion } from './expected-version.ts';
-import type { RuntimeDriver } from './runtime-driver.ts';
+import type { AppendRequest, AppendResult, PartitionLease, PartitionOwnerDriver } from '../driver.ts';
+import { DriverError, DuplicateEventIdError, ExpectedVersionConflictError, InvalidArgumentError, PartitionFencedError } from '../errors.ts';
+import { matchesExpectedVersion } from '../expected-version.ts';
+import type { PartitionIndex, PartitionIndexes } from './partition-index.ts';
 
-/** What a writer knows of a partition it owns: every stream's version and every event id in it. */
+/** A partition this writer owns: its lease, and the partition's index (complete up to the claim, then kept up by our appends). */
 interface OwnedPartition {
   readonly lease: PartitionLease;
-  readonly versions: Map<string, number>;
-  readonly ids: Map<string, { streamId: string; version: number }>;
-  /** Offset up to which `versions` and `ids` are complete. */
-  through: bigint | undefined;
+  readonly index: PartitionIndex;
 }
-
-const CATCH_UP_BATCH = 1000;
-/** Most appends, and payload bytes, one group commit puts in a transaction (a Kafka batch is capped at ~1 MiB by default). */
-const GROUP_MAX_APPENDS = 100;
-const GROUP_MAX_BYTES = 512 * 1024;
 
 interface Waiting {
   readonly request: AppendRequest;
@@ -42,21 +34,21 @@ function requestBytes(request: AppendRequest): number {
  * seeing the first one's events — and checks again, which turns a stale expected version into
  * an ordinary `ExpectedVersionConflictError`. The cost: a takeover is a claim plus a read of
  * what the other wrote, so two processes hammering one partition pay that on every switch;
- * route commands for one aggregate to one process when that matters. Memory: the index holds
- * every stream name and event id of an owned partition (roughly 100 bytes per event).
+ * route commands for one aggregate to one process when that matters. The index is the store's
+ * one index of the partition (`partition-index.ts`), shared with reads.
  */
 export class PartitionOwners {
-  readonly #runtime: RuntimeDriver;
+  readonly #driver: PartitionOwnerDriver;
+  readonly #indexes: PartitionIndexes;
   readonly #owned = new Map<number, OwnedPartition>();
-  /** The last known index of partitions this process lost, reused on the next claim. */
-  readonly #lost = new Map<number, Omit<OwnedPartition, 'lease'>>();
   readonly #queues = new Map<number, Promise<unknown>>();
   /** Appends waiting for their partition's next transaction. */
   readonly #waiting = new Map<number, Waiting[]>();
   readonly #maxTakeovers: number;
 
-  constructor(runtime: RuntimeDriver, maxTakeovers = 3) {
-    this.#runtime = runtime;
+  constructor(driver: PartitionOwnerDriver, indexes: PartitionIndexes, maxTakeovers = 3) {
+    this.#driver = driver;
+    this.#indexes = indexes;
     this.#maxTakeovers = maxTakeovers;
   }
 
@@ -101,11 +93,12 @@ export class PartitionOwners {
   /** Takes the waiting appends of a partition (up to a transaction's worth) and appends them together. */
   async #drain(partition: number): Promise<void> {
     const queue = this.#waiting.get(partition) ?? [];
+    const limits = this.#driver.appendLimits;
     let bytes = 0;
     let take = 0;
-    while (take < queue.length && take < GROUP_MAX_APPENDS) {
+    while (take < queue.length && take < limits.maxAppends) {
       bytes += requestBytes(queue[take]!.request);
-      if (take > 0 && bytes > GROUP_MAX_BYTES) break;
+      if (take > 0 && bytes > limits.maxBytes) break;
       take++;
     }
     const batch = queue.splice(0, take);
@@ -130,7 +123,7 @@ export class PartitionOwners {
    * against what is committed.
    */
   async #appendGroup(partition: number, batch: Waiting[]): Promise<Waiting[]> {
-    const driver = this.#runtime.driver;
+    const driver = this.#driver;
     let candidates = batch;
     for (let takeovers = 0; ; takeovers++) {
       const fresh = !this.#owned.has(partition);
@@ -147,7 +140,7 @@ export class PartitionOwners {
           deferred.push(waiting);
           continue;
         }
-        const current = owned.versions.get(request.streamId) ?? 0;
+        const current = owned.index.version(request.streamId);
         if (!matchesExpectedVersion(request.expectedVersion, current)) {
           // A lease held from before may be stale: another process may have taken the partition
           // and written since. Only a check against a fresh claim can say "conflict".
@@ -159,10 +152,10 @@ export class PartitionOwners {
           settled.add(waiting);
           continue;
         }
-        const duplicate = request.events.map((e) => ({ id: e.id, existing: owned.ids.get(e.id) })).find((d) => d.existing);
+        const duplicate = await this.#duplicate(owned.index, request);
         if (duplicate) {
           // The index only grows, so a stored id is stored whatever the lease's freshness.
-          waiting.reject(new DuplicateEventIdError(duplicate.id, duplicate.existing!, driver.name));
+          waiting.reject(duplicate);
           settled.add(waiting);
           continue;
         }
@@ -201,7 +194,7 @@ export class PartitionOwners {
   }
 
   async #appendMany(requests: readonly AppendRequest[], partitions: readonly number[]): Promise<AppendResult[]> {
-    const driver = this.#runtime.driver;
+    const driver = this.#driver;
     for (let takeovers = 0; ; takeovers++) {
       const fresh = new Set(partitions.filter((p) => !this.#owned.has(p)));
       const owned = new Map<number, OwnedPartition>();
@@ -211,7 +204,7 @@ export class PartitionOwners {
       let stale = false;
       for (const request of requests) {
         const o = owned.get(request.partition)!;
-        const current = o.versions.get(request.streamId) ?? 0;
+        const current = o.index.version(request.streamId);
         if (!matchesExpectedVersion(request.expectedVersion, current)) {
           // As in `append`: only a fresh claim can say "conflict".
           if (!fresh.has(request.partition)) {
@@ -221,9 +214,9 @@ export class PartitionOwners {
           }
           throw new ExpectedVersionConflictError(request.streamId, request.expectedVersion, current, driver.name);
         }
+        const duplicate = await this.#duplicate(o.index, request);
+        if (duplicate) throw duplicate;
         for (const event of request.events) {
-          const existing = o.ids.get(event.id);
-          if (existing) throw new DuplicateEventIdError(event.id, existing, driver.name);
           if (batchIds.has(event.id)) throw new InvalidArgumentError(`event id ${event.id} appears twice in one appendMany`);
           batchIds.add(event.id);
         }
@@ -234,8 +227,8 @@ export class PartitionOwners {
       try {
         let results: AppendResult[];
         if (rest.length === 0) results = await lead!.append(checked);
-        else if (lead!.appendWith) results = await lead!.appendWith(rest, checked);
-        else throw new DriverError(driver.name, 'the driver says multiStreamAppend but its leases have no appendWith');
+        else if (driver.appendAcross) results = await driver.appendAcross([lead!, ...rest], checked);
+        else throw new InvalidArgumentError(`the ${driver.name} backend cannot append to several partitions atomically`);
         if (results.length !== checked.length)
           throw new DriverError(driver.name, 'the lease returned a result per request it was not given');
         checked.forEach((request, i) => {
@@ -254,39 +247,37 @@ export class PartitionOwners {
   /** Adds an append the lease confirmed to the partition's index. */
   #record(owned: OwnedPartition, request: AppendRequest & { expectedVersion: number }, result: AppendResult): void {
     let version = request.expectedVersion;
-    for (const event of request.events) owned.ids.set(event.id, { streamId: request.streamId, version: ++version });
-    owned.versions.set(request.streamId, result.nextExpectedVersion);
-    const last = result.positions[result.positions.length - 1]?.offset;
-    if (last !== undefined && (owned.through === undefined || last > owned.through)) owned.through = last;
+    request.events.forEach((event, i) => {
+      owned.index.add({ id: event.id, streamId: request.streamId, version: ++version, position: result.positions[i]! });
+    });
+  }
+
+  /** The error for the first event id of `request` already stored in the partition, if any. */
+  async #duplicate(index: PartitionIndex, request: AppendRequest): Promise<DuplicateEventIdError | undefined> {
+    for (const event of request.events) {
+      const offset = index.idOffset(event.id);
+      if (offset === undefined) continue;
+      const [stored] = await this.#driver.readPartition(index.partition, { after: offset === 0n ? undefined : offset - 1n, limit: 1 });
+      const existing = stored?.id === event.id ? { streamId: stored.streamId, version: stored.version } : { streamId: '?', version: 0 };
+      return new DuplicateEventIdError(event.id, existing, this.#driver.name);
+    }
+    return undefined;
   }
 
   async #claim(partition: number): Promise<OwnedPartition> {
     const owned = this.#owned.get(partition);
     if (owned) return owned;
-    const driver = this.#runtime.driver;
-    if (!driver.claimPartition) throw new DriverError(driver.name, 'a partition-owner driver must implement claimPartition');
-    const lease = await driver.claimPartition(partition);
-    const known = this.#lost.get(partition);
-    this.#lost.delete(partition);
-    const next: OwnedPartition = {
-      lease,
-      versions: known?.versions ?? new Map(),
-      ids: known?.ids ?? new Map(),
-      through: known?.through,
-    };
+    const lease = await this.#driver.claimPartition(partition);
+    const index = this.#indexes.of(partition);
     // Catch up to what was committed when the claim took effect. Nobody else can commit to
     // the partition while we hold it, so after this the index is the truth.
-    const end = lease.caughtUpTo;
-    while (end !== undefined && (next.through === undefined || next.through < end)) {
-      const page = await driver.readPartition(partition, { after: next.through, limit: CATCH_UP_BATCH });
-      for (const event of page) {
-        if (event.position.offset > end) break;
-        next.versions.set(event.streamId, event.version);
-        next.ids.set(event.id, { streamId: event.streamId, version: event.version });
-        next.through = event.position.offset;
-      }
-      if (page.length < CATCH_UP_BATCH) break;
+    try {
+      if (lease.caughtUpTo !== undefined) await index.catchUp(this.#driver, lease.caughtUpTo);
+    } catch (error) {
+      await lease.release().catch(() => undefined);
+      throw error;
     }
+    const next: OwnedPartition = { lease, index };
     this.#owned.set(partition, next);
     return next;
   }
@@ -294,7 +285,6 @@ export class PartitionOwners {
   #drop(partition: number, owned: OwnedPartition): void {
     if (this.#owned.get(partition) !== owned) return;
     this.#owned.delete(partition);
-    this.#lost.set(partition, { versions: owned.versions, ids: owned.ids, through: owned.through });
     owned.lease.release().catch(() => undefined);
   }
 
