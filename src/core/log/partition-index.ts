@@ -1,4 +1,5 @@
 import type { PartitionOwnerDriver, StoredEvent } from '../driver.ts';
+import { Exclusive } from '../exclusive.ts';
 
 /** Events read per page while an index catches up. */
 const CATCH_UP_PAGE = 1000;
@@ -21,7 +22,7 @@ export class PartitionIndex {
   /** Event id -> its offset. */
   readonly #ids = new Map<string, number>();
   #through: bigint | undefined;
-  #busy: Promise<void> | undefined;
+  readonly #catchUp = new Exclusive();
 
   constructor(partition: number) {
     this.partition = partition;
@@ -85,7 +86,7 @@ export class PartitionIndex {
    * a caller that waited for another's finds the work done.
    */
   catchUp(driver: PartitionOwnerDriver, end?: bigint): Promise<void> {
-    return this.#exclusive(async () => {
+    return this.#catchUp.run(async () => {
       while (end === undefined || this.#through === undefined || this.#through < end) {
         const page = await driver.readPartition(this.partition, { after: this.#through, limit: CATCH_UP_PAGE });
         for (const event of page) {
@@ -95,17 +96,6 @@ export class PartitionIndex {
         if (page.length < CATCH_UP_PAGE) return;
       }
     });
-  }
-
-  async #exclusive(fn: () => Promise<void>): Promise<void> {
-    while (this.#busy) await this.#busy.catch(() => undefined);
-    const run = fn();
-    this.#busy = run;
-    try {
-      await run;
-    } finally {
-      this.#busy = undefined;
-    }
   }
 }
 
