@@ -17,7 +17,7 @@ import { sleep } from '../../core/sleep.ts';
 import { ensureTopic, initTransactionalProducer, KEEP_FOREVER } from './admin.ts';
 import { KafkaCheckpoints } from './checkpoints.ts';
 import { KAFKA as NAME } from './errors.ts';
-import { KafkaConsumerGroups, type KafkaConsumerGroupOptions } from './consumer-groups.ts';
+import { KafkaConsumerGroups, type KafkaConsumerGroupOptions } from './groups/consumer-groups.ts';
 import { KafkaPartitionLease } from './lease.ts';
 import { PartitionLog, type LogRecord } from './log.ts';
 import { snapshotKey, snapshotRecord, storedEvent, storedSnapshot } from './records.ts';
@@ -133,7 +133,7 @@ export class KafkaDriver implements PartitionOwnerDriver {
   readonly names: KafkaNames;
   /** Which topic and Kafka partition each store partition is. */
   readonly layout: TopicLayout;
-  /** Native consumer groups for `store.consume`: see consumer-groups.ts. */
+  /** Native consumer groups for `store.consume`: see groups/. */
   readonly consumerGroups: KafkaConsumerGroups;
   /** Subscription checkpoints as consumer-group offsets: see checkpoints.ts. */
   readonly #checkpoints: KafkaCheckpoints;
