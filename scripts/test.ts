@@ -29,7 +29,7 @@ if (tsc.status !== 0) {
 
 // 1b. lint, format and import cycles (Biome; biome.json). `npx biome check --write` fixes most.
 step('biome check (lint, format, import cycles)');
-const biome = spawnSync(join(REPO_ROOT, 'node_modules', '.bin', 'biome'), ['check', '--colors=off', REPO_ROOT], {
+const biome = spawnSync(join(REPO_ROOT, 'node_modules', '.bin', 'biome'), ['check', '--colors=off', '--error-on-warnings', REPO_ROOT], {
   cwd: REPO_ROOT,
   stdio: 'inherit',
 });
