@@ -2,12 +2,14 @@ import { jsonCodec } from './json-codec.ts';
 import { AggregateRepository, type AggregateDefinition } from './aggregate.ts';
 import type { Codec } from './codec.ts';
 import type { AppendRequest, AppendResult, EventStoreDriver, Position, StoredEvent } from './driver.ts';
-import { DuplicateEventIdError, ExpectedVersionConflictError, InvalidArgumentError } from './errors.ts';
+import { InvalidArgumentError } from './errors.ts';
 import { EventCodec } from './event-codec.ts';
 import type { AnyEventType, Event, EventOf } from './event-type.ts';
 import { assertExpectedVersion, type ExpectedVersion } from './expected-version.ts';
 import { arg } from './arguments.ts';
 import { partitionOf } from './partition.ts';
+import { exactRetry } from './exact-retry.ts';
+import { offsetBeforeTime } from './partition-time.ts';
 import { streamAccess, type StreamAccess } from './stream-access.ts';
 import type { EventInput, RecordedEvent } from './recorded-event.ts';
 import { RuntimeDriver } from './runtime-driver.ts';
@@ -145,7 +147,7 @@ export class EventStore<E extends Event = Event> {
       try {
         result = await this.#streams.append(request.request);
       } catch (error) {
-        const retried = await this.#resolveRetry(request.request, error);
+        const retried = await exactRetry(this.#streams, request.request, error);
         if (!retried) throw error;
         result = retried;
       }
@@ -184,7 +186,7 @@ export class EventStore<E extends Event = Event> {
         results = await this.#streams.appendMany(requests);
       } catch (error) {
         // An exact retry of a stored batch: every stream holds its events already.
-        const retried = await Promise.all(requests.map((r) => this.#resolveRetry(r, error, true)));
+        const retried = await Promise.all(requests.map((r) => exactRetry(this.#streams, r, error, true)));
         if (retried.some((r) => r === undefined)) throw error;
         results = retried as AppendResult[];
       }
@@ -360,53 +362,9 @@ export class EventStore<E extends Event = Event> {
     return { nextExpectedVersion: result.nextExpectedVersion, alreadyStored: result.stored !== undefined, events };
   }
 
-  /**
-   * An append that failed on a version conflict or a duplicate id may be the retry of an append
-   * that did succeed (its reply was lost). If the stream holds exactly these event ids at the
-   * versions they would have had, report that earlier success instead of an error.
-   */
-  async #resolveRetry(
-    request: AppendRequest,
-    error: unknown,
-    inBatch = false,
-  ): Promise<(AppendResult & { stored: readonly StoredEvent[] }) | undefined> {
-    if (!(error instanceof DuplicateEventIdError || error instanceof ExpectedVersionConflictError)) return undefined;
-    const expected = request.expectedVersion;
-    let from: number | undefined;
-    if (typeof expected === 'number') from = expected + 1;
-    else if (expected === 'no_stream') from = 1;
-    // Without a version to expect, only a duplicate id in this very stream says where to look.
-    // (In a batch the error names one stream; the others are judged by their expected version.)
-    if (error instanceof DuplicateEventIdError && error.existing.streamId === request.streamId && (from === undefined || !inBatch)) {
-      const index = request.events.findIndex((e) => e.id === error.eventId);
-      from = index === -1 ? undefined : error.existing.version - index;
-    }
-    if (from === undefined || from < 1) return undefined;
-    const count = request.events.length;
-    const stored = await this.#streams.readStream(request.streamId, request.partition, {
-      fromVersion: from,
-      toVersion: from + count - 1,
-      limit: count,
-    });
-    if (stored.length !== count || stored.some((s, i) => s.id !== request.events[i]!.id)) return undefined;
-    return { nextExpectedVersion: from + count - 1, positions: stored.map((s) => s.position), stored };
-  }
-
   #notifyAppend(): void {
     for (const listener of this.#appendListeners) listener();
   }
-}
-
-/**
- * An offset to read a partition after, so the read starts at the first event appended at or
- * after `time`: the one before that event's, or undefined to read from the start (no time index,
- * or nothing earlier); the partition's head when no event is that recent.
- */
-async function offsetBeforeTime(driver: EventStoreDriver, partition: number, time: number): Promise<bigint | undefined> {
-  if (!driver.firstOffsetAtTime) return undefined;
-  const first = await driver.firstOffsetAtTime(partition, time);
-  if (first === undefined) return driver.partitionHead(partition);
-  return first === 0n ? undefined : first - 1n;
 }
 
 /** `value` when it is a `Position` ({ partition: integer >= 0, offset: bigint }). */
