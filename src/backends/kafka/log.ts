@@ -12,7 +12,16 @@ import { DriverError } from '../../core/errors.ts';
 import { sleep } from '../../core/sleep.ts';
 import { hasStaleMetadata, KAFKA as NAME } from './errors.ts';
 
-const MAX_BYTES = 4 * 1024 * 1024;
+/**
+ * Largest fetch. The client decodes a fetch into ~16 Buffer views and ~8 arrays per record
+ * (about 2.4 KB of V8 heap for a ~200-byte event), all alive at once and, through
+ * `#lastFetch`, until the next fetch is decoded. At 4 MiB that is ~30 MB per page: more than
+ * the young generation, so every page was promoted and a cold scan of 250k events peaked at
+ * ~+450 MiB RSS with ~31 MiB kept by the cache. 256 KiB pages (~1.3k records, ~3 MB decoded)
+ * mostly die young; a record batch larger than this still comes whole (the broker always
+ * returns the first batch). bench/kafka-cold-load.ts measures it.
+ */
+const MAX_BYTES = 256 * 1024;
 
 /** One data record of a partition, visible to read_committed readers. */
 export interface LogRecord {
@@ -47,7 +56,7 @@ export class PartitionLog {
   readonly #admin: Admin;
   readonly #topics = new Map<string, { id: string; leaders: number[] }>();
   /**
-   * The last fetch of each partition. A fetch returns up to 4 MiB while callers page through it
+   * The last fetch of each partition. A fetch returns up to 256 KiB while callers page through it
    * 100 or 500 events at a time; committed records below the last stable offset never change,
    * so the next page is served from here instead of fetching (and decoding) the same bytes again.
    */
