@@ -44,7 +44,7 @@ export function kafkaService(): Service {
 }
 
 // ---------------------------------------------------------------------------------------
-// A private Kafka broker for tests that stop, kill and restart it (test/kafka/reliability):
+// A private Kafka broker for tests that stop, kill and restart it (test/backends/kafka/reliability):
 // the same jars, classpath and config shape as the shared `kafka` service above (a smaller
 // heap), on ports and a dir of the caller's, as a child of the calling process (not detached),
 // so the shared broker on 9092 is never touched.

@@ -17,7 +17,7 @@ const dieAfter = Number(dieAfterArg);
 
 function driver(): EventStoreDriver {
   if (kind === 'redis') return redis({ url: connection, prefix: prefix!, partitions: 2 });
-  // The same group timings as test/kafka/consumer-groups.test.ts: the broker's floor for session timeouts is 6 s.
+  // The same group timings as test/backends/kafka/consumer-groups.test.ts: the broker's floor for session timeouts is 6 s.
   if (kind === 'kafka')
     return kafka({
       brokers: connection.split(','),

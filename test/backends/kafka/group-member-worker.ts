@@ -1,20 +1,20 @@
-// Child process for test/kafka/group-assignment.test.ts: one member of a `store.consume` group in
+// Child process for test/backends/kafka/group-assignment.test.ts: one member of a `store.consume` group in
 // a process (and store) of its own. Prints one JSON line per step on stdout:
 //   {"started":true}                              the consumer runs (it joins on its first read)
 //   {"handled":{"id","partition"}}                an event was handled (then acknowledged)
 //   {"stopped":n}                                 on SIGTERM: stopped (left the group), n handled
 //
 //   node group-member-worker.ts <brokers> <prefix> <partitions> <group> <consumer>
-import { createEventStore } from '../../src/index.ts';
-import { kafka } from '../../src/backends/kafka/index.ts';
-import { Deposited, Withdrawn } from '../conformance/fixtures.ts';
+import { createEventStore } from '../../../src/index.ts';
+import { kafka } from '../../../src/backends/kafka/index.ts';
+import { Deposited, Withdrawn } from '../../conformance/fixtures.ts';
 
 const [brokers, prefix, partitions, group, consumer] = process.argv.slice(2);
 const print = (line: unknown): void => {
   process.stdout.write(`${JSON.stringify(line)}\n`);
 };
 
-// The same group timings as test/kafka/consumer-groups.test.ts: the broker's floor for session timeouts is 6 s.
+// The same group timings as test/backends/kafka/consumer-groups.test.ts: the broker's floor for session timeouts is 6 s.
 const store = createEventStore({
   driver: kafka({
     brokers: brokers!.split(','),

@@ -6,11 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createClient } from 'redis';
-import { createEventStore, DriverError, InvalidArgumentError, InvalidStreamNameError, type RecordedEvent } from '../../src/index.ts';
-import { redis, RedisKeys } from '../../src/backends/redis/index.ts';
-import { Deposited, Withdrawn } from '../conformance/fixtures.ts';
-import { REDIS_URL, uniqueName } from '../services/env.ts';
-import { conflictsLine, raceTwoProcesses } from '../support/race.ts';
+import { createEventStore, DriverError, InvalidArgumentError, InvalidStreamNameError, type RecordedEvent } from '../../../src/index.ts';
+import { redis, RedisKeys } from '../../../src/backends/redis/index.ts';
+import { Deposited, Withdrawn } from '../../conformance/fixtures.ts';
+import { REDIS_URL, uniqueName } from '../../services/env.ts';
+import { conflictsLine, raceTwoProcesses } from '../../support/race.ts';
 
 const events = [Deposited, Withdrawn] as const;
 const dir = mkdtempSync(join(tmpdir(), 'eventfold-redis-'));

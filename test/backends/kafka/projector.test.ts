@@ -7,14 +7,14 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import { Admin, fetchV17, FetchIsolationLevels, IS_CONTROL, Producer } from '@platformatic/kafka';
-import { createEventStore, DriverError, EventDecodeError, InvalidArgumentError } from '../../src/index.ts';
-import { kafka, kafkaProjector } from '../../src/backends/kafka/index.ts';
-import { KafkaNames } from '../../src/backends/kafka/topics.ts';
-import { PartitionLog, type LogRecord } from '../../src/backends/kafka/log.ts';
-import { sqlite } from '../../src/backends/sqlite/index.ts';
-import { partitionOf } from '../../src/core/partition.ts';
-import { Deposited, Withdrawn } from '../conformance/fixtures.ts';
-import { KAFKA_BROKERS, uniqueName } from '../services/env.ts';
+import { createEventStore, DriverError, EventDecodeError, InvalidArgumentError } from '../../../src/index.ts';
+import { kafka, kafkaProjector } from '../../../src/backends/kafka/index.ts';
+import { KafkaNames } from '../../../src/backends/kafka/topics.ts';
+import { PartitionLog, type LogRecord } from '../../../src/backends/kafka/log.ts';
+import { sqlite } from '../../../src/backends/sqlite/index.ts';
+import { partitionOf } from '../../../src/core/partition.ts';
+import { Deposited, Withdrawn } from '../../conformance/fixtures.ts';
+import { KAFKA_BROKERS, uniqueName } from '../../services/env.ts';
 
 const topicsToDelete: string[] = [];
 after(async () => {

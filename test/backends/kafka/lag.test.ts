@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { Admin, FetchIsolationLevels, ListOffsetTimestamps, Producer } from '@platformatic/kafka';
-import { createEventStore, type EventOf, type EventStore } from '../../src/index.ts';
-import { kafka, type KafkaDriver, type KafkaDriverOptions } from '../../src/backends/kafka/index.ts';
-import { eventRecord } from '../../src/backends/kafka/records.ts';
-import { Deposited, accountEvents } from '../conformance/fixtures.ts';
-import { KAFKA_BROKERS, uniqueName } from '../services/env.ts';
+import { createEventStore, type EventOf, type EventStore } from '../../../src/index.ts';
+import { kafka, type KafkaDriver, type KafkaDriverOptions } from '../../../src/backends/kafka/index.ts';
+import { eventRecord } from '../../../src/backends/kafka/records.ts';
+import { Deposited, accountEvents } from '../../conformance/fixtures.ts';
+import { KAFKA_BROKERS, uniqueName } from '../../services/env.ts';
 import { describeGroup, kafkaLib, type GroupRow } from './kafka-tools.ts';
 
 type Store = EventStore<EventOf<typeof accountEvents>>;

@@ -2,9 +2,9 @@
 // deadline, each append expecting the version it just read. Prints one JSON line per
 // acknowledged append ({ version, id }), then a summary line ({ done, conflicts, fenced }).
 //   node writer-worker.ts <brokers> <prefix> <worker> <startAt> <stopAt>
-import { createEventStore, ExpectedVersionConflictError, PartitionFencedError } from '../../src/index.ts';
-import { kafka } from '../../src/backends/kafka/index.ts';
-import { Deposited, Withdrawn } from '../conformance/fixtures.ts';
+import { createEventStore, ExpectedVersionConflictError, PartitionFencedError } from '../../../src/index.ts';
+import { kafka } from '../../../src/backends/kafka/index.ts';
+import { Deposited, Withdrawn } from '../../conformance/fixtures.ts';
 
 const [brokers, prefix, worker, startAt, stopAt] = process.argv.slice(2);
 const store = createEventStore({

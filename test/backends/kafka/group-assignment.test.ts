@@ -8,11 +8,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import { Admin } from '@platformatic/kafka';
-import { createEventStore } from '../../src/index.ts';
-import { kafka, type KafkaDriver } from '../../src/backends/kafka/index.ts';
-import { assignPartitions, decodeClaim, memberProtocols, type AssignMember } from '../../src/backends/kafka/assignor.ts';
-import { Deposited, accountEvents } from '../conformance/fixtures.ts';
-import { KAFKA_BROKERS, uniqueName } from '../services/env.ts';
+import { createEventStore } from '../../../src/index.ts';
+import { kafka, type KafkaDriver } from '../../../src/backends/kafka/index.ts';
+import { assignPartitions, decodeClaim, memberProtocols, type AssignMember } from '../../../src/backends/kafka/assignor.ts';
+import { Deposited, accountEvents } from '../../conformance/fixtures.ts';
+import { KAFKA_BROKERS, uniqueName } from '../../services/env.ts';
 
 /** A member as it joins: its consumer name in the user data, holding `owned` as of `generation`. */
 function member(

@@ -3,8 +3,8 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { SERVICES_DIR } from '../../scripts/services.ts';
-import { KAFKA_BROKERS } from '../services/env.ts';
+import { SERVICES_DIR } from '../../../scripts/services.ts';
+import { KAFKA_BROKERS } from '../../services/env.ts';
 
 /** The folder of Kafka's jars; throws (never skips) when they are not there. */
 export function kafkaLib(): string {

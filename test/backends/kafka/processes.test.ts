@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import { Admin } from '@platformatic/kafka';
-import { createEventStore } from '../../src/index.ts';
-import { kafka } from '../../src/backends/kafka/index.ts';
-import { KafkaNames } from '../../src/backends/kafka/topics.ts';
-import { Deposited, Withdrawn } from '../conformance/fixtures.ts';
-import { KAFKA_BROKERS, uniqueName } from '../services/env.ts';
+import { createEventStore } from '../../../src/index.ts';
+import { kafka } from '../../../src/backends/kafka/index.ts';
+import { KafkaNames } from '../../../src/backends/kafka/topics.ts';
+import { Deposited, Withdrawn } from '../../conformance/fixtures.ts';
+import { KAFKA_BROKERS, uniqueName } from '../../services/env.ts';
 
 const prefixes: string[] = [];
 after(async () => {

@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { sqlite } from '../src/backends/sqlite/index.ts';
-import { runConformanceSuite } from './conformance/suite.ts';
+import { sqlite } from '../../../src/backends/sqlite/index.ts';
+import { runConformanceSuite } from '../../conformance/suite.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'eventfold-conformance-'));
 runConformanceSuite({

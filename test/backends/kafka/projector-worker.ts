@@ -7,9 +7,9 @@
 // Env: PROJECTOR_KILL=second-partition  SIGKILL itself on the first event of the second
 //        partition it handles, so the first partition's records are in the open transaction;
 //      PROJECTOR_DELAY_MS=n  sleep n ms in each handler call (keeps transactions open longer).
-import { createEventStore } from '../../src/index.ts';
-import { kafka, kafkaProjector } from '../../src/backends/kafka/index.ts';
-import { Deposited, Withdrawn } from '../conformance/fixtures.ts';
+import { createEventStore } from '../../../src/index.ts';
+import { kafka, kafkaProjector } from '../../../src/backends/kafka/index.ts';
+import { Deposited, Withdrawn } from '../../conformance/fixtures.ts';
 
 const [brokers, prefix, group, output, instance] = process.argv.slice(2);
 const kill = process.env.PROJECTOR_KILL;

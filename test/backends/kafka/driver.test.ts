@@ -2,12 +2,12 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { Admin, Producer } from '@platformatic/kafka';
-import { kafka, type KafkaDriver } from '../../src/backends/kafka/index.ts';
-import { KafkaNames } from '../../src/backends/kafka/topics.ts';
-import type { AppendRequest, EncodedEvent } from '../../src/core/driver.ts';
-import { InvalidArgumentError, PartitionFencedError } from '../../src/core/errors.ts';
-import { partitionOf } from '../../src/core/partition.ts';
-import { KAFKA_BROKERS, uniqueName } from '../services/env.ts';
+import { kafka, type KafkaDriver } from '../../../src/backends/kafka/index.ts';
+import { KafkaNames } from '../../../src/backends/kafka/topics.ts';
+import type { AppendRequest, EncodedEvent } from '../../../src/core/driver.ts';
+import { InvalidArgumentError, PartitionFencedError } from '../../../src/core/errors.ts';
+import { partitionOf } from '../../../src/core/partition.ts';
+import { KAFKA_BROKERS, uniqueName } from '../../services/env.ts';
 
 const prefixes: string[] = [];
 const drivers: KafkaDriver[] = [];

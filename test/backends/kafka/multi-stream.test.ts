@@ -3,14 +3,14 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { Admin, FetchIsolationLevels, ListOffsetTimestamps, Producer } from '@platformatic/kafka';
-import { kafka, type KafkaDriver } from '../../src/backends/kafka/index.ts';
-import { KafkaNames } from '../../src/backends/kafka/topics.ts';
-import { eventRecord } from '../../src/backends/kafka/records.ts';
-import { AppendTooLargeError, createEventStore, ExpectedVersionConflictError, type EventStore } from '../../src/index.ts';
-import { partitionOf } from '../../src/core/partition.ts';
-import { Deposited, Withdrawn, accountEvents } from '../conformance/fixtures.ts';
-import { KAFKA_BROKERS, uniqueName } from '../services/env.ts';
-import { runtimeOf } from '../support/runtime.ts';
+import { kafka, type KafkaDriver } from '../../../src/backends/kafka/index.ts';
+import { KafkaNames } from '../../../src/backends/kafka/topics.ts';
+import { eventRecord } from '../../../src/backends/kafka/records.ts';
+import { AppendTooLargeError, createEventStore, ExpectedVersionConflictError, type EventStore } from '../../../src/index.ts';
+import { partitionOf } from '../../../src/core/partition.ts';
+import { Deposited, Withdrawn, accountEvents } from '../../conformance/fixtures.ts';
+import { KAFKA_BROKERS, uniqueName } from '../../services/env.ts';
+import { runtimeOf } from '../../support/runtime.ts';
 
 type Store = EventStore<ReturnType<typeof Deposited> | ReturnType<typeof Withdrawn>>;
 const stores: Store[] = [];

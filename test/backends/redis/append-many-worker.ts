@@ -5,9 +5,9 @@
 // (with the versions each stream went from and to), the event ids of the batches it lost to a
 // version conflict, and how many conflicts it saw.
 //   node append-many-worker.ts <redis url | cluster:<url,url…>> <prefix> <partitions> <worker> <durationMs> <stream,stream…>
-import { createEventStore, ExpectedVersionConflictError } from '../../src/index.ts';
-import { redis } from '../../src/backends/redis/index.ts';
-import { Deposited, Withdrawn } from '../conformance/fixtures.ts';
+import { createEventStore, ExpectedVersionConflictError } from '../../../src/index.ts';
+import { redis } from '../../../src/backends/redis/index.ts';
+import { Deposited, Withdrawn } from '../../conformance/fixtures.ts';
 
 const [target, prefix, partitions, worker, durationArg, streamsArg] = process.argv.slice(2) as [
   string,

@@ -4,11 +4,11 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { Admin } from '@platformatic/kafka';
-import { kafka, type KafkaDriver } from '../../src/backends/kafka/index.ts';
-import { KafkaNames } from '../../src/backends/kafka/topics.ts';
-import { createEventStore } from '../../src/index.ts';
-import { Deposited, accountAggregate, accountEvents } from '../conformance/fixtures.ts';
-import { KAFKA_BROKERS, uniqueName } from '../services/env.ts';
+import { kafka, type KafkaDriver } from '../../../src/backends/kafka/index.ts';
+import { KafkaNames } from '../../../src/backends/kafka/topics.ts';
+import { createEventStore } from '../../../src/index.ts';
+import { Deposited, accountAggregate, accountEvents } from '../../conformance/fixtures.ts';
+import { KAFKA_BROKERS, uniqueName } from '../../services/env.ts';
 
 const closers: (() => Promise<void>)[] = [];
 const prefix = uniqueName('kloads');

@@ -3,14 +3,14 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { Admin, FetchIsolationLevels, ListOffsetTimestamps } from '@platformatic/kafka';
-import { kafka } from '../../src/backends/kafka/index.ts';
-import { TopicLayout } from '../../src/backends/kafka/layout.ts';
-import { KafkaNames } from '../../src/backends/kafka/topics.ts';
-import { createEventStore, DriverError, InvalidArgumentError } from '../../src/index.ts';
-import { partitionOf } from '../../src/core/partition.ts';
-import { Deposited, accountAggregate, accountEvents } from '../conformance/fixtures.ts';
-import { KAFKA_BROKERS, uniqueName } from '../services/env.ts';
-import { runtimeOf } from '../support/runtime.ts';
+import { kafka } from '../../../src/backends/kafka/index.ts';
+import { TopicLayout } from '../../../src/backends/kafka/layout.ts';
+import { KafkaNames } from '../../../src/backends/kafka/topics.ts';
+import { createEventStore, DriverError, InvalidArgumentError } from '../../../src/index.ts';
+import { partitionOf } from '../../../src/core/partition.ts';
+import { Deposited, accountAggregate, accountEvents } from '../../conformance/fixtures.ts';
+import { KAFKA_BROKERS, uniqueName } from '../../services/env.ts';
+import { runtimeOf } from '../../support/runtime.ts';
 
 const prefix = uniqueName('klayout');
 const stores: { close(): Promise<void> }[] = [];

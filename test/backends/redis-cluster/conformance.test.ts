@@ -2,9 +2,9 @@
 // (scripts/services `redis-cluster`). Eight partitions, so the hash tags {p0}..{p7} of one
 // store land on every master.
 import { createCluster } from 'redis';
-import { redis, RedisKeys } from '../src/backends/redis/index.ts';
-import { runConformanceSuite } from './conformance/suite.ts';
-import { REDIS_CLUSTER_URLS } from './services/env.ts';
+import { redis, RedisKeys } from '../../../src/backends/redis/index.ts';
+import { runConformanceSuite } from '../../conformance/suite.ts';
+import { REDIS_CLUSTER_URLS } from '../../services/env.ts';
 
 const rootNodes = REDIS_CLUSTER_URLS.map((url) => ({ url }));
 const prefixes: string[] = [];

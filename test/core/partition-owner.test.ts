@@ -6,11 +6,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { createEventStore, ExpectedVersionConflictError, PartitionFencedError } from '../src/index.ts';
-import { runConformanceSuite } from './conformance/suite.ts';
-import { Deposited, Withdrawn } from './conformance/fixtures.ts';
-import { fencedSqlite } from './support/fenced-sqlite.ts';
-import { conflictsLine, raceTwoProcesses } from './support/race.ts';
+import { createEventStore, ExpectedVersionConflictError, PartitionFencedError } from '../../src/index.ts';
+import { runConformanceSuite } from '../conformance/suite.ts';
+import { Deposited, Withdrawn } from '../conformance/fixtures.ts';
+import { fencedSqlite } from '../support/fenced-sqlite.ts';
+import { conflictsLine, raceTwoProcesses } from '../support/race.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'eventfold-owner-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -3,12 +3,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createClient } from 'redis';
-import { createEventStore, InvalidArgumentError, type EventStore } from '../../src/index.ts';
-import { redis, RedisDriver, RedisKeys } from '../../src/backends/redis/index.ts';
-import { sqlite } from '../../src/backends/sqlite/index.ts';
-import { appendMany, groupEvents, runConsumerGroupSuite, until, type GroupEvent } from '../conformance/consumer-groups.ts';
-import { REDIS_URL, uniqueName } from '../services/env.ts';
-import { runtimeOf } from '../support/runtime.ts';
+import { createEventStore, InvalidArgumentError, type EventStore } from '../../../src/index.ts';
+import { redis, RedisDriver, RedisKeys } from '../../../src/backends/redis/index.ts';
+import { sqlite } from '../../../src/backends/sqlite/index.ts';
+import { appendMany, groupEvents, runConsumerGroupSuite, until, type GroupEvent } from '../../conformance/consumer-groups.ts';
+import { REDIS_URL, uniqueName } from '../../services/env.ts';
+import { runtimeOf } from '../../support/runtime.ts';
 
 type Client = ReturnType<typeof createClient>;
 

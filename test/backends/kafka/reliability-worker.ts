@@ -1,4 +1,4 @@
-// Child process for test/kafka/reliability.test.ts: appends continuously to a set of streams of
+// Child process for test/backends/kafka/reliability.test.ts: appends continuously to a set of streams of
 // one Kafka store (one loop per stream, each append 1-3 events expecting the version the loop
 // last saw) until the test SIGKILLs it. Prints one JSON line per step on stdout (a pipe, written
 // synchronously on Linux, so a line printed is a line the test sees even when killed right after):
@@ -15,9 +15,9 @@
 // then, so at least one transaction is certainly open at the kill. This is done by wrapping the
 // client library's Producer.beginTransaction in this process only; the driver is unchanged.
 import { Producer } from '@platformatic/kafka';
-import { createEventStore, ExpectedVersionConflictError } from '../../src/index.ts';
-import { kafka } from '../../src/backends/kafka/index.ts';
-import { Deposited, Withdrawn } from '../conformance/fixtures.ts';
+import { createEventStore, ExpectedVersionConflictError } from '../../../src/index.ts';
+import { kafka } from '../../../src/backends/kafka/index.ts';
+import { Deposited, Withdrawn } from '../../conformance/fixtures.ts';
 
 const [brokers, prefix, partitions, streamList, mode, name] = process.argv.slice(2);
 const streams = streamList!.split(',');

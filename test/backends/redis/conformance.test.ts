@@ -1,8 +1,8 @@
 // The conformance suite on a real Redis (scripts/services starts it on 127.0.0.1:6379).
 import { createClient } from 'redis';
-import { redis, RedisKeys } from '../src/backends/redis/index.ts';
-import { runConformanceSuite } from './conformance/suite.ts';
-import { REDIS_URL } from './services/env.ts';
+import { redis, RedisKeys } from '../../../src/backends/redis/index.ts';
+import { runConformanceSuite } from '../../conformance/suite.ts';
+import { REDIS_URL } from '../../services/env.ts';
 
 const prefixes: string[] = [];
 runConformanceSuite({

@@ -5,12 +5,12 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, describe, it } from 'node:test';
 import { Admin, Producer } from '@platformatic/kafka';
-import { createEventStore, InvalidArgumentError, type EventStore } from '../../src/index.ts';
-import { kafka, type KafkaDriver, type KafkaDriverOptions } from '../../src/backends/kafka/index.ts';
-import { PartitionLog } from '../../src/backends/kafka/log.ts';
-import { KafkaNames } from '../../src/backends/kafka/topics.ts';
-import { partitionOf } from '../../src/core/partition.ts';
-import { Deposited } from '../conformance/fixtures.ts';
+import { createEventStore, InvalidArgumentError, type EventStore } from '../../../src/index.ts';
+import { kafka, type KafkaDriver, type KafkaDriverOptions } from '../../../src/backends/kafka/index.ts';
+import { PartitionLog } from '../../../src/backends/kafka/log.ts';
+import { KafkaNames } from '../../../src/backends/kafka/topics.ts';
+import { partitionOf } from '../../../src/core/partition.ts';
+import { Deposited } from '../../conformance/fixtures.ts';
 import {
   appendMany,
   assertUndecodableLetter,
@@ -19,9 +19,9 @@ import {
   runConsumerGroupSuite,
   until,
   type GroupEvent,
-} from '../conformance/consumer-groups.ts';
-import { KAFKA_BROKERS, uniqueName } from '../services/env.ts';
-import { runtimeOf } from '../support/runtime.ts';
+} from '../../conformance/consumer-groups.ts';
+import { KAFKA_BROKERS, uniqueName } from '../../services/env.ts';
+import { runtimeOf } from '../../support/runtime.ts';
 
 type E = GroupEvent;
 // The broker's floor for session timeouts is 6 s; heartbeats often so rebalances are quick

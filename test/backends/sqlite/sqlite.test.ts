@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, describe, it } from 'node:test';
-import { createEventStore, EventDecodeError } from '../../src/index.ts';
-import { sqlite } from '../../src/backends/sqlite/index.ts';
-import { Deposited, Withdrawn } from '../conformance/fixtures.ts';
-import { conflictsLine, raceTwoProcesses } from '../support/race.ts';
+import { createEventStore, EventDecodeError } from '../../../src/index.ts';
+import { sqlite } from '../../../src/backends/sqlite/index.ts';
+import { Deposited, Withdrawn } from '../../conformance/fixtures.ts';
+import { conflictsLine, raceTwoProcesses } from '../../support/race.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'eventfold-sqlite-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -13,11 +13,11 @@ import {
   type EventOf,
   type EventStore,
   type RecordedEvent,
-} from '../../src/index.ts';
-import { keySlot, redis, RedisDriver, RedisKeys } from '../../src/backends/redis/index.ts';
-import { Deposited, Withdrawn } from '../conformance/fixtures.ts';
-import { REDIS_CLUSTER_URLS, REDIS_URL, uniqueName } from '../services/env.ts';
-import { runtimeOf } from '../support/runtime.ts';
+} from '../../../src/index.ts';
+import { keySlot, redis, RedisDriver, RedisKeys } from '../../../src/backends/redis/index.ts';
+import { Deposited, Withdrawn } from '../../conformance/fixtures.ts';
+import { REDIS_CLUSTER_URLS, REDIS_URL, uniqueName } from '../../services/env.ts';
+import { runtimeOf } from '../../support/runtime.ts';
 
 const events = [Deposited, Withdrawn] as const;
 type Store = EventStore<EventOf<typeof events>>;

@@ -1,9 +1,9 @@
 // The conformance suite on a real Kafka broker (scripts/services starts it on 127.0.0.1:9092):
 // once with every stream in the default events topic, once with a topic per aggregate category.
 import { Admin } from '@platformatic/kafka';
-import { kafka, type KafkaDriverOptions } from '../src/backends/kafka/index.ts';
-import { runConformanceSuite } from './conformance/suite.ts';
-import { KAFKA_BROKERS } from './services/env.ts';
+import { kafka, type KafkaDriverOptions } from '../../../src/backends/kafka/index.ts';
+import { runConformanceSuite } from '../../conformance/suite.ts';
+import { KAFKA_BROKERS } from '../../services/env.ts';
 
 function kafkaSuite(name: string, options: KafkaDriverOptions): void {
   const prefixes = new Set<string>();
