@@ -2,23 +2,8 @@
 // appends, loading a large aggregate with and without a snapshot, and a consumer catching
 // up on the whole store. Only the `BenchTarget` interface is used, so every target is timed
 // by the same code.
-import { benchEvent, type BenchEventData, type BenchTarget } from './target.ts';
+import { type BenchConfig, benchEvent, type BenchEventData, type BenchTarget } from './target.ts';
 import { median, now, summarize, timed, type LatencySummary } from './stats.ts';
-
-export interface BenchConfig {
-  /** Single-event appends (batch 1), each awaited before the next. */
-  readonly appends: number;
-  /** Appends of 100 events each. */
-  readonly batchCalls: number;
-  /** Events in the aggregate that is loaded. */
-  readonly aggregateEvents: number;
-  /** Timed loads per load figure (the median is reported). */
-  readonly loadRepeats: number;
-  /** Single-event appends before anything is timed. */
-  readonly warmup: number;
-  /** Streams the batch-1 appends rotate over. */
-  readonly streams: number;
-}
 
 export interface Figures {
   readonly appendsPerSecBatch1: number;

@@ -21,10 +21,10 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
-import { measure, type BenchConfig, type Figures } from './measure.ts';
+import { measure, type Figures } from './measure.ts';
 import type { MemoryFigures } from './memory-probe.ts';
 import { formatBytes, formatNumber } from './stats.ts';
-import type { BenchTarget, LimitRow, Suite } from './target.ts';
+import type { BenchConfig, BenchTarget, LimitRow, Suite } from './target.ts';
 import { suites } from './workloads/index.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -3,8 +3,6 @@
 // store; Redis: the raw node-redis client; Kafka: the raw @platformatic/kafka client; later Pulsar against their raw clients). The measuring code in
 // measure.ts only talks to this interface, so every target is timed the same way.
 
-import type { BenchConfig } from './measure.ts';
-
 /** The payload every target appends: one small JSON event, the same bytes for everyone. */
 // A type alias, not an interface: Emmett's `Event` wants data assignable to Record<string, unknown>.
 export type BenchEventData = {
@@ -107,4 +105,19 @@ export interface LimitRow {
   /** The tool's own summary line, verbatim. */
   readonly summary: string;
   readonly payloadBytes?: number;
+}
+
+export interface BenchConfig {
+  /** Single-event appends (batch 1), each awaited before the next. */
+  readonly appends: number;
+  /** Appends of 100 events each. */
+  readonly batchCalls: number;
+  /** Events in the aggregate that is loaded. */
+  readonly aggregateEvents: number;
+  /** Timed loads per load figure (the median is reported). */
+  readonly loadRepeats: number;
+  /** Single-event appends before anything is timed. */
+  readonly warmup: number;
+  /** Streams the batch-1 appends rotate over. */
+  readonly streams: number;
 }

@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Admin, type BaseOptions } from '@platformatic/kafka';
-import type { BenchConfig } from '../measure.ts';
+import type { BenchConfig } from '../target.ts';
 import { benchEvent, type LimitRow } from '../target.ts';
 
 /** `--kafka-brokers` sets it (comma-separated host:port); child processes inherit it. */

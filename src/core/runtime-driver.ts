@@ -19,6 +19,11 @@ export class RuntimeDriver {
     return this.#closed;
   }
 
+  /** Opens the driver unless it is open (for a backend extra, such as the Kafka projector, that then talks to the backend itself). */
+  async open(): Promise<void> {
+    await this.use(async () => undefined);
+  }
+
   /** Runs `fn` against the open driver. */
   async use<T>(fn: (driver: EventStoreDriver) => Promise<T>): Promise<T> {
     if (this.#closed) throw new StoreClosedError();

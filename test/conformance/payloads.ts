@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { InvalidEventError } from '../../src/index.ts';
 import { MAX_PAYLOAD_DEPTH, MAX_PAYLOAD_OBJECTS } from '../../src/core/payload-shape.ts';
 import { Deposited, Free } from './fixtures.ts';
-import type { OpenStore } from './suite.ts';
+import type { OpenStore } from './open-store.ts';
 
 type Collect = <T>(iterable: AsyncIterable<T>) => Promise<T[]>;
 

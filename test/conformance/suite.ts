@@ -18,8 +18,6 @@ import {
   InvalidStreamNameError,
   StoreClosedError,
   UnknownEventTypeError,
-  type AnyEventType,
-  type Codec,
   type EventStore,
   type EventOf,
   type EventStoreDriver,
@@ -30,6 +28,7 @@ import { protobufCodec } from '../../src/codecs/protobuf.ts';
 import { accountAggregate, accountEvents, Audited, Deposited, RenamedV1, RenamedV2, Withdrawn } from './fixtures.ts';
 import { BlobMessage, BlobSchema } from './proto.ts';
 import { payloadTests } from './payloads.ts';
+import type { OpenStore } from './open-store.ts';
 import { runtimeOf } from '../support/runtime.ts';
 import { supportsAppendMany } from '../../src/core/stream-access.ts';
 
@@ -43,18 +42,6 @@ export interface ConformanceTarget {
   /** Backend-only tests, registered inside the suite's `describe`. */
   additionalTests?(open: OpenStore): void;
 }
-
-export interface OpenOptions<Types extends readonly AnyEventType[]> {
-  readonly events?: Types;
-  readonly codec?: Codec;
-  readonly clock?: () => number;
-  readonly maxEventBytes?: number;
-}
-
-export type OpenStore = <const Types extends readonly AnyEventType[] = typeof accountEvents>(
-  storeName: string,
-  options?: OpenOptions<Types>,
-) => Promise<EventStore<EventOf<Types>>>;
 
 let runId = 0;
 

@@ -121,7 +121,7 @@ class Projector<E extends Event> implements KafkaProjector {
     const { detach, client, replicationFactor } = this.#driver.attach(`projector-${this.group}`, () => this.stop());
     try {
       // Opens the driver: the events topic exists from here on.
-      await this.#store.runtime.use(async () => undefined);
+      await this.#store.runtime.open();
       this.#admin = new Admin({ ...client, clientId: `eventfold-projector-${this.group}` });
       this.#log = new PartitionLog(this.#admin);
       this.#outputs = new OutputTopics(this.#admin, this.#owner, this.#options, replicationFactor);
