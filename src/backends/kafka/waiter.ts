@@ -1,5 +1,6 @@
 import { Admin, type BaseOptions } from '@platformatic/kafka';
 import type { Position } from '../../core/driver.ts';
+import { untilAborted } from '../../core/sleep.ts';
 import type { TopicLayout } from './layout.ts';
 import { PartitionLog } from './log.ts';
 
@@ -24,12 +25,9 @@ export class KafkaWaiter {
 
   async wait(after: readonly Position[], signal: AbortSignal): Promise<void> {
     if (signal.aborted) return;
-    const aborted = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-    await Promise.race([
-      // A failing long-poll must not turn into a busy loop: then just wait like a poll would.
-      this.#poll(after).catch(() => new Promise<void>((resolve) => setTimeout(resolve, this.#blockMs).unref())),
-      aborted,
-    ]);
+    // A failing long-poll must not turn into a busy loop: then just wait like a poll would.
+    const poll = this.#poll(after).catch(() => new Promise<void>((resolve) => setTimeout(resolve, this.#blockMs).unref()));
+    await untilAborted(poll, signal);
   }
 
   async close(): Promise<void> {

@@ -9,6 +9,7 @@ import type {
   StoredSnapshot,
   VersionRange,
 } from '../../core/driver.ts';
+import { untilAborted } from '../../core/sleep.ts';
 import { DriverError, DuplicateEventIdError, ExpectedVersionConflictError, InvalidArgumentError } from '../../core/errors.ts';
 import { APPEND_MANY_SCRIPT, appendManyCall, eventArgs, expectedArgs } from './append-many-script.ts';
 import { APPEND_SCRIPT } from './append-script.ts';
@@ -252,7 +253,7 @@ export class RedisDriver implements ConditionalAppendDriver {
   async waitForEvents(after: readonly Position[], signal: AbortSignal): Promise<void> {
     if (signal.aborted) return;
     // A cluster cannot XREAD keys of several slots at once; the core's polling covers it.
-    if (this.#c.cluster) return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    if (this.#c.cluster) return untilAborted(new Promise<void>(() => undefined), signal);
     const conn = this.#idleBlocking.pop() ?? (await this.#newBlocking());
     if (signal.aborted) {
       this.#idleBlocking.push(conn);
@@ -274,8 +275,7 @@ export class RedisDriver implements ConditionalAppendDriver {
       .finally(() => {
         if (this.#allBlocking.has(conn)) this.#idleBlocking.push(conn);
       });
-    const aborted = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-    await Promise.race([read, aborted]);
+    await untilAborted(read, signal);
   }
 
   async #newBlocking(): Promise<RedisConnection & { close(): Promise<void> }> {

@@ -1,5 +1,5 @@
 // Waiting, between batches, for new events on the partitions this instance holds.
-import { sleep } from '../../../core/sleep.ts';
+import { sleep, untilAborted } from '../../../core/sleep.ts';
 import type { TopicLayout } from '../layout.ts';
 import type { PartitionLog } from '../log.ts';
 import type { HeldPositions } from './positions.ts';
@@ -20,13 +20,9 @@ export async function waitForEvents(
     if (!from.has(topic)) from.set(topic, []);
     from.get(topic)![topicPartition] = held.at(partition);
   }
-  const aborted = new Promise<void>((resolve) => {
-    if (stop.aborted) resolve();
-    stop.addEventListener('abort', () => resolve(), { once: true });
-  });
   const wait =
     held.assigned.length === 0
       ? sleep(blockMs, stop)
       : Promise.race([...from].map(([topic, offsets]) => log.waitAny(topic, offsets, blockMs))).catch(() => sleep(blockMs, stop));
-  await Promise.race([wait, aborted]);
+  await untilAborted(wait, stop);
 }
