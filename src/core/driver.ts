@@ -30,7 +30,8 @@ import type { ExpectedVersion } from './expected-version.ts';
  *    one-partition backend): an append carrying an id already stored in its partition throws
  *    `DuplicateEventIdError` naming where it is, and writes nothing. (The core turns an exact
  *    retry of an earlier append into a success; drivers do not need to. Partition-owner drivers
- *    get this from the core's index.) Per partition, not global, because a partition is the
+ *    get this from the core's index, over a window after a restore from a checkpoint: see
+ *    `core/log/partition-index.ts`.) Per partition, not global, because a partition is the
  *    largest unit a log backend can check atomically.
  * 6. Reads return what was appended, byte for byte; `time` is whatever the core passed.
  * 7. Checkpoints and snapshots are plain key/value records; the last write wins.
@@ -129,6 +130,14 @@ export interface PartitionOwnerDriver extends DriverBase {
    * partition to complete. Drivers that have it support `store.appendMany` across partitions.
    */
   appendAcross?(leases: readonly PartitionLease[], requests: readonly AppendRequest[]): Promise<AppendResult[]>;
+  /**
+   * The last checkpoint of the core's index of a partition (bytes written through
+   * `PartitionLease.writeIndexCheckpoint`), or undefined when there is none. With it, a cold
+   * process restores the index and reads only the partition's tail after it.
+   */
+  readIndexCheckpoint?(partition: number): Promise<Uint8Array | undefined>;
+  /** Events a partition's index grows by between two checkpoints (at least; later ones are spaced wider). Default 20000. */
+  readonly indexCheckpointEvents?: number;
 }
 
 export interface AppendLimits {
@@ -233,6 +242,12 @@ export interface PartitionLease {
    * partition since this lease was taken; nothing of that append becomes visible then.
    */
   append(requests: readonly AppendRequest[]): Promise<AppendResult[]>;
+  /**
+   * Stores a checkpoint of the core's index of this partition (opaque bytes, possibly several
+   * MiB) in place of the earlier ones, atomically: a reader gets all of it or an earlier one.
+   * Drivers with `readIndexCheckpoint` implement it.
+   */
+  writeIndexCheckpoint?(bytes: Uint8Array): Promise<void>;
   release(): Promise<void>;
 }
 

@@ -21,6 +21,7 @@ import { PartitionLog, type LogRecord } from './log.ts';
 import { storedEvent } from './records.ts';
 import { KafkaNames } from './topics.ts';
 import { TopicLayout } from './layout.ts';
+import { CheckpointAssembler, INDEX_TOPIC_CONFIG } from './index-checkpoints.ts';
 import { KafkaSnapshots } from './snapshots.ts';
 import { KafkaWaiter } from './waiter.ts';
 import { KafkaWriters } from './writers.ts';
@@ -56,6 +57,13 @@ export interface KafkaDriverOptions {
   readonly blockMs?: number;
   /** Group membership timings of `store.consume`'s competing consumers (session timeout, heartbeat). */
   readonly consumerGroups?: KafkaConsumerGroupOptions;
+  /**
+   * Events a partition grows by between two checkpoints of the core's index of it (in the
+   * compacted `<prefix>.index` topics), so a cold process reads the last checkpoint and the tail
+   * after it instead of the whole partition. Later checkpoints are spaced wider (a quarter of
+   * the index's size at least). Default 20000.
+   */
+  readonly indexCheckpointEvents?: number;
 }
 
 const LONG_MAX = '9223372036854775807';
@@ -74,6 +82,7 @@ export class KafkaDriver implements PartitionOwnerDriver {
   readonly capabilities: DriverCapabilities = { timeIndex: true };
   /** A Kafka record batch is capped at ~1 MiB by default (message.max.bytes): group commits stay well under it. */
   readonly appendLimits: AppendLimits = { maxAppends: 100, maxBytes: 512 * 1024 };
+  readonly indexCheckpointEvents: number;
   readonly names: KafkaNames;
   /** Which topic and Kafka partition each store partition is. */
   readonly layout: TopicLayout;
@@ -106,6 +115,10 @@ export class KafkaDriver implements PartitionOwnerDriver {
     this.layout = new TopicLayout(this.names, partitions, options.categories ?? []);
     this.partitions = this.layout.partitions;
     this.#options = options;
+    this.indexCheckpointEvents = options.indexCheckpointEvents ?? 20_000;
+    if (!Number.isInteger(this.indexCheckpointEvents) || this.indexCheckpointEvents < 1) {
+      throw new InvalidArgumentError('indexCheckpointEvents must be a positive integer');
+    }
     this.#checkpoints = new KafkaCheckpoints({
       names: this.names,
       layout: this.layout,
@@ -177,8 +190,12 @@ export class KafkaDriver implements PartitionOwnerDriver {
         });
       }
       await create(this.names.snapshots, { 'cleanup.policy': 'compact' });
+      for (const { category } of this.layout.topics) await create(this.names.index(category), INDEX_TOPIC_CONFIG);
       const log = new PartitionLog(admin);
-      for (const { topic } of this.layout.topics) await log.describe(topic, this.layout.perTopic);
+      for (const { topic, category } of this.layout.topics) {
+        await log.describe(topic, this.layout.perTopic);
+        await log.describe(this.names.index(category), this.layout.perTopic);
+      }
       await log.describe(this.names.snapshots, this.layout.perTopic);
       this.#admin = admin;
       this.#log = log;
@@ -206,6 +223,17 @@ export class KafkaDriver implements PartitionOwnerDriver {
   /** One transaction through several leases: see `KafkaPartitionLease.appendWith`. */
   appendAcross(leases: readonly PartitionLease[], requests: readonly AppendRequest[]): Promise<AppendResult[]> {
     return this.#writers.appendAcross(leases, requests);
+  }
+
+  /** The last complete checkpoint of the core's index of a partition (index-checkpoints.ts). */
+  async readIndexCheckpoint(partition: number): Promise<Uint8Array | undefined> {
+    const at = this.layout.at(partition);
+    const assembler = new CheckpointAssembler();
+    await scanLog(this.#pages(this.names.index(at.category), at.partition), 0n, (record) => {
+      assembler.add(record);
+      return undefined;
+    });
+    return assembler.latest;
   }
 
   /** Topic and Kafka partition of a store partition, as arguments for `PartitionLog`. */

@@ -4,6 +4,7 @@ import { AppendTooLargeError, DriverError, PartitionFencedError } from '../../co
 import { errorMessage } from '../../core/errors.ts';
 import { isFenced, isTooLarge, KAFKA as NAME } from './errors.ts';
 import type { TopicPartition } from './layout.ts';
+import { checkpointRecords } from './index-checkpoints.ts';
 import { eventRecord, ownershipProbe } from './records.ts';
 
 type Transaction = Awaited<ReturnType<Producer['beginTransaction']>>;
@@ -19,6 +20,8 @@ export class KafkaPartitionLease implements PartitionLease {
   readonly #producer: Producer;
   /** The topic and Kafka partition behind the store partition. */
   readonly #target: TopicPartition;
+  /** Where this partition's index checkpoints go (index-checkpoints.ts). */
+  readonly #indexTarget: TopicPartition;
   /** The driver that made the lease: only its leases share a transaction. */
   readonly #owner: object;
   readonly #onRelease: () => void;
@@ -34,6 +37,7 @@ export class KafkaPartitionLease implements PartitionLease {
     caughtUpTo: bigint | undefined;
     producer: Producer;
     target: TopicPartition;
+    indexTarget: TopicPartition;
     owner: object;
     onRelease: () => void;
     /** Resolves once read_committed readers see `offset` (the commit markers are written after EndTxn returns). */
@@ -45,6 +49,7 @@ export class KafkaPartitionLease implements PartitionLease {
     this.caughtUpTo = options.caughtUpTo;
     this.#producer = options.producer;
     this.#target = options.target;
+    this.#indexTarget = options.indexTarget;
     this.#owner = options.owner;
     this.#onRelease = options.onRelease;
     this.#visible = options.visible;
@@ -75,6 +80,29 @@ export class KafkaPartitionLease implements PartitionLease {
       return other;
     });
     return this.#enqueue([this, ...leases], () => this.#transact(leases, requests));
+  }
+
+  /**
+   * One transaction of the checkpoint's chunks (each sent on its own: one record batch each,
+   * under the broker's size limit). A failure leaves this lease unusable like a failed append:
+   * the next append claims again.
+   */
+  writeIndexCheckpoint(bytes: Uint8Array): Promise<void> {
+    return this.#enqueue([this], async () => {
+      this.#usable();
+      let transaction: Transaction | undefined;
+      try {
+        transaction = await this.#producer.beginTransaction();
+        for (const record of checkpointRecords(this.#indexTarget, bytes)) await transaction.send({ messages: [record] as never });
+        await transaction.commit();
+      } catch (error) {
+        this.#dead = error;
+        // Abort rather than hold back readers of the index partition until the transaction times out.
+        if (transaction && !transaction.completed) await transaction.abort().catch(() => undefined);
+        if (transaction && !transaction.completed) await transaction.cancel().catch(() => undefined);
+        throw new PartitionFencedError(NAME, this.partition, error);
+      }
+    });
   }
 
   async release(): Promise<void> {

@@ -9,6 +9,8 @@ import { InvalidArgumentError } from '../../core/errors.ts';
  *   <prefix>.events           the log: events of streams of no configured category, key = stream id
  *   <prefix>.events-<c>       the log of aggregate category c (option `categories`), key = stream id
  *   <prefix>.snapshots        compacted: key "<streamId>/<name>" -> the latest snapshot
+ *   <prefix>.index            compacted: checkpoints of the core's index of each partition of <prefix>.events
+ *   <prefix>.index-<c>        … of <prefix>.events-<c>
  *   <prefix>.writer.p<n>      transactional id of the writer of partition n of <prefix>.events
  *   <prefix>.writer.<c>.p<n>  … of partition n of <prefix>.events-<c>
  *   <prefix>.<group>          consumer group holding a subscription's position
@@ -37,6 +39,10 @@ export class KafkaNames {
   /** Transactional id of the writer of a partition of the default events topic, or of a category's topic. */
   writer(partition: number, category?: string): string {
     return category === undefined ? `${this.prefix}.writer.p${partition}` : `${this.prefix}.writer.${category}.p${partition}`;
+  }
+  /** Topic of the index checkpoints of the default events topic, or of a category's (index-checkpoints.ts). */
+  index(category?: string): string {
+    return category === undefined ? `${this.prefix}.index` : `${this.prefix}.index-${category}`;
   }
   /** Events topic of an aggregate category (see layout.ts). */
   categoryEvents(category: string): string {

@@ -48,6 +48,7 @@ export class KafkaWriters {
         caughtUpTo,
         producer,
         target: at,
+        indexTarget: { topic: this.#ctx.names.index(at.category), partition: at.partition },
         owner: this,
         onRelease: () => this.#leases.delete(lease),
         visible: (offset) => this.#visible(partition, offset),

@@ -1,8 +1,11 @@
 import type { PartitionOwnerDriver, StoredEvent } from '../driver.ts';
 import { Exclusive } from '../exclusive.ts';
+import { decodeIndex, encodeIndex } from './index-checkpoint.ts';
 
 /** Events read per page while an index catches up. */
 const CATCH_UP_PAGE = 1000;
+/** Event ids a checkpoint carries: the partition's most recent ones (see `checkpoint`). */
+export const CHECKPOINT_IDS = 10_000;
 
 /**
  * What the core knows of one partition of a log backend, complete up to offset `through`: where
@@ -14,6 +17,13 @@ const CATCH_UP_PAGE = 1000;
  * string, ~16 + its length bytes, plus a hash-map slot and a small-integer offset, ~30 bytes);
  * per stream, a map entry, the name and an array (~100 bytes). About 90 bytes per event for
  * 36-character ids (`bench/kafka-cold-load.ts` measures it).
+ *
+ * Cold start: where the driver keeps index checkpoints (`readIndexCheckpoint`), a new index
+ * starts from the last one and reads only the partition's tail after it. A checkpoint is exact
+ * by construction: the index is a function of the log up to `through`, and the log up to there
+ * never changes. It carries every stream's offsets but only the partition's last
+ * `CHECKPOINT_IDS` event ids, so after a restore a duplicate id is refused when it is among
+ * those or among the ids read or written since; an older one is no longer seen.
  */
 export class PartitionIndex {
   readonly partition: number;
@@ -22,7 +32,12 @@ export class PartitionIndex {
   /** Event id -> its offset. */
   readonly #ids = new Map<string, number>();
   #through: bigint | undefined;
+  #events = 0;
   readonly #catchUp = new Exclusive();
+  /** Whether the driver's checkpoint was looked for (once, before the first scan). */
+  #restoreTried = false;
+  /** Events indexed when the last checkpoint was written or restored. */
+  #checkpointedAt = 0;
 
   constructor(partition: number) {
     this.partition = partition;
@@ -35,7 +50,16 @@ export class PartitionIndex {
 
   /** Events indexed so far. */
   get size(): number {
-    return this.#ids.size;
+    return this.#events;
+  }
+
+  /** Events indexed since the last checkpoint this process wrote or restored. */
+  get sinceCheckpoint(): number {
+    return this.#events - this.#checkpointedAt;
+  }
+
+  get checkpointedAt(): number {
+    return this.#checkpointedAt;
   }
 
   version(streamId: string): number {
@@ -71,6 +95,7 @@ export class PartitionIndex {
     if (event.version === offsets.length + 1) {
       offsets.push(Number(offset));
       this.#ids.set(event.id, Number(offset));
+      this.#events++;
     }
     this.#through = offset;
   }
@@ -87,6 +112,13 @@ export class PartitionIndex {
    */
   catchUp(driver: PartitionOwnerDriver, end?: bigint): Promise<void> {
     return this.#catchUp.run(async () => {
+      if (!this.#restoreTried) {
+        this.#restoreTried = true;
+        if (this.#through === undefined && driver.readIndexCheckpoint) {
+          const bytes = await driver.readIndexCheckpoint(this.partition);
+          if (bytes) this.#restore(bytes);
+        }
+      }
       while (end === undefined || this.#through === undefined || this.#through < end) {
         const page = await driver.readPartition(this.partition, { after: this.#through, limit: CATCH_UP_PAGE });
         for (const event of page) {
@@ -96,6 +128,32 @@ export class PartitionIndex {
         if (page.length < CATCH_UP_PAGE) return;
       }
     });
+  }
+
+  /**
+   * The index as checkpoint bytes, complete up to `through` (which it returns too): every
+   * stream's offsets and the last `CHECKPOINT_IDS` event ids. Marks this size as checkpointed.
+   */
+  checkpoint(): { bytes: Uint8Array; through: bigint | undefined } {
+    const ids = [...this.#ids];
+    const bytes = encodeIndex({ through: this.#through, streams: this.#streams, ids: ids.slice(-CHECKPOINT_IDS) });
+    this.#checkpointedAt = this.#events;
+    return { bytes, through: this.#through };
+  }
+
+  /** Starts the (empty) index from a checkpoint; unreadable bytes are ignored (the scan starts from the beginning). */
+  #restore(bytes: Uint8Array): void {
+    const state = decodeIndex(bytes);
+    if (!state || this.#through !== undefined) return;
+    let events = 0;
+    for (const [streamId, offsets] of state.streams) {
+      this.#streams.set(streamId, offsets);
+      events += offsets.length;
+    }
+    for (const [id, offset] of state.ids) this.#ids.set(id, offset);
+    this.#through = state.through;
+    this.#events = events;
+    this.#checkpointedAt = events;
   }
 }
 

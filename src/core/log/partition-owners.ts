@@ -7,7 +7,14 @@ import type { PartitionIndex, PartitionIndexes } from './partition-index.ts';
 interface OwnedPartition {
   readonly lease: PartitionLease;
   readonly index: PartitionIndex;
+  /**
+   * The index's `through` after our claim and our own appends. When the index is past it, reads
+   * found events another writer appended since: it claimed the partition, so our lease is stale.
+   */
+  through: bigint | undefined;
 }
+
+const DEFAULT_CHECKPOINT_EVENTS = 20_000;
 
 interface Waiting {
   readonly request: AppendRequest;
@@ -128,6 +135,11 @@ export class PartitionOwners {
     for (let takeovers = 0; ; takeovers++) {
       const fresh = !this.#owned.has(partition);
       const owned = await this.#claim(partition);
+      if (!fresh && owned.index.through !== owned.through) {
+        // Another writer appended since our claim (a read saw it): claim back before trying.
+        this.#drop(partition, owned);
+        continue;
+      }
       const accepted: { waiting: Waiting; checked: AppendRequest & { expectedVersion: number } }[] = [];
       const deferred: Waiting[] = [];
       const touched = new Set<string>();
@@ -178,6 +190,7 @@ export class PartitionOwners {
           this.#record(owned, a.checked, results[i]!);
           a.waiting.resolve(results[i]!);
         });
+        this.#maybeCheckpoint(owned);
         return deferred;
       } catch (error) {
         // Fenced, or an outcome we cannot know: either way our index may be stale. Forget the
@@ -199,6 +212,12 @@ export class PartitionOwners {
       const fresh = new Set(partitions.filter((p) => !this.#owned.has(p)));
       const owned = new Map<number, OwnedPartition>();
       for (const partition of partitions) owned.set(partition, await this.#claim(partition));
+      const overtaken = partitions.filter((p) => !fresh.has(p) && owned.get(p)!.index.through !== owned.get(p)!.through);
+      if (overtaken.length > 0) {
+        // As in `append`: another writer appended there since our claim.
+        for (const p of overtaken) this.#drop(p, owned.get(p)!);
+        continue;
+      }
       const checked: (AppendRequest & { expectedVersion: number })[] = [];
       const batchIds = new Set<string>();
       let stale = false;
@@ -234,6 +253,7 @@ export class PartitionOwners {
         checked.forEach((request, i) => {
           this.#record(owned.get(request.partition)!, request, results[i]!);
         });
+        for (const o of owned.values()) this.#maybeCheckpoint(o);
         return results;
       } catch (error) {
         // Fenced, or an outcome we cannot know: forget every lease involved (see `append`).
@@ -250,6 +270,24 @@ export class PartitionOwners {
     request.events.forEach((event, i) => {
       owned.index.add({ id: event.id, streamId: request.streamId, version: ++version, position: result.positions[i]! });
     });
+    owned.through = owned.index.through;
+  }
+
+  /**
+   * Writes a checkpoint of the partition's index through the lease once the index has grown by
+   * `indexCheckpointEvents` since the last one (and by a quarter of its size, so checkpoints of a
+   * long history are spaced wider and their total size stays a few times one's). In the
+   * background, queued on the lease behind the append just made; a failure waits for the next
+   * interval (a fenced lease fails the next append, which claims again as usual).
+   */
+  #maybeCheckpoint(owned: OwnedPartition): void {
+    const write = owned.lease.writeIndexCheckpoint?.bind(owned.lease);
+    const index = owned.index;
+    if (!write || !this.#driver.readIndexCheckpoint) return;
+    const every = this.#driver.indexCheckpointEvents ?? DEFAULT_CHECKPOINT_EVENTS;
+    if (index.sinceCheckpoint < Math.max(every, index.checkpointedAt / 4)) return;
+    const { bytes } = index.checkpoint();
+    write(bytes).catch(() => undefined);
   }
 
   /** The error for the first event id of `request` already stored in the partition, if any. */
@@ -277,7 +315,7 @@ export class PartitionOwners {
       await lease.release().catch(() => undefined);
       throw error;
     }
-    const next: OwnedPartition = { lease, index };
+    const next: OwnedPartition = { lease, index, through: index.through };
     this.#owned.set(partition, next);
     return next;
   }

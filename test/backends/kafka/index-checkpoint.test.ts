@@ -1,0 +1,110 @@
+// Cold start from an index checkpoint: a writer checkpoints the core's index of its partition
+// into the compacted index topic; a fresh process restores it and reads only the partition's
+// tail after it, and still gets versions, reads, conflicts and duplicate ids right.
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { Admin } from '@platformatic/kafka';
+import { kafka, type KafkaDriver } from '../../../src/backends/kafka/index.ts';
+import { KafkaNames } from '../../../src/backends/kafka/topics.ts';
+import { decodeIndex, encodeIndex } from '../../../src/core/log/index-checkpoint.ts';
+import { createEventStore, DuplicateEventIdError, ExpectedVersionConflictError } from '../../../src/index.ts';
+import { accountEvents, Deposited } from '../../conformance/fixtures.ts';
+import { KAFKA_BROKERS, uniqueName } from '../../services/env.ts';
+
+const prefixes: string[] = [];
+const closers: (() => Promise<void>)[] = [];
+
+function open(prefix: string, indexCheckpointEvents = 500): { store: ReturnType<typeof storeOf>; driver: KafkaDriver } {
+  const driver = kafka({ brokers: KAFKA_BROKERS, prefix, partitions: 1, indexCheckpointEvents });
+  const store = storeOf(driver);
+  closers.push(() => store.close());
+  return { store, driver };
+}
+
+function storeOf(driver: KafkaDriver) {
+  return createEventStore({ driver, events: accountEvents });
+}
+
+after(async () => {
+  await Promise.allSettled(closers.map((close) => close()));
+  const admin = new Admin({ clientId: 'index-checkpoint-test-cleanup', bootstrapBrokers: KAFKA_BROKERS });
+  const topics = new Set(await admin.listTopics());
+  const mine = prefixes.flatMap((p) => {
+    const names = new KafkaNames(p);
+    return [names.events, names.snapshots, names.index()];
+  });
+  const existing = mine.filter((t) => topics.has(t));
+  if (existing.length > 0) await admin.deleteTopics({ topics: existing });
+  await admin.close();
+});
+
+describe('index checkpoints', () => {
+  it('encode/decode round-trips an index exactly; foreign or truncated bytes decode to nothing', () => {
+    const state = {
+      through: 123_456_789_012n,
+      streams: new Map([
+        ['account-ä', [0, 1, 5, 2 ** 40]],
+        ['x', [7]],
+      ]),
+      ids: [
+        ['id-1', 0],
+        ['id-2', 5],
+      ] as [string, number][],
+    };
+    const bytes = encodeIndex(state);
+    assert.deepEqual(decodeIndex(bytes), state);
+    assert.equal(decodeIndex(bytes.subarray(0, bytes.length - 1)), undefined, 'truncated');
+    assert.equal(decodeIndex(new TextEncoder().encode('{"json":true}')), undefined, 'not a checkpoint');
+    assert.deepEqual(decodeIndex(encodeIndex({ through: undefined, streams: new Map(), ids: [] })), {
+      through: undefined,
+      streams: new Map(),
+      ids: [],
+    });
+  });
+
+  it('a cold process restores the checkpoint and reads only the tail after it', { timeout: 120_000 }, async () => {
+    const prefix = uniqueName('kidx');
+    prefixes.push(prefix);
+    const writer = open(prefix);
+    // 3,000 events over 30 streams, written 100 per append: checkpoints at 500, 1000, …
+    for (let round = 0; round < 30; round++) {
+      await writer.store.append(
+        `account-${round % 30}`,
+        Array.from({ length: 100 }, () => Deposited({ amount: 1 })),
+      );
+    }
+    // A stream whose last append's ids the duplicate check must still know after a restore.
+    const last = Deposited({ amount: 7 });
+    await writer.store.append('account-last', last);
+    const checkpoint = await writer.driver.readIndexCheckpoint(0);
+    assert.ok(checkpoint, 'the writer wrote a checkpoint');
+    const state = decodeIndex(checkpoint!);
+    assert.ok(state && state.through !== undefined, 'it decodes');
+    const covered = [...state!.streams.values()].reduce((n, offsets) => n + offsets.length, 0);
+    assert.ok(covered >= 2500, `the checkpoint covers most of the partition (${covered} of 3001 events)`);
+
+    const reader = open(prefix);
+    assert.equal(await reader.store.streamVersion('account-3'), 100);
+    const fetched = reader.driver.recordsFetched;
+    assert.ok(fetched <= 3001 - covered + 100, `the cold reader fetched ${fetched} event records, not the partition's 3001`);
+    const events = [];
+    for await (const e of reader.store.readStream('account-29', { fromVersion: 91 })) events.push(e.version);
+    assert.deepEqual(
+      events,
+      Array.from({ length: 10 }, (_, i) => 91 + i),
+    );
+
+    // The cold writer checks versions and recent ids against the restored index.
+    const coldWriter = open(prefix);
+    await assert.rejects(
+      coldWriter.store.append('account-5', Deposited({ amount: 1 }), { expectedVersion: 99 }),
+      ExpectedVersionConflictError,
+    );
+    const retry = await coldWriter.store.append('account-last', last, { expectedVersion: 0 });
+    assert.equal(retry.alreadyStored, true, 'an exact retry of the last append is recognised');
+    await assert.rejects(coldWriter.store.append('account-other', last), DuplicateEventIdError, 'a recent id is refused in another stream');
+    const next = await coldWriter.store.append('account-5', Deposited({ amount: 1 }), { expectedVersion: 100 });
+    assert.equal(next.nextExpectedVersion, 101);
+    assert.equal(await writer.store.streamVersion('account-5'), 101, 'the first writer sees it');
+  });
+});
