@@ -48,7 +48,8 @@ export class CheckpointAssembler {
   #generation: string | undefined;
   #parts: Buffer[] = [];
   #expected = 0;
-  #complete: Buffer | undefined;
+  /** The chunks of the last complete checkpoint: slices of the fetched records, joined only once asked for. */
+  #complete: Buffer[] | undefined;
 
   add(record: LogRecord): void {
     let generation: string | undefined;
@@ -68,11 +69,12 @@ export class CheckpointAssembler {
     }
     if (generation !== this.#generation || part !== this.#parts.length || parts !== this.#expected) {
       this.#generation = undefined;
+      this.#parts = [];
       return;
     }
-    this.#parts.push(Buffer.from(record.value));
+    this.#parts.push(record.value);
     if (this.#parts.length === this.#expected) {
-      this.#complete = Buffer.concat(this.#parts);
+      this.#complete = this.#parts;
       this.#generation = undefined;
       this.#parts = [];
     }
@@ -80,6 +82,6 @@ export class CheckpointAssembler {
 
   /** The last complete checkpoint seen. */
   get latest(): Uint8Array | undefined {
-    return this.#complete;
+    return this.#complete && Buffer.concat(this.#complete);
   }
 }

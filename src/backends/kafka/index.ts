@@ -20,5 +20,6 @@ export function kafka(options?: KafkaDriverOptions): KafkaDriver {
   arg.optional(o.transactionTimeoutMs, (n) => arg.positiveInt(n, 'transactionTimeoutMs'));
   arg.optional(o.blockMs, (ms) => arg.nonNegative(ms, 'blockMs'));
   arg.optional(o.consumerGroups, (c) => arg.object(c, 'consumerGroups'));
+  arg.optional(o.indexCheckpointEvents, (n) => arg.positiveInt(n, 'indexCheckpointEvents'));
   return new KafkaDriver(o);
 }
