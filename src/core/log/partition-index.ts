@@ -6,6 +6,8 @@ import { decodeIndex, encodeIndex } from './index-checkpoint.ts';
 const CATCH_UP_PAGE = 1000;
 /** Event ids a checkpoint carries: the partition's most recent ones (see `checkpoint`). */
 export const CHECKPOINT_IDS = 10_000;
+/** Event ids an index keeps in memory for the duplicate check: the partition's most recent ones. */
+export const ID_WINDOW = 100_000;
 
 /**
  * What the core knows of one partition of a log backend, complete up to offset `through`: where
@@ -13,17 +15,21 @@ export const CHECKPOINT_IDS = 10_000;
  * partition serves both reads (a stream's events, from its offsets) and a writer's checks (the
  * expected version, duplicate ids). It only grows: a log never changes what it holds.
  *
- * Memory, per event: one offset in a packed array of doubles (8 bytes) and an id entry (the id
- * string, ~16 + its length bytes, plus a hash-map slot and a small-integer offset, ~30 bytes);
- * per stream, a map entry, the name and an array (~100 bytes). About 90 bytes per event for
- * 36-character ids (`bench/kafka-cold-load.ts` measures it).
+ * Memory, per event: one offset in a packed array of doubles (8 bytes); per stream, a map entry,
+ * the name and an array (~100 bytes); and the last `ID_WINDOW` event ids of the partition (the
+ * id string, ~16 + its length bytes, a hash-map slot and a small-integer offset: ~90 bytes each
+ * for 36-character ids, so at most ~9 MiB per partition). `bench/kafka-cold-load.ts` measures it.
+ *
+ * Duplicate ids (driver contract point 5) are refused over that window: an id among the last
+ * `ID_WINDOW` of the partition this process has read or written (after a restore: among the
+ * checkpoint's last `CHECKPOINT_IDS` and those since). An exact retry with an expected version
+ * is recognised whatever its age (the core compares the stream's events at those versions).
  *
  * Cold start: where the driver keeps index checkpoints (`readIndexCheckpoint`), a new index
  * starts from the last one and reads only the partition's tail after it. A checkpoint is exact
  * by construction: the index is a function of the log up to `through`, and the log up to there
  * never changes. It carries every stream's offsets but only the partition's last
- * `CHECKPOINT_IDS` event ids, so after a restore a duplicate id is refused when it is among
- * those or among the ids read or written since; an older one is no longer seen.
+ * `CHECKPOINT_IDS` event ids.
  */
 export class PartitionIndex {
   readonly partition: number;
@@ -96,6 +102,7 @@ export class PartitionIndex {
       offsets.push(Number(offset));
       this.#ids.set(event.id, Number(offset));
       this.#events++;
+      if (this.#ids.size > ID_WINDOW) this.#ids.delete(this.#ids.keys().next().value!);
     }
     this.#through = offset;
   }
