@@ -29,7 +29,7 @@ after(async () => {
   const admin = new Admin({ clientId: 'loads-test-cleanup', bootstrapBrokers: KAFKA_BROKERS });
   const topics = new Set(await admin.listTopics());
   const names = new KafkaNames(prefix);
-  const mine = [names.events, names.snapshots].filter((t) => topics.has(t));
+  const mine = [names.events, names.snapshots, names.index()].filter((t) => topics.has(t));
   if (mine.length > 0) await admin.deleteTopics({ topics: mine });
   await admin.close();
 });

@@ -27,7 +27,7 @@ after(async () => {
 
 function forCleanup(prefix: string, group: string, outputs: string[]): void {
   const names = new KafkaNames(prefix);
-  topicsToDelete.push(names.events, names.snapshots, names.projectorDeadLetters(group), ...outputs);
+  topicsToDelete.push(names.events, names.snapshots, names.index(), names.projectorDeadLetters(group), ...outputs);
 }
 
 const worker = new URL('./projector-worker.ts', import.meta.url).pathname;

@@ -35,7 +35,7 @@ after(async () => {
     const topics = new Set(await admin.listTopics());
     const mine = sharedPrefixes
       .map((p) => new KafkaNames(p))
-      .flatMap((n) => [n.events, n.snapshots])
+      .flatMap((n) => [n.events, n.snapshots, n.index()])
       .filter((t) => topics.has(t));
     if (mine.length > 0) await admin.deleteTopics({ topics: mine });
   } finally {
