@@ -59,7 +59,7 @@ export interface BenchTarget {
   readonly appendVariants?: readonly AppendVariant[];
   /** Untimed work between the loads and the catch-up (what the target's store needs to be read as a whole). */
   prepareCatchUp?(): Promise<void>;
-  /** Deletes whatever `dir`'s store keeps outside `dir` (server-side data): once, at the end of the run, even after a failure. */
+  /** Deletes whatever `dir`'s store keeps outside `dir` (server-side data): after the target's round, or at the end of the run after a failure. */
   cleanup?(dir: string): Promise<void>;
 }
 
@@ -85,7 +85,7 @@ export interface Suite {
   readonly preflight?: () => Promise<void>;
   /** One line on the setup shared by both targets (server, version, durability), under the table. */
   readonly describe?: () => Promise<string>;
-  /** The backend's own load tool, run once after both targets: the limit of this machine, shown as a table of its own. */
+  /** The backend's own load tool, run once after all rounds of both targets: the limit of this machine, shown as a table of its own. */
   readonly limit?: {
     readonly title: string;
     readonly notes: readonly string[];

@@ -28,7 +28,7 @@ export const suites: Readonly<Record<string, Suite>> = {
     limit: {
       title: "Kafka's own `kafka-producer-perf-test` (ProducerPerformance from the kafka-tools jar): the limit of this machine",
       notes: [
-        "The tool runs in its own JVM against the same broker, after both targets, on a topic of its own (8 partitions), with --throughput -1, acks=all, enable.idempotence=true, and a payload file of the bench's own JSON payloads (no key, no headers)",
+        "The tool runs in its own JVM against the same broker, once, after all rounds of both targets, on a topic of its own (8 partitions), with --throughput -1, acks=all, enable.idempotence=true, and a payload file of the bench's own JSON payloads (no key, no headers)",
         'Its producer pipelines: sends are not awaited one by one, records are batched (linger.ms, batch.size) and up to 5 requests are in flight, so compare its records/s with the events/s of batch-100 appends, not with batch-1 appends; its latency is send-to-ack of a record inside that pipeline, not of an awaited call',
         'It is a reference, not a strict ceiling: its records are small batches spread by the sticky partitioner (linger 5 ms) from a JVM that warms up during the run, while a 100-event append is one ready-made record batch to one partition, so raw batch-100 appends can beat it',
       ],

@@ -1,5 +1,5 @@
 // What both Kafka targets share: the brokers, a preflight that fails loudly, the topic prefix of
-// a run (unique, kept in the target's bench directory so the memory probe's child process finds
+// a target's round (unique, kept in the target's bench directory so the memory probe's child process finds
 // the same topics) and the clean-up of every topic and consumer group under it. Also Kafka's own
 // producer perf tool (`kafka-producer-perf-test`, from the kafka-tools jar), run as the limit of
 // this machine.
@@ -86,13 +86,13 @@ export async function describeKafka(): Promise<string> {
     return (
       `Kafka ${version} (KRaft) at ${kafkaBrokers().join(',')}, ${metadata.brokers.size} broker(s), topics created with ${PARTITIONS} partitions and replication factor 1; ` +
       "acks=all on one broker is the leader's own log append: Kafka does not fsync per write (log.flush.* at its defaults), durability comes from replication, which one broker does not have. " +
-      'Both targets talk to this one broker, in the same run, one after the other, each under its own topic prefix'
+      'Both targets talk to this one broker, in the same run, in interleaved rounds, each target under a topic prefix of its own every round'
     );
   });
 }
 
 /**
- * The topic prefix of the store kept in `dir`: made up on first use (unique per run and target),
+ * The topic prefix of the store kept in `dir`: made up on first use (unique per run, round and target),
  * then read back, so reopening the same dir sees the same topics.
  */
 export function prefixFor(dir: string, kind: 'ef' | 'raw'): string {

@@ -1,5 +1,5 @@
 // What both Redis targets share: the server URL, a preflight that fails loudly, the key prefix
-// of a run (unique, kept in the target's bench directory so the memory probe's child process
+// of a target's round (unique, kept in the target's bench directory so the memory probe's child process
 // finds the same keys) and the clean-up of every key under it.
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -47,7 +47,7 @@ export async function describeRedis(): Promise<string> {
     const save = config.save ? `RDB save "${config.save}"` : 'no RDB save';
     return (
       `Redis ${version} at ${redisUrl()}, appendonly=${config.appendonly ?? '?'}, appendfsync=${config.appendfsync ?? '?'}, ${save}; ` +
-      'both targets talk to this one server, in the same run, one after the other, each under its own key prefix'
+      'both targets talk to this one server, in the same run, in interleaved rounds, each target under a key prefix of its own every round'
     );
   } finally {
     await client.close();
@@ -55,7 +55,7 @@ export async function describeRedis(): Promise<string> {
 }
 
 /**
- * The key prefix of the store kept in `dir`: made up on first use (unique per run and target),
+ * The key prefix of the store kept in `dir`: made up on first use (unique per run, round and target),
  * then read back, so reopening the same dir sees the same keys.
  */
 export function prefixFor(dir: string, kind: 'ef' | 'raw'): string {

@@ -36,7 +36,7 @@ export function emmettSqlite(): BenchTarget {
     name: 'Emmett',
     snapshots: false,
     get notes() {
-      return [...notes, `Emmett: ${busyRetries} append(s) failed with SQLITE_BUSY and were retried in this run (see the append code)`];
+      return [...notes, `Emmett: ${busyRetries} append(s) failed with SQLITE_BUSY and were retried in this round (see the append code)`];
     },
     async open(dir) {
       // Emmett logs every failed transaction with console.log; keep stdout for the table/JSON.

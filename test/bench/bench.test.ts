@@ -1,5 +1,6 @@
-// The README's bench command must keep working: a quick run of every suite, checked for sane
-// figures (not for speed: speed is claimed only from full runs, as ratios).
+// The README's bench command must keep working: a quick run of every suite (2 interleaved
+// rounds), checked for sane figures in every round and for summaries that really come from the
+// rounds (not for speed: speed is claimed only from full runs, as ratios).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { it } from 'node:test';
@@ -18,46 +19,119 @@ interface Figures {
   catchUpEventsPerSec: number;
 }
 
-it('npm run bench -- --quick: every suite measures every figure for both sides', async () => {
+interface TargetRun {
+  name: string;
+  figures: Figures;
+  memory: unknown;
+}
+
+interface Series {
+  values: (number | null)[];
+  min: number | null;
+  median: number | null;
+  max: number | null;
+}
+
+interface Report {
+  suite: string;
+  rounds: number;
+  order: string[];
+  config: { aggregateEvents: number };
+  runs: { round: number; subject: TargetRun; baseline: TargetRun }[];
+  table: { figure: string; subject: Series & { name: string }; baseline: Series & { name: string }; ratio: Series }[];
+  limit: { label: string; records: number; recordsPerSec: number; p50LatencyMs: number; p99LatencyMs: number }[] | null;
+}
+
+const ROUNDS = 2; // --quick's default
+
+/** min <= median <= max over the values that are there, and those three are the values' own. */
+function assertSpread(series: Series, label: string): void {
+  const known = series.values.filter((v): v is number => v !== null);
+  assert.equal(series.min, Math.min(...known), `${label} min`);
+  assert.equal(series.max, Math.max(...known), `${label} max`);
+  assert.ok(series.median !== null && series.min! <= series.median && series.median <= series.max!, `${label} median ${series.median}`);
+}
+
+it('npm run bench -- --quick: every suite measures every figure for both sides in interleaved rounds', async () => {
   const main = new URL('../../bench/run.ts', import.meta.url).pathname;
   const { stdout } = await run(
     process.execPath,
     [main, '--quick', '--json', '--no-memory', '--redis-url', REDIS_URL, '--kafka-brokers', KAFKA_BROKERS.join(',')],
     {
-      timeout: 300_000,
+      timeout: 600_000,
       maxBuffer: 16 * 1024 * 1024,
     },
   );
-  const suites = JSON.parse(stdout) as {
-    suite: string;
-    config: { aggregateEvents: number };
-    targets: { name: string; figures: Figures }[];
-    limit: { label: string; records: number; recordsPerSec: number; p50LatencyMs: number; p99LatencyMs: number }[] | null;
-  }[];
+  const suites = JSON.parse(stdout) as Report[];
   assert.deepEqual(
     suites.map((s) => s.suite),
     ['sqlite', 'redis', 'kafka'],
   );
   for (const suite of suites) {
-    assert.equal(suite.targets.length, 2, `${suite.suite}: eventfold and its reference`);
-    assert.equal(suite.targets[0]!.name, 'eventfold');
-    for (const { name, figures } of suite.targets) {
-      const label = `${suite.suite}/${name}`;
-      for (const key of [
-        'appendsPerSecBatch1',
-        'eventsPerSecBatch100',
-        'loadNoSnapshotMs',
-        'loadSnapshotMs',
-        'catchUpEventsPerSec',
-      ] as const) {
-        assert.ok(Number.isFinite(figures[key]) && figures[key] > 0, `${label} ${key} = ${figures[key]}`);
+    assert.equal(suite.rounds, ROUNDS, `${suite.suite}: rounds`);
+    assert.deepEqual(
+      suite.runs.map((r) => r.round),
+      [1, 2],
+    );
+    assert.equal(suite.order[0], 'eventfold');
+    for (const round of suite.runs) {
+      assert.equal(round.subject.name, 'eventfold');
+      assert.notEqual(round.baseline.name, 'eventfold');
+      for (const { name, figures, memory } of [round.subject, round.baseline]) {
+        const label = `${suite.suite}/round ${round.round}/${name}`;
+        for (const key of [
+          'appendsPerSecBatch1',
+          'eventsPerSecBatch100',
+          'loadNoSnapshotMs',
+          'loadSnapshotMs',
+          'catchUpEventsPerSec',
+        ] as const) {
+          assert.ok(Number.isFinite(figures[key]) && figures[key] > 0, `${label} ${key} = ${figures[key]}`);
+        }
+        assert.ok(figures.appendLatencyMs.p50 > 0 && figures.appendLatencyMs.p99 >= figures.appendLatencyMs.p50, `${label} latency`);
+        assert.equal(memory, null, `${label}: --no-memory`);
       }
-      assert.ok(figures.appendLatencyMs.p50 > 0 && figures.appendLatencyMs.p99 >= figures.appendLatencyMs.p50, `${label} latency`);
+      // eventfold's snapshot row really starts from a snapshot and folds nothing on top, every round.
+      const snapshot = round.subject.figures.snapshotLoad;
+      assert.equal(snapshot.snapshotVersion, suite.config.aggregateEvents);
+      assert.equal(snapshot.eventsFolded, 0);
     }
-    // eventfold's snapshot row really starts from a snapshot and folds nothing on top.
-    const eventfold = suite.targets[0]!.figures.snapshotLoad;
-    assert.equal(eventfold.snapshotVersion, suite.config.aggregateEvents);
-    assert.equal(eventfold.eventsFolded, 0);
+
+    // The table's rows summarize the rounds: per-target values are the rounds' figures, and the
+    // ratio is taken pair by pair, round i's eventfold over round i's reference.
+    const row = (figure: string) => {
+      const found = suite.table.find((r) => r.figure === figure);
+      assert.ok(found, `${suite.suite}: row "${figure}"`);
+      return found;
+    };
+    assert.deepEqual(
+      row('appends/s, batch 1').subject.values,
+      suite.runs.map((r) => r.subject.figures.appendsPerSecBatch1),
+    );
+    assert.deepEqual(
+      row('events/s, batch 100').baseline.values,
+      suite.runs.map((r) => r.baseline.figures.eventsPerSecBatch100),
+    );
+    for (const r of suite.table) {
+      const label = `${suite.suite}: ${r.figure}`;
+      assert.equal(r.subject.name, 'eventfold');
+      assert.equal(r.ratio.values.length, ROUNDS, label);
+      if (r.figure.startsWith('load (no snapshot):')) {
+        // memory rows: not measured with --no-memory
+        assert.deepEqual(r.ratio.values, [null, null], label);
+        assert.equal(r.ratio.median, null, label);
+        continue;
+      }
+      r.ratio.values.forEach((ratio, i) => {
+        assert.ok(
+          ratio !== null && Math.abs(ratio - r.subject.values[i]! / r.baseline.values[i]!) < 1e-12,
+          `${label}: round ${i + 1} ratio`,
+        );
+      });
+      assertSpread(r.subject, `${label} (eventfold)`);
+      assertSpread(r.baseline, `${label} (${r.baseline.name})`);
+      assertSpread(r.ratio, `${label} (ratio)`);
+    }
   }
   // Kafka's own producer perf tool ran and its summary line was parsed.
   const limit = suites.find((s) => s.suite === 'kafka')!.limit;
