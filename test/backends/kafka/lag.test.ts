@@ -47,7 +47,13 @@ after(async () => {
   await withAdmin(async (admin) => {
     const existing = new Set(await admin.listTopics());
     const topics = drivers
-      .flatMap((d) => [...d.layout.topics.map((t) => t.topic), d.names.snapshots, ...d.layout.topics.map((t) => d.names.index(t.category)), d.names.deadLetters('lagc'), d.names.redrive('lagc')])
+      .flatMap((d) => [
+        ...d.layout.topics.map((t) => t.topic),
+        d.names.snapshots,
+        ...d.layout.topics.map((t) => d.names.index(t.category)),
+        d.names.deadLetters('lagc'),
+        d.names.redrive('lagc'),
+      ])
       .filter((t) => existing.has(t));
     if (topics.length > 0) await admin.deleteTopics({ topics: [...new Set(topics)] });
     const groups = drivers.flatMap((d) => [d.names.group('lag'), d.names.group('held'), d.names.consumerGroup('lagc')]);
