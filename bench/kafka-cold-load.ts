@@ -9,6 +9,8 @@
 //   reader  the first `store.streamVersion(id)` (the driver's stream index: stream -> offsets)
 //   writer  the first append to a new stream of the partition (claim, then the core's catch-up
 //           through `driver.readPartition`: every stream's version and every event id)
+//   load    the first `readStream` of 300 events of one stream (s-0: its first three appends,
+//           spread over the first third of the partition)
 // For each: wall time, peak RSS growth (maxRSS after minus RSS before, and the largest RSS seen
 // by a 20 ms sampler, which a long synchronous decode can starve), heapUsed / external /
 // arrayBuffers growth right after the operation and after a forced gc() (what the process keeps:
@@ -38,7 +40,7 @@ import { deleteNamed, kafkaBrokers } from './workloads/kafka-common.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ownSrc = join(here, '..', 'src');
-type Kind = 'reader' | 'writer';
+type Kind = 'reader' | 'writer' | 'load';
 
 interface ChildFigures {
   readonly kind: Kind;
@@ -124,6 +126,9 @@ async function child(kind: Kind): Promise<void> {
   let result: number;
   if (kind === 'reader') {
     result = await store.streamVersion('s-0');
+  } else if (kind === 'load') {
+    result = 0;
+    for await (const _ of store.readStream('s-0', { toVersion: 300 })) result++;
   } else {
     const outcome = await store.append(`new-${randomBytes(4).toString('hex')}`, Deposited(benchEvent(0)), { expectedVersion: 0 });
     result = outcome.nextExpectedVersion;
@@ -177,7 +182,7 @@ async function main(): Promise<void> {
     if (!reuse) await seed(prefix, events, streams, log);
     for (let round = 1; round <= rounds; round++) {
       for (const tree of trees) {
-        for (const kind of ['reader', 'writer'] as const) {
+        for (const kind of ['reader', 'writer', 'load'] as const) {
           const f = await runChild(kind, prefix, tree, events);
           all.push(f);
           log(`round ${round} ${line(f)}`);

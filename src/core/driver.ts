@@ -119,6 +119,12 @@ export interface PartitionOwnerDriver extends DriverBase {
    * decoding, where the log has keys). The core reads a stream this way, from its index.
    */
   readPartition(partition: number, range: PartitionRange): Promise<StoredEvent[]>;
+  /**
+   * The events at these offsets of the partition (ascending, offsets the core's index knows
+   * hold events), in order: a stream's events without scanning what lies between them. Without
+   * it the core reads with `readPartition` filtered by the stream id.
+   */
+  readAt?(partition: number, offsets: readonly bigint[]): Promise<StoredEvent[]>;
   /** What one transaction may carry: the core's group commit stays under it. */
   readonly appendLimits: AppendLimits;
   claimPartition(partition: number): Promise<PartitionLease>;

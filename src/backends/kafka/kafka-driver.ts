@@ -265,6 +265,20 @@ export class KafkaDriver implements PartitionOwnerDriver {
     return out;
   }
 
+  /** See `PartitionOwnerDriver.readAt`: one fetch per page that holds a wanted offset (the next ones on it come from the page cache). */
+  async readAt(partition: number, offsets: readonly bigint[]): Promise<StoredEvent[]> {
+    const [topic, kafkaPartition] = this.#where(partition);
+    const out: StoredEvent[] = [];
+    for (const offset of offsets) {
+      const page = await this.#logOf().fetch(topic, kafkaPartition, offset);
+      const record = page.records[0];
+      if (record?.offset !== offset) continue;
+      const event = storedEvent(record, partition);
+      if (event) out.push(event);
+    }
+    return out;
+  }
+
   /** The last event: a record eventfold did not write is no head (readers skip it, so no position ever reaches it). */
   async partitionHead(partition: number): Promise<bigint | undefined> {
     return this.#logOf().lastRecord(...this.#where(partition), (record) => storedEvent(record, partition) !== undefined);

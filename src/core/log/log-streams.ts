@@ -36,8 +36,13 @@ export class LogStreams {
     await index.catchUp(this.#driver);
     const last = Math.min(range.toVersion, index.version(streamId), range.fromVersion + range.limit - 1);
     if (range.fromVersion > last) return [];
-    const first = index.offsetOf(streamId, range.fromVersion)!;
     const want = last - range.fromVersion + 1;
+    if (this.#driver.readAt) {
+      const offsets = Array.from({ length: want }, (_, i) => index.offsetOf(streamId, range.fromVersion + i)!);
+      const events = await this.#driver.readAt(partition, offsets);
+      return events.filter((e) => e.streamId === streamId && e.version >= range.fromVersion && e.version <= last);
+    }
+    const first = index.offsetOf(streamId, range.fromVersion)!;
     const events = await this.#driver.readPartition(partition, { after: first === 0n ? undefined : first - 1n, limit: want, streamId });
     return events.filter((e) => e.version >= range.fromVersion && e.version <= last);
   }

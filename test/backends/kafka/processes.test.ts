@@ -81,9 +81,9 @@ describe('kafka: two processes', () => {
     prefixes.push(prefix);
     await storedStream(prefix); // create the topics once
     const startAt = Date.now() + 1500;
-    // 5 s: takeover on demand lets one writer run alone for a while now and then (issue 11 routes
+    // 8 s: takeover on demand lets one writer run alone for a while now and then (issue 11 routes
     // appends to one owner instead); both must still progress within the window.
-    const runs = [start(prefix, 'a', startAt, startAt + 5000), start(prefix, 'b', startAt, startAt + 5000)];
+    const runs = [start(prefix, 'a', startAt, startAt + 8000), start(prefix, 'b', startAt, startAt + 8000)];
     const results = await Promise.all(runs.map((r) => r.done));
     const acks = results.flatMap((r) => r.acks);
     const stored = await storedStream(prefix);
