@@ -122,7 +122,8 @@ export class PartitionIndex {
       if (!this.#restoreTried) {
         this.#restoreTried = true;
         if (this.#through === undefined && driver.readIndexCheckpoint) {
-          const bytes = await driver.readIndexCheckpoint(this.partition);
+          // A checkpoint that cannot be read only costs the scan it would have saved.
+          const bytes = await driver.readIndexCheckpoint(this.partition).catch(() => undefined);
           if (bytes) this.#restore(bytes);
         }
       }
