@@ -1,13 +1,15 @@
 import type { AppendRequest, EncodedEvent } from '../../core/driver.ts';
 import { InvalidArgumentError } from '../../core/errors.ts';
 import { keySlot, type RedisKeys } from './keys.ts';
+import { trimIdsLua } from './id-window.ts';
 
 /**
  * The atomic append to several streams, as one Lua script over the keys of every stream and
  * partition involved. It checks everything before it writes anything, so a batch is stored
  * whole or not at all: each stream's expected version and the duplicate-id check of each
  * partition, in request order (the first failure is reported, as `append` would report it);
- * then the XADDs to each stream and to its partition's log, exactly as APPEND_SCRIPT writes them.
+ * then the XADDs to each stream and to its partition's log, exactly as `appendScript` writes them,
+ * then the id index of each partition is trimmed to the window (id-window.ts).
  *
  * A batch that fails may be the exact retry of one that was stored (its reply was lost): when
  * every event of every request is already stored, in its stream, at the versions the batch
@@ -21,7 +23,8 @@ import { keySlot, type RedisKeys } from './keys.ts';
  * {'conflict', request, current} | {'duplicate', request, id, existing} | {'stored', first
  * version per request}.
  */
-export const APPEND_MANY_SCRIPT = `
+export function appendManyScript(idWindow: number): string {
+  return `${trimIdsLua(idWindow)}
 local P, R = tonumber(ARGV[1]), tonumber(ARGV[2])
 local reqs, cursor = {}, 3
 for r = 1, R do
@@ -114,12 +117,14 @@ for _, q in ipairs(reqs) do
     table.insert(result, logId)
   end
 end
+for _, q in ipairs(reqs) do trimIds(q.log, q.ids) end
 return result
 `;
+}
 
 type Argument = string | Buffer;
 
-/** The 7 script arguments of each event, shared with APPEND_SCRIPT's layout. */
+/** The 7 script arguments of each event, shared with appendScript's layout. */
 export function eventArgs(events: readonly EncodedEvent[]): Argument[] {
   const out: Argument[] = [];
   for (const e of events) {
@@ -143,7 +148,7 @@ export function expectedArgs(request: AppendRequest): [string, string] {
 }
 
 /**
- * Keys and arguments of APPEND_MANY_SCRIPT for `requests`, checked before anything is sent: an
+ * Keys and arguments of appendManyScript for `requests`, checked before anything is sent: an
  * event id may appear once in the batch, and on a cluster every key must hash to one slot,
  * which holds for streams of one partition (their keys share its hash tag `{p<n>}`).
  */

@@ -1,3 +1,5 @@
+import { trimIdsLua } from './id-window.ts';
+
 /**
  * The append, as one Lua script: the expected-version check, the duplicate-id check and both
  * XADDs run atomically on the server. KEYS: stream, partition log, id index (one slot).
@@ -8,7 +10,8 @@
  * Partition-log ids are explicit `<ms>-<seq>`: ms = max(event time, last ms), so the log is a
  * time index that never goes backwards even when writers' clocks disagree.
  */
-export const APPEND_SCRIPT = `
+export function appendScript(idWindow: number): string {
+  return `${trimIdsLua(idWindow)}
 local stream, log, ids = KEYS[1], KEYS[2], KEYS[3]
 local kind, expected, streamId, count = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 
@@ -58,5 +61,7 @@ for i = 0, count - 1 do
   redis.call('HSET', ids, ARGV[base], v .. ' ' .. streamId)
   table.insert(result, logId)
 end
+trimIds(log, ids)
 return result
 `;
+}

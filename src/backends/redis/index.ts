@@ -16,5 +16,6 @@ export function redis(options?: RedisDriverOptions): RedisDriver {
   arg.optional(o.prefix, (p) => arg.string(p, 'prefix'));
   arg.optional(o.waitForAof, (w) => arg.object(w, 'waitForAof'));
   arg.optional(o.blockMs, (ms) => arg.nonNegative(ms, 'blockMs'));
+  arg.optional(o.idWindow, (n) => arg.positiveInt(n, 'idWindow'));
   return new RedisDriver(o);
 }

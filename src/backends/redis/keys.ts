@@ -8,7 +8,8 @@ import { InvalidArgumentError } from '../../core/errors.ts';
  *
  *   <prefix>:{p<n>}:s:<streamId>          the stream's events, entry ids 0-<version>
  *   <prefix>:{p<n>}:all                   the partition log, entry ids <ms>-<seq> (the time index)
- *   <prefix>:{p<n>}:ids                   hash: event id -> "<version> <streamId>" (dedup)
+ *   <prefix>:{p<n>}:ids                   hash: event id -> "<version> <streamId>" (dedup), the
+ *                                         partition's last `idWindow` ids (id-window.ts)
  *   <prefix>:{p<n>}:snap:<streamId>:<name> hash: a snapshot
  *   <prefix>:{p<n>}:dlq:<group>           native group's dead letters in that partition
  *   <prefix>:{p<n>}:rd:<group>            dead letters redriven to the group, read like the log

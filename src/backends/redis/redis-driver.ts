@@ -11,8 +11,9 @@ import type {
 } from '../../core/driver.ts';
 import { untilAborted } from '../../core/sleep.ts';
 import { DriverError, DuplicateEventIdError, ExpectedVersionConflictError, InvalidArgumentError } from '../../core/errors.ts';
-import { APPEND_MANY_SCRIPT, appendManyCall, eventArgs, expectedArgs } from './append-many-script.ts';
-import { APPEND_SCRIPT } from './append-script.ts';
+import { appendManyCall, appendManyScript, eventArgs, expectedArgs } from './append-many-script.ts';
+import { appendScript } from './append-script.ts';
+import { DEFAULT_ID_WINDOW } from './id-window.ts';
 import { arr, connectClient, connectCluster, evalScript, fields, str, type RedisConnection, type Reply } from './connection.ts';
 import { idToOffset, offsetToId, RedisKeys } from './keys.ts';
 import { RedisConsumerGroups } from './consumer-groups.ts';
@@ -36,6 +37,12 @@ export interface RedisDriverOptions {
   readonly waitForAof?: { readonly local: 0 | 1; readonly replicas: number; readonly timeoutMs: number };
   /** Longest a blocking read of a live subscription waits before the core looks again. Default 1000 ms. */
   readonly blockMs?: number;
+  /**
+   * Event ids each partition's id index keeps for the duplicate check: an id among the
+   * partition's last `idWindow` is refused; an older one is no longer checked (an exact retry
+   * with an expected version is still recognised). Default 100000 (~100 bytes of Redis memory each).
+   */
+  readonly idWindow?: number;
 }
 
 const NAME = 'redis';
@@ -57,6 +64,9 @@ export class RedisDriver implements ConditionalAppendDriver {
   readonly keys: RedisKeys;
   readonly consumerGroups: RedisConsumerGroups;
   readonly #options: RedisDriverOptions;
+  /** The append scripts, with the id window baked in. */
+  readonly #appendScript: string;
+  readonly #appendManyScript: string;
   #conn: RedisConnection | undefined;
   #idleBlocking: (RedisConnection & { close(): Promise<void> })[] = [];
   #allBlocking = new Set<RedisConnection & { close(): Promise<void> }>();
@@ -70,6 +80,10 @@ export class RedisDriver implements ConditionalAppendDriver {
     this.partitions = partitions;
     this.keys = new RedisKeys(options.prefix ?? 'ef');
     this.#options = options;
+    const idWindow = options.idWindow ?? DEFAULT_ID_WINDOW;
+    if (!Number.isSafeInteger(idWindow) || idWindow < 1) throw new InvalidArgumentError('idWindow must be a positive integer');
+    this.#appendScript = appendScript(idWindow);
+    this.#appendManyScript = appendManyScript(idWindow);
     this.consumerGroups = new RedisConsumerGroups({
       keys: this.keys,
       partitions,
@@ -113,7 +127,7 @@ export class RedisDriver implements ConditionalAppendDriver {
     const p = request.partition;
     const keys = [this.keys.stream(p, request.streamId), this.keys.all(p), this.keys.ids(p)];
     const args = [...expectedArgs(request), request.streamId, String(request.events.length), ...eventArgs(request.events)];
-    const reply = arr(await evalScript(this.#c, APPEND_SCRIPT, keys, args));
+    const reply = arr(await evalScript(this.#c, this.#appendScript, keys, args));
     const status = str(reply[0]);
     if (status === 'conflict') {
       throw new ExpectedVersionConflictError(request.streamId, request.expectedVersion, Number(str(reply[1])), NAME);
@@ -127,7 +141,7 @@ export class RedisDriver implements ConditionalAppendDriver {
   }
 
   /**
-   * Appends to several streams in one script (APPEND_MANY_SCRIPT): all or none. On a cluster
+   * Appends to several streams in one script (`appendManyScript`): all or none. On a cluster
    * the streams must share one hash slot (streams of one partition); otherwise it throws an
    * `InvalidArgumentError` naming each stream's partition and slot, before anything is sent.
    * An exact retry of a batch that was stored is answered with what the first try stored
@@ -135,7 +149,7 @@ export class RedisDriver implements ConditionalAppendDriver {
    */
   async appendMany(requests: readonly AppendRequest[]): Promise<AppendResult[]> {
     const call = appendManyCall(this.keys, requests, this.#options.cluster !== undefined);
-    const reply = arr(await evalScript(this.#c, APPEND_MANY_SCRIPT, call.keys, call.args));
+    const reply = arr(await evalScript(this.#c, this.#appendManyScript, call.keys, call.args));
     const status = str(reply[0]);
     if (status === 'conflict') {
       const request = requests[Number(str(reply[1])) - 1]!;
