@@ -2,7 +2,7 @@
 // and checkpoints that restore it exactly.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CHECKPOINT_IDS, ID_WINDOW, PartitionIndex } from '../../src/core/log/partition-index.ts';
+import { CHECKPOINT_IDS, ID_WINDOW, ID_WINDOW_SLACK, PartitionIndex } from '../../src/core/log/partition-index.ts';
 import type { PartitionOwnerDriver, PartitionRange, StoredEvent } from '../../src/index.ts';
 
 const event = (streamId: string, version: number, offset: number): Pick<StoredEvent, 'id' | 'streamId' | 'version' | 'position'> => ({
@@ -44,13 +44,21 @@ function logDriver(checkpoint: Uint8Array | undefined, tail: StoredEvent[]): Par
 describe('partition index', () => {
   it('keeps the last ID_WINDOW event ids for the duplicate check, and every offset', () => {
     const index = new PartitionIndex(0);
-    for (let i = 0; i <= ID_WINDOW; i++) index.add(event(`s-${i % 7}`, Math.floor(i / 7) + 1, i * 2));
-    assert.equal(index.size, ID_WINDOW + 1);
+    // Past the window and its slack: the oldest ids are dropped down to the window, in one pass.
+    const total = ID_WINDOW + ID_WINDOW_SLACK + 1;
+    for (let i = 0; i < total; i++) index.add(event(`s-${i % 7}`, Math.floor(i / 7) + 1, i * 2));
+    const idOf = (i: number): string => `s-${i % 7}/${Math.floor(i / 7) + 1}`;
+    assert.equal(index.size, total);
     assert.equal(index.idOffset('s-0/1'), undefined, 'the oldest id left the window');
-    assert.equal(index.idOffset('s-1/1'), 2n, 'the next one is still in it');
-    assert.equal(index.idOffset(`s-${ID_WINDOW % 7}/${Math.floor(ID_WINDOW / 7) + 1}`), BigInt(ID_WINDOW * 2));
+    assert.equal(index.idOffset(idOf(total - ID_WINDOW - 1)), undefined, 'so did every id before the window');
+    assert.equal(index.idOffset(idOf(total - ID_WINDOW)), BigInt((total - ID_WINDOW) * 2), 'the window starts right after');
+    assert.equal(index.idOffset(idOf(total - 1)), BigInt((total - 1) * 2));
     assert.equal(index.offsetOf('s-0', 1), 0n, 'offsets are all kept');
-    assert.equal(index.version('s-3'), Math.floor((ID_WINDOW - 3) / 7) + 1);
+    assert.equal(index.version('s-3'), Math.floor((total - 1 - 3) / 7) + 1);
+    // Many more events: the window stays bounded.
+    for (let i = total; i < total + 3 * ID_WINDOW; i++) index.add(event(`s-${i % 7}`, Math.floor(i / 7) + 1, i * 2));
+    assert.equal(index.idOffset(idOf(total + ID_WINDOW)), undefined, 'old ids keep leaving');
+    assert.equal(index.idOffset(idOf(total + 3 * ID_WINDOW - 1)), BigInt((total + 3 * ID_WINDOW - 1) * 2));
   });
 
   it('restores a checkpoint exactly and reads only the tail after it', async () => {
