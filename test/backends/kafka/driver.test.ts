@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { Admin, Producer } from '@platformatic/kafka';
 import { kafka, type KafkaDriver } from '../../../src/backends/kafka/index.ts';
-import { KafkaNames } from '../../../src/backends/kafka/topics.ts';
 import type { AppendRequest, EncodedEvent } from '../../../src/core/driver.ts';
 import { InvalidArgumentError, PartitionFencedError } from '../../../src/core/errors.ts';
 import { partitionOf } from '../../../src/core/partition.ts';
+import { deleteStoreTopics } from './cleanup.ts';
 import { KAFKA_BROKERS, uniqueName } from '../../services/env.ts';
 
 const prefixes: string[] = [];
@@ -24,14 +24,7 @@ async function openDriver(prefix: string, partitions = 2): Promise<KafkaDriver> 
 after(async () => {
   await Promise.allSettled(closers.map((c) => c()));
   await Promise.allSettled(drivers.map((d) => d.close()));
-  const admin = new Admin({ clientId: 'driver-test-cleanup', bootstrapBrokers: KAFKA_BROKERS });
-  const topics = new Set(await admin.listTopics());
-  const mine = prefixes
-    .map((p) => new KafkaNames(p))
-    .flatMap((n) => [n.events, n.snapshots, n.index()])
-    .filter((t) => topics.has(t));
-  if (mine.length > 0) await admin.deleteTopics({ topics: mine });
-  await admin.close();
+  await deleteStoreTopics(prefixes, 'driver-test-cleanup');
 });
 
 let ids = 0;

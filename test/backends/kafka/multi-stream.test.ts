@@ -4,11 +4,11 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { Admin, FetchIsolationLevels, ListOffsetTimestamps, Producer } from '@platformatic/kafka';
 import { kafka, type KafkaDriver } from '../../../src/backends/kafka/index.ts';
-import { KafkaNames } from '../../../src/backends/kafka/topics.ts';
 import { eventRecord } from '../../../src/backends/kafka/records.ts';
 import { AppendTooLargeError, createEventStore, ExpectedVersionConflictError, type EventStore } from '../../../src/index.ts';
 import { partitionOf } from '../../../src/core/partition.ts';
 import { Deposited, Withdrawn, accountEvents } from '../../conformance/fixtures.ts';
+import { deleteStoreTopics } from './cleanup.ts';
 import { KAFKA_BROKERS, uniqueName } from '../../services/env.ts';
 import { runtimeOf } from '../../support/runtime.ts';
 
@@ -27,14 +27,7 @@ async function openStore(prefix: string, partitions = 4): Promise<{ store: Store
 
 after(async () => {
   await Promise.allSettled(stores.map((s) => s.close()));
-  const admin = new Admin({ clientId: 'multi-test-cleanup', bootstrapBrokers: KAFKA_BROKERS });
-  const topics = new Set(await admin.listTopics());
-  const mine = prefixes
-    .map((p) => new KafkaNames(p))
-    .flatMap((n) => [n.events, n.snapshots, n.index()])
-    .filter((t) => topics.has(t));
-  if (mine.length > 0) await admin.deleteTopics({ topics: mine });
-  await admin.close();
+  await deleteStoreTopics(prefixes, 'multi-test-cleanup');
 });
 
 /** A stream id that lands in `partition`. */

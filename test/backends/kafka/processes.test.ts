@@ -4,23 +4,15 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { after, describe, it } from 'node:test';
-import { Admin } from '@platformatic/kafka';
 import { createEventStore } from '../../../src/index.ts';
 import { kafka } from '../../../src/backends/kafka/index.ts';
-import { KafkaNames } from '../../../src/backends/kafka/topics.ts';
 import { Deposited, Withdrawn } from '../../conformance/fixtures.ts';
+import { deleteStoreTopics } from './cleanup.ts';
 import { KAFKA_BROKERS, uniqueName } from '../../services/env.ts';
 
 const prefixes: string[] = [];
 after(async () => {
-  const admin = new Admin({ clientId: 'processes-test-cleanup', bootstrapBrokers: KAFKA_BROKERS });
-  const topics = new Set(await admin.listTopics());
-  const mine = prefixes
-    .map((p) => new KafkaNames(p))
-    .flatMap((n) => [n.events, n.snapshots, n.index()])
-    .filter((t) => topics.has(t));
-  if (mine.length > 0) await admin.deleteTopics({ topics: mine });
-  await admin.close();
+  await deleteStoreTopics(prefixes, 'processes-test-cleanup');
 });
 
 const worker = new URL('./writer-worker.ts', import.meta.url).pathname;

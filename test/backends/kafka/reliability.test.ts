@@ -22,6 +22,7 @@ import { KafkaNames } from '../../../src/backends/kafka/topics.ts';
 import { filterCommitted } from '../../../src/backends/kafka/log.ts';
 import { startPrivateKafka, type PrivateKafka } from '../../../scripts/services.ts';
 import { Deposited, Withdrawn } from '../../conformance/fixtures.ts';
+import { deleteStoreTopics } from './cleanup.ts';
 import { KAFKA_BROKERS, uniqueName } from '../../services/env.ts';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -29,18 +30,7 @@ const PARTITIONS = 4;
 
 const sharedPrefixes: string[] = [];
 after(async () => {
-  if (sharedPrefixes.length === 0) return;
-  const admin = new Admin({ clientId: 'reliability-test-cleanup', bootstrapBrokers: KAFKA_BROKERS });
-  try {
-    const topics = new Set(await admin.listTopics());
-    const mine = sharedPrefixes
-      .map((p) => new KafkaNames(p))
-      .flatMap((n) => [n.events, n.snapshots, n.index()])
-      .filter((t) => topics.has(t));
-    if (mine.length > 0) await admin.deleteTopics({ topics: mine });
-  } finally {
-    await admin.close();
-  }
+  await deleteStoreTopics(sharedPrefixes, 'reliability-test-cleanup');
 });
 
 function openStore(options: KafkaDriverOptions, onBackgroundError?: (error: unknown) => void) {
