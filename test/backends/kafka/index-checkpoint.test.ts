@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { Admin } from '@platformatic/kafka';
 import { kafka, type KafkaDriver } from '../../../src/backends/kafka/index.ts';
+import { CheckpointAssembler, checkpointRecords } from '../../../src/backends/kafka/index-checkpoints.ts';
+import type { LogRecord } from '../../../src/backends/kafka/log.ts';
 import { KafkaNames } from '../../../src/backends/kafka/topics.ts';
 import { decodeIndex, encodeIndex } from '../../../src/core/log/index-checkpoint.ts';
 import { createEventStore, DuplicateEventIdError, ExpectedVersionConflictError } from '../../../src/index.ts';
@@ -106,5 +108,30 @@ describe('index checkpoints', () => {
     const next = await coldWriter.store.append('account-5', Deposited({ amount: 1 }), { expectedVersion: 100 });
     assert.equal(next.nextExpectedVersion, 101);
     assert.equal(await writer.store.streamVersion('account-5'), 101, 'the first writer sees it');
+  });
+});
+
+describe('index checkpoint chunks', () => {
+  const target = { topic: 't', partition: 0 };
+  const asRead = (records: ReturnType<typeof checkpointRecords>, from = 0): LogRecord[] =>
+    records.map((r, i) => ({ offset: BigInt(from + i), key: r.key, value: r.value, headers: [...r.headers], timestamp: r.timestamp }));
+
+  it('reassembles a checkpoint of several chunks, and takes the last complete one', () => {
+    const big = new Uint8Array(1_300_000).map((_, i) => i % 251);
+    const older = checkpointRecords(target, new Uint8Array([1, 2, 3]));
+    const chunks = checkpointRecords(target, big);
+    assert.equal(chunks.length, 3, 'split in 512 KiB chunks');
+    const assembler = new CheckpointAssembler();
+    for (const r of [...asRead(older), ...asRead(chunks, 10)]) assembler.add(r);
+    assert.deepEqual(Buffer.from(assembler.latest!), Buffer.from(big));
+  });
+
+  it('ignores an incomplete checkpoint and stray chunks of older ones (compaction leftovers)', () => {
+    const complete = checkpointRecords(target, new Uint8Array(700_000).fill(7));
+    const stray = checkpointRecords(target, new Uint8Array(1_200_000).fill(1)).slice(2); // its chunk 2 only
+    const partial = checkpointRecords(target, new Uint8Array(1_200_000).fill(9)).slice(0, 2); // no chunk 2
+    const assembler = new CheckpointAssembler();
+    for (const r of [...asRead(stray), ...asRead(complete, 5), ...asRead(partial, 20)]) assembler.add(r);
+    assert.deepEqual(Buffer.from(assembler.latest!), Buffer.from(new Uint8Array(700_000).fill(7)));
   });
 });
