@@ -4,6 +4,7 @@
 //   npm run bench -- --quick          # small sizes and 2 rounds, a smoke test of the harness
 //   npm run bench -- --rounds 5       # rounds per suite (default 3, --quick 2)
 //   npm run bench -- --suite kafka    # one suite: sqlite (vs Emmett), redis (vs raw node-redis) or kafka (vs raw @platformatic/kafka)
+//   npm run bench -- --suite scale    # 4 Kafka writer processes vs one (routed appends): bench/kafka-scale.ts
 //   npm run bench -- --n 5000         # batch-1 appends (batch-100 calls scale with it)
 //   npm run bench -- --json           # JSON on stdout (the tables go to stderr); an array when several suites ran
 //   npm run bench -- --redis-url redis://host:6379   # default: $REDIS_URL, else redis://127.0.0.1:6379
@@ -28,6 +29,12 @@ import { markdownReport } from './markdown-report.ts';
 import { runSuite } from './suite-run.ts';
 import type { BenchConfig, Suite } from './target.ts';
 import { suites } from './workloads/index.ts';
+
+// `--suite scale` is a bench of its own (several OS processes): kafka-scale.ts.
+if (process.argv.includes('scale') && process.argv[process.argv.indexOf('scale') - 1] === '--suite') {
+  await import('./kafka-scale.ts');
+  process.exit(0);
+}
 
 const { values: args } = parseArgs({
   options: {

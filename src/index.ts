@@ -49,6 +49,7 @@ export type {
 export { supportsAppendMany } from './core/stream-access.ts';
 export {
   AppendTooLargeError,
+  BackendUnavailableError,
   CommandRejectedError,
   ConcurrencyError,
   DriverError,
@@ -58,6 +59,7 @@ export {
   EventTooLargeError,
   ExpectedVersionConflictError,
   InvalidArgumentError,
+  InvalidConnectionUrlError,
   InvalidEventError,
   InvalidStreamNameError,
   PartitionFencedError,
@@ -65,3 +67,5 @@ export {
   UnknownEventTypeError,
 } from './core/errors.ts';
 export type { EventfoldErrorCode, ValidationIssue } from './core/errors.ts';
+export { openDriver, openStore } from './connect/open-driver.ts';
+export type { OpenDriverOptions } from './connect/open-driver.ts';

@@ -93,8 +93,8 @@ async function prepareKafka(node: KafkaNode, header: string): Promise<void> {
       `${node.lib}/*`,
       'kafka.tools.StorageTool',
       'format',
-      '-t',
-      clusterId,
+      // One argument: a base64url id may start with '-' (1 in 64), which `-t <id>` reads as an option.
+      `--cluster-id=${clusterId}`,
       '-c',
       node.props,
       '--ignore-formatted',

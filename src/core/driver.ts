@@ -88,6 +88,32 @@ export interface DriverBase {
 
   /** Competing consumers inside a group with delivery counts and dead letters, where the backend has them natively. */
   readonly consumerGroups?: ConsumerGroupDriver;
+
+  /**
+   * Optional, for tools (`eventfold streams`, `stats`): one page of the store's streams with
+   * their current versions, in no promised order, about `limit` of them (a page may be short, or
+   * a little longer: Redis SCAN steps); `cursor` is what the previous page returned (undefined
+   * for the first). A
+   * stream appended to while paging may be missed or reported at an older version. Without it
+   * the core derives the list (`core/stream-list.ts`): from index checkpoints and the tail on a
+   * log, else by scanning every partition.
+   */
+  listStreams?(page: { readonly cursor: string | undefined; readonly limit: number }): Promise<StreamPage>;
+  /** Optional, for tools (`eventfold groups`): the names of the groups with a saved checkpoint. */
+  listCheckpointGroups?(): Promise<string[]>;
+}
+
+/** A stream and its current version, as `listStreams` reports it. */
+export interface StreamSummary {
+  readonly streamId: string;
+  readonly partition: number;
+  readonly version: number;
+}
+
+export interface StreamPage {
+  readonly streams: readonly StreamSummary[];
+  /** Where the next page starts; undefined on the last page. */
+  readonly cursor: string | undefined;
 }
 
 /** A store that checks the expected version itself, inside the atomic append (SQLite, Redis, PostgreSQL). */
@@ -144,6 +170,52 @@ export interface PartitionOwnerDriver extends DriverBase {
   readIndexCheckpoint?(partition: number): Promise<Uint8Array | undefined>;
   /** Events a partition's index grows by between two checkpoints (at least; later ones are spaced wider). Default 20000. */
   readonly indexCheckpointEvents?: number;
+  /**
+   * Writer processes of the store share the partitions out, and an append to a partition this
+   * process does not own goes to its owner as a request (core/log/append-router.ts). Without
+   * it, a writer takes a partition over whenever it appends there (takeover on demand).
+   */
+  readonly routing?: AppendRouting;
+}
+
+/**
+ * The writers of one store as a group (Kafka: a consumer group over a requests topic
+ * partitioned like the events; Pulsar: a Failover subscription). The backend decides who owns
+ * which partition and carries requests and replies as opaque bytes; the core appends and
+ * answers (core/log/append-router.ts).
+ */
+export interface AppendRouting {
+  /** Joins the group; resolves once `handler.owned` has heard the first assignment. */
+  join(handler: RoutingHandler): Promise<RoutingMember>;
+}
+
+export interface RoutingHandler {
+  /** The partitions this process owns now (the whole set, after each change of the group). */
+  owned(partitions: ReadonlySet<number>): void;
+  /**
+   * Requests sent to a partition this process owns, in order. Resolves with the offset the
+   * partition's requests are done up to (exclusive: the next owner starts there), which is the
+   * offset after the last one unless this process lost the partition meanwhile. The backend
+   * fetches that partition's next requests only after it resolves.
+   */
+  requests(partition: number, batch: readonly RoutedBytes[]): Promise<bigint>;
+  /** A reply addressed to this process. */
+  reply(bytes: Uint8Array): void;
+}
+
+export interface RoutedBytes {
+  readonly offset: bigint;
+  readonly bytes: Uint8Array;
+}
+
+export interface RoutingMember {
+  /** Where replies to this process go; requests carry it. */
+  readonly address: string;
+  /** Sends a request to the owner of `partition`, whoever it is now or will be. */
+  send(partition: number, bytes: Uint8Array): Promise<void>;
+  reply(address: string, bytes: Uint8Array): Promise<void>;
+  /** Leaves the group (its partitions go to the others at once). */
+  leave(): Promise<void>;
 }
 
 export interface AppendLimits {

@@ -18,7 +18,8 @@ export type EventfoldErrorCode =
   | 'DRIVER_ERROR'
   | 'COMMAND_REJECTED'
   | 'PARTITION_FENCED'
-  | 'APPEND_TOO_LARGE';
+  | 'APPEND_TOO_LARGE'
+  | 'BACKEND_UNAVAILABLE';
 
 export class EventfoldError extends Error {
   readonly code: EventfoldErrorCode;
@@ -141,6 +142,43 @@ export class EventTooLargeError extends EventfoldError {
 export class InvalidArgumentError extends EventfoldError {
   constructor(message: string, code: 'INVALID_ARGUMENT' | 'INVALID_STREAM_NAME' = 'INVALID_ARGUMENT') {
     super(code, message);
+  }
+}
+
+/**
+ * A connection URL (`openDriver('redis://…')`) is malformed or has an unknown or invalid query
+ * parameter; an `InvalidArgumentError` too. The message shows the URL with its password redacted.
+ */
+export class InvalidConnectionUrlError extends InvalidArgumentError {
+  /** The query parameter at fault, when one is. */
+  readonly parameter: string | undefined;
+  constructor(message: string, parameter?: string) {
+    super(message);
+    this.parameter = parameter;
+  }
+}
+
+/**
+ * The backend a connection URL names cannot be used here: it is not part of this version of
+ * eventfold (`missingPackage` undefined), or its client, an optional peer dependency, is not
+ * installed (`missingPackage` names what to `npm install`).
+ */
+export class BackendUnavailableError extends EventfoldError {
+  readonly backend: string;
+  readonly missingPackage: string | undefined;
+  constructor(backend: string, reason: { missingPackage: string; cause?: unknown } | 'not-in-this-version') {
+    if (reason === 'not-in-this-version') {
+      super('BACKEND_UNAVAILABLE', `the ${backend} backend is not available in this version of eventfold`);
+      this.missingPackage = undefined;
+    } else {
+      super(
+        'BACKEND_UNAVAILABLE',
+        `the ${backend} backend needs the package "${reason.missingPackage}": npm install ${reason.missingPackage}`,
+        { cause: reason.cause },
+      );
+      this.missingPackage = reason.missingPackage;
+    }
+    this.backend = backend;
   }
 }
 

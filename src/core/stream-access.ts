@@ -1,5 +1,6 @@
 import type { AppendRequest, AppendResult, EventStoreDriver, Position, StoredEvent, VersionRange } from './driver.ts';
 import { InvalidArgumentError } from './errors.ts';
+import { AppendRouter } from './log/append-router.ts';
 import { LogStreams } from './log/log-streams.ts';
 import { PartitionIndexes } from './log/partition-index.ts';
 import { PartitionOwners } from './log/partition-owners.ts';
@@ -43,7 +44,9 @@ export function streamAccess(driver: EventStoreDriver): StreamAccess {
     };
   }
   const indexes = new PartitionIndexes();
-  const owners = new PartitionOwners(driver, indexes);
+  // With routing, writer processes share the partitions out; without, a writer takes a
+  // partition over when it appends there (partition-owners.ts).
+  const owners = driver.routing ? new AppendRouter(driver, driver.routing, indexes) : new PartitionOwners(driver, indexes);
   const reads = new LogStreams(driver, indexes);
   return {
     multiStreamAppend: supportsAppendMany(driver),
@@ -57,6 +60,6 @@ export function streamAccess(driver: EventStoreDriver): StreamAccess {
     },
     streamVersion: (streamId, partition) => reads.streamVersion(streamId, partition),
     readStream: (streamId, partition, range) => reads.readStream(streamId, partition, range),
-    release: () => owners.releaseAll(),
+    release: () => (owners instanceof AppendRouter ? owners.close() : owners.releaseAll()),
   };
 }

@@ -16,6 +16,9 @@ export const KAFKA_BROKERS: string[] = env('EVENTFOLD_KAFKA_BROKERS', '127.0.0.1
 /** Pulsar web service (admin REST and WebSocket API), e.g. http://127.0.0.1:8080. */
 export const PULSAR_URL: string = env('EVENTFOLD_PULSAR_URL', 'http://127.0.0.1:8080').replace(/\/+$/, '');
 
+/** Pulsar binary protocol (src/backends/pulsar/client), e.g. pulsar://127.0.0.1:6650. */
+export const PULSAR_SERVICE_URL: string = env('EVENTFOLD_PULSAR_SERVICE_URL', 'pulsar://127.0.0.1:6650');
+
 /** The same host as PULSAR_URL with the ws:/wss: scheme, for /ws/v2/... endpoints. */
 export const PULSAR_WS_URL: string = PULSAR_URL.replace(/^http/, 'ws');
 

@@ -2,10 +2,11 @@
 // writes each event to a SQLite read model, and SIGKILLs itself right after writing the Nth
 // event, before acknowledging it.
 //   node group-worker.ts <backend> <prefix> <group> <read model file> <die after N>
-// <backend>: `redis:<url>` or `kafka:<broker,broker…>`.
+// <backend>: `redis:<url>`, `kafka:<broker,broker…>` or `postgres:<url>` (the prefix is the schema).
 import { DatabaseSync } from 'node:sqlite';
 import { createEventStore, type EventStoreDriver } from '../../src/index.ts';
 import { kafka } from '../../src/backends/kafka/index.ts';
+import { postgres } from '../../src/backends/postgres/index.ts';
 import { redis } from '../../src/backends/redis/index.ts';
 import { Deposited, Withdrawn } from '../conformance/fixtures.ts';
 import { applyToReadModel } from './read-model.ts';
@@ -17,6 +18,7 @@ const dieAfter = Number(dieAfterArg);
 
 function driver(): EventStoreDriver {
   if (kind === 'redis') return redis({ url: connection, prefix: prefix!, partitions: 2 });
+  if (kind === 'postgres') return postgres({ connectionString: connection, schema: prefix! });
   // The same group timings as test/backends/kafka/consumer-groups.test.ts: the broker's floor for session timeouts is 6 s.
   if (kind === 'kafka')
     return kafka({

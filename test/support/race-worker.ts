@@ -4,9 +4,11 @@
 //   node race-worker.ts sqlite <file> <worker> <rounds> <startAt>
 //   node race-worker.ts redis <url> <prefix> <worker> <rounds> <startAt>
 //   node race-worker.ts fenced-sqlite <file> <worker> <rounds> <startAt>
+//   node race-worker.ts postgres <url> <schema> <worker> <rounds> <startAt>
 import { createEventStore, ExpectedVersionConflictError, type EventStoreDriver } from '../../src/index.ts';
 import { sqlite } from '../../src/backends/sqlite/index.ts';
 import { redis } from '../../src/backends/redis/index.ts';
+import { postgres } from '../../src/backends/postgres/index.ts';
 import { Deposited, Withdrawn } from '../conformance/fixtures.ts';
 import { fencedSqlite } from './fenced-sqlite.ts';
 
@@ -15,6 +17,7 @@ const backend = args.shift();
 let driver: EventStoreDriver;
 if (backend === 'sqlite') driver = sqlite({ path: args.shift()!, busyTimeoutMs: 20_000 });
 else if (backend === 'fenced-sqlite') driver = fencedSqlite(args.shift()!);
+else if (backend === 'postgres') driver = postgres({ connectionString: args.shift()!, schema: args.shift()! });
 else if (backend === 'redis') driver = redis({ url: args.shift()!, prefix: args.shift()!, partitions: 4 });
 else throw new Error(`unknown backend ${backend}`);
 const [worker, roundsArg, startAtArg] = args;

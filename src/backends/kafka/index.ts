@@ -21,5 +21,11 @@ export function kafka(options?: KafkaDriverOptions): KafkaDriver {
   arg.optional(o.blockMs, (ms) => arg.nonNegative(ms, 'blockMs'));
   arg.optional(o.consumerGroups, (c) => arg.object(c, 'consumerGroups'));
   arg.optional(o.indexCheckpointEvents, (n) => arg.positiveInt(n, 'indexCheckpointEvents'));
+  if (o.routing !== undefined && o.routing !== false) {
+    const r = arg.object(o.routing, 'routing');
+    arg.optional(r.sessionTimeoutMs, (n) => arg.positiveInt(n, 'routing.sessionTimeoutMs'));
+    arg.optional(r.heartbeatIntervalMs, (n) => arg.positiveInt(n, 'routing.heartbeatIntervalMs'));
+    arg.optional(r.rebalanceTimeoutMs, (n) => arg.positiveInt(n, 'routing.rebalanceTimeoutMs'));
+  }
   return new KafkaDriver(o);
 }

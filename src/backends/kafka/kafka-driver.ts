@@ -3,6 +3,7 @@ import type {
   AppendLimits,
   AppendRequest,
   AppendResult,
+  AppendRouting,
   DriverCapabilities,
   PartitionLease,
   PartitionOwnerDriver,
@@ -25,6 +26,7 @@ import { CheckpointAssembler, INDEX_TOPIC_CONFIG } from './index-checkpoints.ts'
 import { KafkaSnapshots } from './snapshots.ts';
 import { KafkaWaiter } from './waiter.ts';
 import { KafkaWriters } from './writers.ts';
+import { KafkaWriterGroup, type KafkaRoutingOptions } from './routing/writer-group.ts';
 import { type PageReader, scanLog } from '../log/scan.ts';
 
 export interface KafkaDriverOptions {
@@ -64,6 +66,14 @@ export interface KafkaDriverOptions {
    * the index's size at least). Default 20000.
    */
   readonly indexCheckpointEvents?: number;
+  /**
+   * Stable partition ownership: the store's writer processes form the consumer group
+   * `<prefix>._writers`, which gives each partition to one of them, and an append to a
+   * partition another process owns is sent to it (core/log/append-router.ts, the group's
+   * timings here). `false`: every writer takes a partition over when it appends there
+   * (takeover on demand; for one writer process, or tests of fencing). Default on.
+   */
+  readonly routing?: false | KafkaRoutingOptions;
 }
 
 const LONG_MAX = '9223372036854775807';
@@ -88,6 +98,8 @@ export class KafkaDriver implements PartitionOwnerDriver {
   readonly layout: TopicLayout;
   /** Native consumer groups for `store.consume`: see groups/. */
   readonly consumerGroups: KafkaConsumerGroups;
+  /** The writer group (routing/), unless `routing: false`. */
+  readonly routing: AppendRouting | undefined;
   /** Subscription checkpoints as consumer-group offsets: see checkpoints.ts. */
   readonly #checkpoints: KafkaCheckpoints;
   readonly #options: KafkaDriverOptions;
@@ -130,6 +142,10 @@ export class KafkaDriver implements PartitionOwnerDriver {
     this.#writers = new KafkaWriters({ names: this.names, layout: this.layout, transactionTimeoutMs: timeout, base, log });
     this.#snapshots = new KafkaSnapshots({ names: this.names, layout: this.layout, base, pages: (t, p) => this.#pages(t, p) });
     this.#waiter = new KafkaWaiter({ layout: this.layout, base, blockMs: options.blockMs ?? 1000, log });
+    this.routing =
+      options.routing === false
+        ? undefined
+        : new KafkaWriterGroup({ names: this.names, layout: this.layout, replicationFactor: replication, options: options.routing, base });
     this.consumerGroups = new KafkaConsumerGroups({
       names: this.names,
       layout: this.layout,

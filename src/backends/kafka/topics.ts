@@ -17,6 +17,9 @@ import { InvalidArgumentError } from '../../core/errors.ts';
  *   <prefix>._projector.<group>             consumer group of a projector (kafkaProjector)
  *   <prefix>._projector.<group>.<instance>  transactional id of one projector instance
  *   <prefix>._projector.<group>.dlq         topic: the projector's dead letters
+ *   <prefix>._writers         consumer group of the store's writers (routing/writer-group.ts)
+ *   <prefix>._requests        appends routed to a partition's owner, a partition per store partition
+ *   <prefix>._replies         the owners' answers
  *
  * Group names start with a letter or digit, so nothing under "<prefix>._projector." can be a
  * subscription's group; instance names have no ".", so "<group>.<instance>" is unambiguous.
@@ -25,6 +28,9 @@ export class KafkaNames {
   readonly prefix: string;
   readonly events: string;
   readonly snapshots: string;
+  readonly writers: string;
+  readonly requests: string;
+  readonly replies: string;
   constructor(prefix: string) {
     // Kafka topic names are at most 249 characters; leave room for ".snapshots".
     if (typeof prefix !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$/.test(prefix) || prefix.includes('..')) {
@@ -35,6 +41,9 @@ export class KafkaNames {
     this.prefix = prefix;
     this.events = `${prefix}.events`;
     this.snapshots = `${prefix}.snapshots`;
+    this.writers = `${prefix}._writers`;
+    this.requests = `${prefix}._requests`;
+    this.replies = `${prefix}._replies`;
   }
   /** Transactional id of the writer of a partition of the default events topic, or of a category's topic. */
   writer(partition: number, category?: string): string {

@@ -16,7 +16,19 @@ export interface RedisConnection {
   /** A separate connection for blocking reads, so they never hold up appends. */
   blocking(): Promise<RedisConnection & { close(): Promise<void> }>;
   readonly cluster: boolean;
+  /**
+   * One SCAN step over every key matching `match` (on a cluster: master by master, the cursor
+   * saying which). Cursor `'0'` starts, and a returned `'0'` means done.
+   */
+  scan(cursor: string, match: string, count: number): Promise<{ cursor: string; keys: string[] }>;
   close(): Promise<void>;
+}
+
+type ScanStep = (cursor: string, match: string, count: number) => Promise<{ cursor: string; keys: string[] }>;
+
+async function scanNode(node: { sendCommand(args: string[]): Promise<unknown> }, cursor: string, match: string, count: number) {
+  const [next, keys] = (await node.sendCommand(['SCAN', cursor, 'MATCH', match, 'COUNT', String(count)])) as [string, string[]];
+  return { cursor: String(next), keys: keys.map(String) };
 }
 
 export async function connectClient(options: RedisClientOptions): Promise<RedisConnection> {
@@ -25,7 +37,12 @@ export async function connectClient(options: RedisClientOptions): Promise<RedisC
     ...options,
     socket: { ...options.socket, reconnectStrategy: gate.strategy } as RedisClientOptions['socket'],
   });
-  const conn = await open(client, false, (c) => (_key, args) => c.sendCommand<Reply>(args, { typeMapping: BUFFERS }));
+  const conn = await open(
+    client,
+    false,
+    (c) => (_key, args) => c.sendCommand<Reply>(args, { typeMapping: BUFFERS }),
+    (cursor, match, count) => scanNode(client, cursor, match, count),
+  );
   gate.connected();
   return conn;
 }
@@ -40,6 +57,15 @@ export async function connectCluster(options: RedisClusterOptions): Promise<Redi
     (c) =>
       (key, args, readonly = false) =>
         c.sendCommand<Reply>(key, readonly, [...args], { typeMapping: BUFFERS }),
+    async (cursor, match, count) => {
+      // "<master index>:<that master's cursor>": each master holds its own slots' keys.
+      const [at, inner] = cursor === '0' ? [0, '0'] : [Number(cursor.slice(0, cursor.indexOf(':'))), cursor.slice(cursor.indexOf(':') + 1)];
+      const master = cluster.masters[at];
+      if (!master) return { cursor: '0', keys: [] };
+      const step = await scanNode(await cluster.nodeClient(master), inner, match, count);
+      if (step.cursor !== '0') return { cursor: `${at}:${step.cursor}`, keys: step.keys };
+      return { cursor: at + 1 < cluster.masters.length ? `${at + 1}:0` : '0', keys: step.keys };
+    },
   );
   gate.connected();
   return conn;
@@ -71,6 +97,7 @@ async function open<C extends ClientLike<C>>(
   client: C,
   cluster: boolean,
   sender: (c: C) => RedisConnection['send'],
+  scan: ScanStep,
   blocking = false,
 ): Promise<RedisConnection & { close(): Promise<void> }> {
   client.on('error', () => undefined); // node-redis reconnects by itself; failures surface on commands
@@ -78,7 +105,8 @@ async function open<C extends ClientLike<C>>(
   return {
     cluster,
     send: sender(client),
-    blocking: () => open(client.duplicate(), cluster, sender, true),
+    scan,
+    blocking: () => open(client.duplicate(), cluster, sender, scan, true),
     close: async () => {
       if (!client.isOpen) return;
       // A blocking connection may sit in XREAD BLOCK: drop it rather than wait for the reply.

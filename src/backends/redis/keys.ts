@@ -48,6 +48,21 @@ export class RedisKeys {
   group(group: string): string {
     return `${this.prefix}:g:${group}`;
   }
+  /** `SCAN MATCH` pattern of every stream key (`stream()`) of every partition. */
+  streamPattern(): string {
+    return `${this.prefix}:{p*}:s:*`;
+  }
+  /** The partition and stream id of a key `stream()` made, or undefined for any other key. */
+  parseStream(key: string): { partition: number; streamId: string } | undefined {
+    const match = /^\{p(\d+)\}:s:([A-Za-z0-9][A-Za-z0-9_.-]*)$/.exec(
+      key.startsWith(`${this.prefix}:`) ? key.slice(this.prefix.length + 1) : '',
+    );
+    return match ? { partition: Number(match[1]), streamId: match[2]! } : undefined;
+  }
+  /** `SCAN MATCH` pattern of every subscription position key (`group()`). */
+  groupPattern(): string {
+    return `${this.prefix}:g:*`;
+  }
   /** `SCAN MATCH` pattern of every key of this prefix (the prefix holds no glob characters). */
   scanPattern(): string {
     return `${this.prefix}:*`;

@@ -7,6 +7,8 @@ import type {
   Position,
   StoredEvent,
   StoredSnapshot,
+  StreamPage,
+  StreamSummary,
   VersionRange,
 } from '../../core/driver.ts';
 import { untilAborted } from '../../core/sleep.ts';
@@ -261,6 +263,39 @@ export class RedisDriver implements ConditionalAppendDriver {
   async deleteCheckpoint(group: string): Promise<void> {
     const key = this.keys.group(group);
     await this.#c.send(key, ['DEL', key]);
+  }
+
+  /**
+   * SCAN over the stream keys (on a cluster master by master), then each stream's last entry
+   * for its version. The cursor is SCAN's; a page may be short, or hold a few more than `limit`.
+   */
+  async listStreams(page: { cursor: string | undefined; limit: number }): Promise<StreamPage> {
+    let cursor = page.cursor ?? '0';
+    const found: { partition: number; streamId: string }[] = [];
+    do {
+      const step = await this.#c.scan(cursor, this.keys.streamPattern(), Math.max(10, page.limit - found.length));
+      for (const key of step.keys) {
+        const stream = this.keys.parseStream(key);
+        if (stream && stream.partition < this.partitions) found.push(stream);
+      }
+      cursor = step.cursor;
+    } while (cursor !== '0' && found.length < page.limit);
+    const streams: StreamSummary[] = await Promise.all(
+      found.map(async (s) => ({ ...s, version: await this.streamVersion(s.streamId, s.partition) })),
+    );
+    return { streams: streams.filter((s) => s.version > 0), cursor: cursor === '0' ? undefined : cursor };
+  }
+
+  async listCheckpointGroups(): Promise<string[]> {
+    const groups = new Set<string>();
+    let cursor = '0';
+    const prefix = this.keys.group('');
+    do {
+      const step = await this.#c.scan(cursor, this.keys.groupPattern(), 500);
+      for (const key of step.keys) if (key.startsWith(prefix)) groups.add(key.slice(prefix.length));
+      cursor = step.cursor;
+    } while (cursor !== '0');
+    return [...groups].sort();
   }
 
   /** Blocks on the partition logs (XREAD BLOCK) on a connection of its own. */

@@ -14,3 +14,6 @@ export function sqlite(options?: SqliteDriverOptions): SqliteDriver {
   arg.optional(o.synchronous, (s) => arg.oneOf(s, 'synchronous', ['full', 'normal']));
   return new SqliteDriver(o);
 }
+
+export { sqlProjection } from './projection.ts';
+export type { SqliteProjection, SqliteProjectionOptions, SqliteProjectionTx } from './projection.ts';

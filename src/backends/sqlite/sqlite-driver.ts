@@ -8,10 +8,21 @@ import type {
   Position,
   StoredEvent,
   StoredSnapshot,
+  StreamPage,
   VersionRange,
 } from '../../core/driver.ts';
-import { DriverError, DuplicateEventIdError, ExpectedVersionConflictError } from '../../core/errors.ts';
-import { matchesExpectedVersion } from '../../core/expected-version.ts';
+import { DriverError } from '../../core/errors.ts';
+import { appendKeys, appendResults, planAppend } from '../sql/append-plan.ts';
+import { sqliteDialect } from '../sql/dialect.ts';
+import {
+  type EventRow,
+  type EventTables,
+  eventSql,
+  type SnapshotRow,
+  snapshotParams,
+  toStoredEvent,
+  toStoredSnapshot,
+} from '../sql/event-sql.ts';
 import { CREATE_TABLES, SCHEMA_VERSION } from './schema.ts';
 
 export interface SqliteDriverOptions {
@@ -31,18 +42,7 @@ export interface SqliteDriverOptions {
 
 const NAME = 'sqlite';
 
-interface EventRow {
-  position: number | bigint;
-  id: string;
-  stream_id: string;
-  version: number;
-  type: string;
-  schema_version: number;
-  codec: string;
-  data: Uint8Array;
-  metadata: string;
-  recorded_at: number;
-}
+const TABLES: EventTables = { events: 'ef_events', snapshots: 'ef_snapshots', offsetColumn: 'position', snapshotOffsetColumn: 'offset' };
 
 /**
  * The embedded store on Node's built-in `node:sqlite`: one file in WAL mode (or memory), one
@@ -93,15 +93,15 @@ export class SqliteDriver implements ConditionalAppendDriver {
   }
 
   async append(request: AppendRequest): Promise<AppendResult> {
-    return this.#transaction(() => this.#appendOne(request));
+    return this.#transaction(() => this.#write([request]))[0]!;
   }
 
   async appendMany(requests: readonly AppendRequest[]): Promise<AppendResult[]> {
-    return this.#transaction(() => requests.map((r) => this.#appendOne(r)));
+    return this.#transaction(() => this.#write(requests));
   }
 
   async streamVersion(streamId: string, _partition?: number): Promise<number> {
-    return this.#currentVersion(streamId);
+    return (this.#s.streamVersion.get(streamId) as { version: number }).version;
   }
 
   async readStream(streamId: string, _partition: number, range: VersionRange): Promise<StoredEvent[]> {
@@ -131,23 +131,12 @@ export class SqliteDriver implements ConditionalAppendDriver {
   }
 
   async readSnapshot(streamId: string, name: string): Promise<StoredSnapshot | undefined> {
-    const row = this.#s.readSnapshot.get(streamId, name) as
-      | { schema_version: number; version: number; partition: number; offset: number | bigint; state: Uint8Array; taken_at: number }
-      | undefined;
-    if (!row) return undefined;
-    return {
-      streamId,
-      name,
-      schemaVersion: row.schema_version,
-      version: row.version,
-      position: { partition: row.partition, offset: BigInt(row.offset) },
-      state: row.state,
-      takenAt: row.taken_at,
-    };
+    const row = this.#s.readSnapshot.get(streamId, name) as SnapshotRow | undefined;
+    return row && toStoredSnapshot(streamId, name, row);
   }
 
   async writeSnapshot(s: StoredSnapshot): Promise<void> {
-    this.#s.writeSnapshot.run(s.streamId, s.name, s.schemaVersion, s.version, s.position.partition, s.position.offset, s.state, s.takenAt);
+    this.#s.writeSnapshot.run(...snapshotParams(s));
   }
 
   async readCheckpoint(group: string): Promise<readonly Position[] | undefined> {
@@ -167,33 +156,39 @@ export class SqliteDriver implements ConditionalAppendDriver {
     this.#s.deleteCheckpoint.run(group);
   }
 
+  /** Streams in id order, the cursor being the last id of the page: the (stream_id, version) index answers it. */
+  async listStreams(page: { cursor: string | undefined; limit: number }): Promise<StreamPage> {
+    const rows = this.#s.listStreams.all(page.cursor ?? '', page.limit) as { stream_id: string; version: number }[];
+    return {
+      streams: rows.map((r) => ({ streamId: r.stream_id, partition: 0, version: r.version })),
+      cursor: rows.length === page.limit ? rows[rows.length - 1]!.stream_id : undefined,
+    };
+  }
+
+  async listCheckpointGroups(): Promise<string[]> {
+    return (this.#s.listGroups.all() as { group_name: string }[]).map((r) => r.group_name);
+  }
+
   get #s(): ReturnType<typeof prepare> {
     if (!this.#statements) throw new DriverError(NAME, 'the database is not open');
     return this.#statements;
   }
 
-  #currentVersion(streamId: string): number {
-    return (this.#s.streamVersion.get(streamId) as { version: number }).version;
-  }
-
-  #appendOne(request: AppendRequest): AppendResult {
+  /** Inside a write transaction: the check reads and the inserts see one state of the file. */
+  #write(requests: readonly AppendRequest[]): AppendResult[] {
     const s = this.#s;
-    const current = this.#currentVersion(request.streamId);
-    if (!matchesExpectedVersion(request.expectedVersion, current)) {
-      throw new ExpectedVersionConflictError(request.streamId, request.expectedVersion, current, NAME);
+    const { streams, ids } = appendKeys(requests);
+    const versions = new Map(streams.map((id) => [id, (s.streamVersion.get(id) as { version: number }).version]));
+    const stored = new Map<string, { streamId: string; version: number }>();
+    for (const id of ids) {
+      const row = s.findId.get(id) as { stream_id: string; version: number } | undefined;
+      if (row) stored.set(id, { streamId: row.stream_id, version: row.version });
     }
-    for (const event of request.events) {
-      const existing = s.findId.get(event.id) as { stream_id: string; version: number } | undefined;
-      if (existing) throw new DuplicateEventIdError(event.id, { streamId: existing.stream_id, version: existing.version }, NAME);
-    }
-    const positions: Position[] = [];
-    let version = current;
-    for (const e of request.events) {
-      version++;
-      const result = s.insert.run(e.id, request.streamId, version, e.type, e.schemaVersion, e.codec, e.data, e.metadata, e.time);
-      positions.push({ partition: 0, offset: BigInt(result.lastInsertRowid) });
-    }
-    return { nextExpectedVersion: version, positions };
+    const rows = planAppend(NAME, requests, { versions, stored });
+    const offsets = rows.map(({ streamId, version, event: e }) =>
+      BigInt(s.insert.run(e.id, streamId, version, e.type, e.schemaVersion, e.codec, e.data, e.metadata, e.time).lastInsertRowid),
+    );
+    return appendResults(requests, rows, offsets);
   }
 
   /** Runs `fn` in a write transaction (synchronous, so nothing else in this process interleaves). */
@@ -214,42 +209,27 @@ export class SqliteDriver implements ConditionalAppendDriver {
 
 function prepare(db: DatabaseSync) {
   const p = (sql: string): StatementSync => db.prepare(sql);
+  const shared = eventSql(sqliteDialect, TABLES);
   return {
-    streamVersion: p('SELECT coalesce(max(version), 0) AS version FROM ef_events WHERE stream_id = ?'),
+    streamVersion: p(shared.streamVersion),
     findId: p('SELECT stream_id, version FROM ef_events WHERE id = ?'),
     insert: p(
       `INSERT INTO ef_events (id, stream_id, version, type, schema_version, codec, data, metadata, recorded_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    readStream: p('SELECT * FROM ef_events WHERE stream_id = ? AND version >= ? AND version <= ? ORDER BY version LIMIT ?'),
-    readAll: p('SELECT * FROM ef_events WHERE position > ? ORDER BY position LIMIT ?'),
-    readStreamAfter: p('SELECT * FROM ef_events WHERE position > ? AND stream_id = ? ORDER BY position LIMIT ?'),
-    head: p('SELECT max(position) AS head FROM ef_events'),
-    firstAtTime: p('SELECT min(position) AS first FROM ef_events WHERE recorded_at >= ?'),
-    readSnapshot: p('SELECT * FROM ef_snapshots WHERE stream_id = ? AND name = ?'),
-    writeSnapshot: p(
-      `INSERT INTO ef_snapshots (stream_id, name, schema_version, version, partition, offset, state, taken_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (stream_id, name) DO UPDATE SET schema_version = excluded.schema_version, version = excluded.version,
-         partition = excluded.partition, offset = excluded.offset, state = excluded.state, taken_at = excluded.taken_at`,
-    ),
+    readStream: p(shared.readStream),
+    readAll: p(shared.readLog),
+    readStreamAfter: p(shared.readLogOfStream),
+    head: p(shared.head),
+    firstAtTime: p(shared.firstAtTime),
+    readSnapshot: p(shared.readSnapshot),
+    writeSnapshot: p(shared.writeSnapshot),
     readCheckpoint: p('SELECT partition, offset FROM ef_checkpoints WHERE group_name = ? ORDER BY partition'),
     writeCheckpoint: p('INSERT INTO ef_checkpoints (group_name, partition, offset) VALUES (?, ?, ?)'),
     deleteCheckpoint: p('DELETE FROM ef_checkpoints WHERE group_name = ?'),
-  };
-}
-
-function toStoredEvent(row: EventRow): StoredEvent {
-  return {
-    id: row.id,
-    streamId: row.stream_id,
-    version: row.version,
-    type: row.type,
-    schemaVersion: row.schema_version,
-    codec: row.codec,
-    data: row.data,
-    metadata: row.metadata,
-    time: row.recorded_at,
-    position: { partition: 0, offset: BigInt(row.position) },
+    listStreams: p(
+      'SELECT stream_id, max(version) AS version FROM ef_events WHERE stream_id > ? GROUP BY stream_id ORDER BY stream_id LIMIT ?',
+    ),
+    listGroups: p('SELECT DISTINCT group_name FROM ef_checkpoints ORDER BY group_name'),
   };
 }

@@ -16,6 +16,33 @@ interface OwnedPartition {
 
 const DEFAULT_CHECKPOINT_EVENTS = 20_000;
 
+/**
+ * Thrown to the append router when an append reaches a partition this process no longer owns
+ * (the writer group moved it): the router sends it to the new owner. Never reaches a caller.
+ */
+export class NotOwnerError extends Error {
+  readonly partition: number;
+  constructor(partition: number) {
+    super(`partition ${partition} is owned by another writer`);
+    this.partition = partition;
+  }
+}
+
+export interface PartitionOwnersOptions {
+  /** Takeovers one append makes before a `PartitionFencedError` reaches the caller (takeover on demand). Default 3. */
+  readonly maxTakeovers?: number;
+  /**
+   * With routing (append-router.ts): whether the writer group gives this process the
+   * partition. A partition it does not own is never claimed (its appends fail with
+   * `NotOwnerError`), except by an `appendMany` led by an owned partition, which borrows the
+   * others for one transaction; a fenced lease of an owned partition is claimed back for as
+   * long as `fencedRetryMs` allows.
+   */
+  readonly owns?: (partition: number) => boolean;
+  /** With `owns`: how long an append keeps claiming an owned partition back after being fenced. Default 30000 ms. */
+  readonly fencedRetryMs?: number;
+}
+
 interface Waiting {
   readonly request: AppendRequest;
   readonly resolve: (result: AppendResult) => void;
@@ -52,11 +79,31 @@ export class PartitionOwners {
   /** Appends waiting for their partition's next transaction. */
   readonly #waiting = new Map<number, Waiting[]>();
   readonly #maxTakeovers: number;
+  readonly #owns: ((partition: number) => boolean) | undefined;
+  readonly #fencedRetryMs: number;
 
-  constructor(driver: PartitionOwnerDriver, indexes: PartitionIndexes, maxTakeovers = 3) {
+  constructor(driver: PartitionOwnerDriver, indexes: PartitionIndexes, options: PartitionOwnersOptions = {}) {
     this.#driver = driver;
     this.#indexes = indexes;
-    this.#maxTakeovers = maxTakeovers;
+    this.#maxTakeovers = options.maxTakeovers ?? 3;
+    this.#owns = options.owns;
+    this.#fencedRetryMs = options.fencedRetryMs ?? 30_000;
+  }
+
+  /** Whether a fenced append may claim the partition back and try again. */
+  #mayRetry(partitions: readonly number[], takeovers: number, started: number): boolean {
+    if (!this.#owns) return takeovers < this.#maxTakeovers + 1;
+    return this.#owns(partitions[0]!) && Date.now() - started < this.#fencedRetryMs;
+  }
+
+  /** Gives up the leases of partitions the writer group moved elsewhere, after the work queued on them. */
+  releasePartitions(partitions: Iterable<number>): void {
+    for (const partition of partitions) {
+      void this.#serialized([partition], async () => {
+        const owned = this.#owned.get(partition);
+        if (owned && !this.#owns?.(partition)) this.#drop(partition, owned);
+      });
+    }
   }
 
   /**
@@ -82,7 +129,14 @@ export class PartitionOwners {
    */
   appendMany(requests: readonly AppendRequest[]): Promise<AppendResult[]> {
     const partitions = [...new Set(requests.map((r) => r.partition))].sort((a, b) => a - b);
-    return this.#serialized(partitions, () => this.#appendMany(requests, partitions));
+    return this.#serialized(partitions, async () => {
+      try {
+        return await this.#appendMany(requests, partitions);
+      } finally {
+        // Partitions an appendMany borrowed go back to their owners (who claim them back).
+        if (this.#owns) for (const p of partitions) if (!this.#owns(p) && this.#owned.has(p)) this.#drop(p, this.#owned.get(p)!);
+      }
+    });
   }
 
   /** Gives up every lease (on close). */
@@ -132,7 +186,14 @@ export class PartitionOwners {
   async #appendGroup(partition: number, batch: Waiting[]): Promise<Waiting[]> {
     const driver = this.#driver;
     let candidates = batch;
+    const started = Date.now();
     for (let takeovers = 0; ; takeovers++) {
+      if (this.#owns && !this.#owns(partition)) {
+        const owned = this.#owned.get(partition);
+        if (owned) this.#drop(partition, owned);
+        for (const w of candidates) w.reject(new NotOwnerError(partition));
+        return [];
+      }
       const fresh = !this.#owned.has(partition);
       const owned = await this.#claim(partition);
       if (!fresh && owned.index.through !== owned.through) {
@@ -196,7 +257,11 @@ export class PartitionOwners {
         // Fenced, or an outcome we cannot know: either way our index may be stale. Forget the
         // lease; the next claim reads what happened from the log itself.
         this.#drop(partition, owned);
-        if (error instanceof PartitionFencedError && takeovers < this.#maxTakeovers + 1) {
+        if (
+          error instanceof PartitionFencedError &&
+          (this.#mayRetry([partition], takeovers, started) || this.#owns?.(partition) === false)
+        ) {
+          // (A partition no longer ours goes round once more, to fail with NotOwnerError.)
           candidates = [...accepted.map((a) => a.waiting), ...deferred];
           continue;
         }
@@ -208,7 +273,9 @@ export class PartitionOwners {
 
   async #appendMany(requests: readonly AppendRequest[], partitions: readonly number[]): Promise<AppendResult[]> {
     const driver = this.#driver;
+    const started = Date.now();
     for (let takeovers = 0; ; takeovers++) {
+      if (this.#owns && !this.#owns(partitions[0]!)) throw new NotOwnerError(partitions[0]!);
       const fresh = new Set(partitions.filter((p) => !this.#owned.has(p)));
       const owned = new Map<number, OwnedPartition>();
       for (const partition of partitions) owned.set(partition, await this.#claim(partition));
@@ -258,7 +325,11 @@ export class PartitionOwners {
       } catch (error) {
         // Fenced, or an outcome we cannot know: forget every lease involved (see `append`).
         for (const [partition, o] of owned) this.#drop(partition, o);
-        if (error instanceof PartitionFencedError && takeovers < this.#maxTakeovers + 1) continue;
+        if (
+          error instanceof PartitionFencedError &&
+          (this.#mayRetry(partitions, takeovers, started) || this.#owns?.(partitions[0]!) === false)
+        )
+          continue;
         throw error;
       }
     }

@@ -252,6 +252,12 @@ describe('kafka consumer groups: membership, foreign records, categories', () =>
     const handler = (e: { id: string }) => void seen.set(e.id, (seen.get(e.id) ?? 0) + 1);
     const c1 = store.consume({ group: 'g', consumer: 'c1', handler, blockMs: 50 });
     const c2 = store.consume({ group: 'g', consumer: 'c2', handler, blockMs: 50 });
+    // Both members in a stable group first: events delivered while c2 joins may reach both
+    // (at least once across a rebalance, as documented), and this test counts each once.
+    await until(async () => {
+      const g = await groupState(prefix, 'g');
+      return g.members === 2 && /stable/i.test(g.state);
+    }, 'two members in group g');
     const ids: string[] = [];
     for (let i = 0; i < 10; i++) {
       for (const stream of [`account-${i}`, `other-${i}`]) {

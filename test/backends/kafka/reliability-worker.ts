@@ -49,7 +49,16 @@ if (holdAfter !== undefined) {
 }
 
 const store = createEventStore({
-  driver: kafka({ brokers: brokers!.split(','), prefix: prefix!, partitions: Number(partitions) }),
+  // Takeover on demand (routing: false): the test's new writer claims the partitions, which must
+  // abort this process's open transaction at once. The transaction timeout is set far above what
+  // the test allows, so a takeover that waited for the coordinator to time it out would show.
+  driver: kafka({
+    brokers: brokers!.split(','),
+    prefix: prefix!,
+    partitions: Number(partitions),
+    routing: false,
+    transactionTimeoutMs: 60_000,
+  }),
   events: [Deposited, Withdrawn],
 });
 const versions: Record<string, number> = {};

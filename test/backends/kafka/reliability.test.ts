@@ -344,7 +344,7 @@ describe('kafka reliability: a writer killed mid-transaction', () => {
 
       // Take over: a fresh store (another process would do the same) appends to every stream
       // with the version it reads. The claim fences the dead writer and aborts its transaction.
-      const takeover = openStore({ brokers: KAFKA_BROKERS, prefix });
+      const takeover = openStore({ brokers: KAFKA_BROKERS, prefix, routing: false });
       let conflicts = 0;
       try {
         await Promise.all(
@@ -410,8 +410,12 @@ describe('kafka reliability: a writer killed mid-transaction', () => {
         'the only writer never saw a conflict',
       );
       // The claim aborts the dead writer's transaction at once; waiting for the coordinator's
-      // transaction timeout (10 s) instead would show here.
-      assert.ok(recoveryMs < 10_000, `round ${i + 1}: takeover within 10 s (took ${recoveryMs} ms)`);
+      // transaction timeout (60 s in the worker) instead would show here. (The bound leaves room
+      // for a loaded machine: CI once took 10.3 s for this takeover, a cold store included.)
+      assert.ok(
+        recoveryMs < 30_000,
+        `round ${i + 1}: takeover well within the dead writer's transaction timeout of 60 s (took ${recoveryMs} ms)`,
+      );
       if (round.mode === 'hold') {
         assert.ok(
           held > 0 && abortedRecords > 0 && abortedTxns > 0,

@@ -1,0 +1,126 @@
+import type { AppendRequest, AppendResult, PartitionLease } from '../../core/driver.ts';
+import { AppendTooLargeError, DriverError, errorMessage, PartitionFencedError } from '../../core/errors.ts';
+import { MessageTooLargeError, ProducerFencedError, PULSAR as NAME } from './client/errors.ts';
+import type { MessageId } from './client/message-id.ts';
+import type { Producer } from './client/producer.ts';
+import { type CommitEvent, encodeCommit, entryOffset, MAX_COMMIT_EVENTS, P } from './records.ts';
+
+/** How a lease learns what became of a commit whose send failed (writers.ts). */
+export type Settle = (lease: { id: string; position: MessageId; sequenceId: bigint; fenced: boolean }) => Promise<MessageId | undefined>;
+
+/**
+ * A claimed partition: an ExclusiveWithFencing producer (the claim raised the topic epoch and
+ * fenced every earlier one) with the partition's writer name, so deduplication carries its
+ * sequence ids across owners. One commit is one message (batching off): all its events or none.
+ * The sequence id is the partition's commit counter, one past the last any owner used.
+ */
+export class PulsarPartitionLease implements PartitionLease {
+  readonly partition: number;
+  readonly caughtUpTo: bigint | undefined;
+  /** Random per claim; on every entry of this lease (`ef-lease`), so a settle can tell ours from a later owner's. */
+  readonly id: string;
+  readonly #producer: Producer;
+  readonly #settle: Settle;
+  readonly #onRelease: () => void;
+  /** Our last entry: the claim marker, then each commit. */
+  #position: MessageId;
+  #sequenceId: bigint;
+  #queue: Promise<unknown> = Promise.resolve();
+  #dead: unknown;
+  #released = false;
+
+  constructor(options: {
+    partition: number;
+    caughtUpTo: bigint | undefined;
+    id: string;
+    producer: Producer;
+    marker: MessageId;
+    sequenceId: bigint;
+    settle: Settle;
+    onRelease: () => void;
+  }) {
+    this.partition = options.partition;
+    this.caughtUpTo = options.caughtUpTo;
+    this.id = options.id;
+    this.#producer = options.producer;
+    this.#position = options.marker;
+    this.#sequenceId = options.sequenceId;
+    this.#settle = options.settle;
+    this.#onRelease = options.onRelease;
+  }
+
+  append(requests: readonly AppendRequest[]): Promise<AppendResult[]> {
+    const run = this.#queue.then(() => this.#commit(requests));
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async release(): Promise<void> {
+    if (this.#released) return;
+    this.#released = true;
+    this.#onRelease();
+    await this.#queue;
+    await this.#producer.close().catch(() => undefined);
+  }
+
+  async #commit(requests: readonly AppendRequest[]): Promise<AppendResult[]> {
+    if (this.#released) throw new DriverError(NAME, `the lease on partition ${this.partition} was released`);
+    if (this.#dead !== undefined) throw new PartitionFencedError(NAME, this.partition, this.#dead);
+    if (requests.length === 0) return [];
+    const events: CommitEvent[] = [];
+    const versions: number[] = [];
+    for (const request of requests) {
+      if (request.partition !== this.partition) {
+        throw new DriverError(NAME, `an append to partition ${request.partition} went to the lease of partition ${this.partition}`);
+      }
+      if (typeof request.expectedVersion !== 'number') {
+        throw new DriverError(
+          NAME,
+          'a lease appends after the exact current version of the stream, which the core passes as expectedVersion',
+        );
+      }
+      let version = request.expectedVersion;
+      for (const event of request.events) events.push({ streamId: request.streamId, version: ++version, event });
+      versions.push(version);
+    }
+    const streams = (): string[] => [...new Set(requests.map((r) => r.streamId))];
+    if (events.length > MAX_COMMIT_EVENTS) throw new AppendTooLargeError(NAME, streams(), events.length);
+    const results = (at: MessageId): AppendResult[] => {
+      let offset = entryOffset(at);
+      return requests.map((request, i) => ({
+        nextExpectedVersion: versions[i]!,
+        positions: request.events.map(() => ({ partition: this.partition, offset: offset++ })),
+      }));
+    };
+    const sequenceId = this.#sequenceId + 1n;
+    try {
+      const receipt = await this.#producer.send(encodeCommit(events), {
+        sequenceId,
+        properties: { [P.kind]: 'commit', [P.lease]: this.id },
+        eventTime: Math.max(0, Math.floor(events[0]!.event.time)),
+      });
+      // A duplicate receipt carries no position: what is stored under this sequence id is not known here.
+      if (receipt.duplicate) throw new DriverError(NAME, `sequence id ${sequenceId} was already stored on partition ${this.partition}`);
+      this.#sequenceId = sequenceId;
+      this.#position = receipt.messageId;
+      return results(receipt.messageId);
+    } catch (error) {
+      // From here on this producer is done: the core claims again for the next append.
+      this.#dead = error;
+      if (error instanceof MessageTooLargeError) throw new AppendTooLargeError(NAME, streams(), events.length, error);
+      let stored: MessageId | undefined;
+      try {
+        stored = await this.#settle({ id: this.id, position: this.#position, sequenceId, fenced: error instanceof ProducerFencedError });
+      } catch (settleError) {
+        throw new DriverError(
+          NAME,
+          `append to partition ${this.partition}: the send failed and its outcome could not be read back (${errorMessage(settleError)}); first error: ${errorMessage(error)}`,
+          error,
+        );
+      }
+      // The message was stored after all (its receipt was lost): the append stands.
+      if (stored !== undefined) return results(stored);
+      throw new PartitionFencedError(NAME, this.partition, error);
+    }
+  }
+}

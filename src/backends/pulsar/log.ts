@@ -1,0 +1,150 @@
+import { randomUUID } from 'node:crypto';
+import type { PulsarClient } from './client/client.ts';
+import type { Consumer, Message } from './client/consumer.ts';
+import { compareMessageIds, EARLIEST, type MessageId } from './client/message-id.ts';
+import { ENTRY_SPAN, entryOffset, entryStart } from './records.ts';
+
+/** Messages of one topic from an offset (see records.ts), and where the next read goes on. */
+export interface MessagePage {
+  readonly messages: readonly Message[];
+  /** Past every entry this page covered. */
+  readonly next: bigint;
+  /** Nothing readable lay past this page when it was read. */
+  readonly end: boolean;
+}
+
+/** A non-durable reader left where its last page ended, for the next page to go on from. */
+interface Reader {
+  readonly consumer: Consumer;
+  /** Offset of the next entry it delivers. */
+  next: bigint;
+  /** The last message it delivered: a page that starts inside that entry gets it again from here. */
+  last: Message | undefined;
+  /** The topic's last message id when last asked; ahead of `next`, messages are on their way. */
+  end: MessageId | undefined;
+}
+
+/** Idle readers kept per topic: a few concurrent scans (a catch-up, a subscription) each keep theirs. */
+const POOL = 4;
+/** A message the broker said exists that takes longer than this to arrive fails the read. */
+const RECEIVE_TIMEOUT_MS = 30_000;
+
+const isNone = (id: MessageId): boolean => id.entryId > 1n << 62n || id.ledgerId > 1n << 62n;
+
+/**
+ * Reads of Pulsar topics with non-durable readers (no subscription state on the broker). A page
+ * reads up to the topic's last message id (GetLastMessageId) as of its start; a reader that
+ * ended where the next page starts is reused, anything else opens one at the start entry.
+ */
+export class PulsarLog {
+  readonly #client: PulsarClient;
+  readonly #idle = new Map<string, Reader[]>();
+  #closed = false;
+
+  constructor(client: PulsarClient) {
+    this.#client = client;
+  }
+
+  /** Up to `max` messages of `topic` from the entry that holds offset `from` (0n: from the start). */
+  async page(topic: string, from: bigint, max: number): Promise<MessagePage> {
+    const reader = await this.#take(topic, from);
+    try {
+      const messages: Message[] = [];
+      // A page that starts inside the entry the reader delivered last gets that entry first.
+      if (reader.last !== undefined && from >= entryOffset(reader.last.messageId) && from < reader.next) {
+        messages.push(reader.last);
+      }
+      let end = false;
+      let asked = false;
+      while (messages.length < max) {
+        if (reader.end === undefined || entryOffset(reader.end) < reader.next) {
+          // Reached the end this page asked for: the scan stops here (one GetLastMessageId per page).
+          if (asked) {
+            end = true;
+            break;
+          }
+          asked = true;
+          const last = await reader.consumer.getLastMessageId();
+          reader.end = isNone(last) ? undefined : last;
+          if (reader.end === undefined || entryOffset(reader.end) < reader.next) {
+            end = true;
+            break;
+          }
+        }
+        const message = await reader.consumer.receive(RECEIVE_TIMEOUT_MS);
+        const at = entryOffset(message.messageId);
+        if (at < reader.next) continue; // already delivered (a resubscribe can go back)
+        messages.push(message);
+        reader.last = message;
+        reader.next = at + ENTRY_SPAN;
+      }
+      this.#give(topic, reader);
+      return { messages, next: reader.next, end };
+    } catch (error) {
+      await reader.consumer.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** The last message of `topic`, or undefined when it has none. */
+  async lastMessage(topic: string): Promise<Message | undefined> {
+    const reader = await this.#take(topic, undefined);
+    let last: MessageId;
+    try {
+      last = await reader.consumer.getLastMessageId();
+    } finally {
+      this.#give(topic, reader);
+    }
+    if (isNone(last)) return undefined;
+    const page = await this.page(topic, entryOffset(last), 1);
+    return page.messages.find((m) => compareMessageIds({ ...m.messageId, batchIndex: -1 }, { ...last, batchIndex: -1 }) === 0);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const readers = [...this.#idle.values()].flat();
+    this.#idle.clear();
+    await Promise.allSettled(readers.map((r) => r.consumer.close()));
+  }
+
+  /** An idle reader positioned for `from` (any, when undefined), else a new one at its entry. */
+  async #take(topic: string, from: bigint | undefined): Promise<Reader> {
+    const idle = this.#idle.get(topic) ?? [];
+    const fits = (r: Reader): boolean =>
+      from === undefined ||
+      r.next === from ||
+      (r.last !== undefined &&
+        from >= entryOffset(r.last.messageId) &&
+        from < r.next &&
+        r.next === entryOffset(r.last.messageId) + ENTRY_SPAN);
+    const i = idle.findIndex(fits);
+    if (i >= 0) return idle.splice(i, 1)[0]!;
+    const start = from === undefined || from === 0n ? 0n : from - (from % ENTRY_SPAN);
+    const consumer = await this.#client.subscribe({
+      topic,
+      subscription: `eventfold-reader-${randomUUID()}`,
+      durable: false,
+      startMessageId: start === 0n ? EARLIEST : entryStart(start),
+      receiverQueueSize: 500,
+    });
+    return { consumer, next: start, last: undefined, end: undefined };
+  }
+
+  #give(topic: string, reader: Reader): void {
+    if (this.#closed) {
+      void reader.consumer.close().catch(() => undefined);
+      return;
+    }
+    let idle = this.#idle.get(topic);
+    if (!idle) {
+      idle = [];
+      this.#idle.set(topic, idle);
+    }
+    idle.push(reader);
+    while (idle.length > POOL)
+      void idle
+        .shift()!
+        .consumer.close()
+        .catch(() => undefined);
+  }
+}

@@ -1,0 +1,211 @@
+import type { ConnectionOptions } from 'node:tls';
+import type {
+  AppendLimits,
+  DriverCapabilities,
+  PartitionOwnerDriver,
+  PartitionRange,
+  Position,
+  StoredEvent,
+  StoredSnapshot,
+} from '../../core/driver.ts';
+import { DriverError, InvalidArgumentError } from '../../core/errors.ts';
+import { type PageReader, scanLog } from '../log/scan.ts';
+import { PulsarAdmin } from './admin.ts';
+import { PulsarClient } from './client/client.ts';
+import { tokenAuth } from './client/connection.ts';
+import type { Message } from './client/consumer.ts';
+import { PULSAR as NAME } from './client/errors.ts';
+import { KeyedTopic, PulsarCheckpoints, PulsarSnapshots } from './keyed.ts';
+import type { PulsarPartitionLease } from './lease.ts';
+import { PulsarLog } from './log.ts';
+import { EntryCache } from './entry-cache.ts';
+import { decodeCommit, ENTRY_SPAN, entryOffset, PulsarNames } from './records.ts';
+import { PulsarWriters } from './writers.ts';
+
+export interface PulsarDriverOptions {
+  /** Binary protocol: `pulsar://host:6650` or `pulsar+ssl://host:6651`. Default `pulsar://127.0.0.1:6650`. */
+  readonly serviceUrl?: string;
+  /** Admin REST (web service), for setup. Default `http://127.0.0.1:8080`. */
+  readonly adminUrl?: string;
+  /** Tenant of the store's namespace, made if missing. Default `public`. */
+  readonly tenant?: string;
+  /** Namespace (one per bounded context), made if missing with infinite retention and deduplication. Default `eventfold`. */
+  readonly namespace?: string;
+  /** Prefix of the store's topics in the namespace. Default `eventfold`. */
+  readonly prefix?: string;
+  /** Partitions of the events topic, fixed for the life of the data. Default 8. */
+  readonly partitions?: number;
+  /** Token (JWT) for the binary protocol and the admin API; a function is asked again on each connect. */
+  readonly token?: string | (() => string | Promise<string>);
+  /** TLS options for `pulsar+ssl://` connections (CA, client certificate…). */
+  readonly tls?: ConnectionOptions;
+  /** Timeout of each broker request (lookup, producer, subscribe…). Default 30000 ms. */
+  readonly operationTimeoutMs?: number;
+  /** A commit with no receipt by then has an unknown outcome, which the writer settles before it answers. Default 30000 ms. */
+  readonly sendTimeoutMs?: number;
+}
+
+/**
+ * Apache Pulsar over the binary protocol (client/): a partition-owner driver. Store partition
+ * p is partition p of one partitioned topic `<prefix>-events` (one topic, so the broker
+ * records the partition count and a store opened with another count is refused). A writer
+ * claims a partition with an ExclusiveWithFencing producer and a claim marker (writers.ts);
+ * the core checks versions against its index and appends through the lease, one message per
+ * commit. Reads are non-durable readers (log.ts). Snapshots and checkpoints are keyed topics
+ * read as tables (keyed.ts). Setup through admin REST (admin.ts).
+ */
+export class PulsarDriver implements PartitionOwnerDriver {
+  readonly name = NAME;
+  readonly partitions: number;
+  readonly concurrency = 'partition-owner';
+  readonly capabilities: DriverCapabilities = { timeIndex: false };
+  /** Under the broker's 5 MiB message limit; at most MAX_COMMIT_EVENTS events per commit (records.ts). */
+  readonly appendLimits: AppendLimits = { maxAppends: 100, maxBytes: 256 * 1024 };
+  readonly names: PulsarNames;
+  readonly #options: PulsarDriverOptions;
+  readonly #tenant: string;
+  readonly #namespace: string;
+  /** Entries read lately, for `readAt`. */
+  readonly #cache = new EntryCache();
+  #client: PulsarClient | undefined;
+  #log: PulsarLog | undefined;
+  #writers: PulsarWriters | undefined;
+  #state: KeyedTopic | undefined;
+  #snapshots: PulsarSnapshots | undefined;
+  #checkpoints: PulsarCheckpoints | undefined;
+
+  constructor(options: PulsarDriverOptions = {}) {
+    const partitions = options.partitions ?? 8;
+    if (!Number.isInteger(partitions) || partitions < 1 || partitions > 10_000) {
+      throw new InvalidArgumentError('partitions must be an integer from 1 to 10000');
+    }
+    const name = /^[A-Za-z0-9_.=:-]+$/;
+    this.#tenant = options.tenant ?? 'public';
+    this.#namespace = options.namespace ?? 'eventfold';
+    const prefix = options.prefix ?? 'eventfold';
+    for (const [what, value] of [
+      ['tenant', this.#tenant],
+      ['namespace', this.#namespace],
+      ['prefix', prefix],
+    ] as const) {
+      if (!name.test(value)) throw new InvalidArgumentError(`${what} ${JSON.stringify(value)} may only hold letters, digits and _ . = : -`);
+    }
+    this.partitions = partitions;
+    this.names = new PulsarNames(this.#tenant, this.#namespace, prefix);
+    this.#options = options;
+  }
+
+  async open(): Promise<void> {
+    const token = this.#options.token;
+    const tokenFn = token === undefined ? undefined : typeof token === 'function' ? token : () => token;
+    const admin = new PulsarAdmin({ url: this.#options.adminUrl ?? 'http://127.0.0.1:8080', token: tokenFn });
+    await admin.ensureNamespace(this.#tenant, this.#namespace);
+    await admin.ensurePartitionedTopic(this.names.events, this.partitions);
+    await admin.ensureTopic(this.names.state);
+    const client = new PulsarClient({
+      serviceUrl: this.#options.serviceUrl ?? 'pulsar://127.0.0.1:6650',
+      auth: tokenFn === undefined ? undefined : tokenAuth(tokenFn),
+      tls: this.#options.tls,
+      operationTimeoutMs: this.#options.operationTimeoutMs,
+    });
+    const log = new PulsarLog(client);
+    this.#client = client;
+    this.#log = log;
+    this.#writers = new PulsarWriters({ client, names: this.names, log, sendTimeoutMs: this.#options.sendTimeoutMs ?? 30_000 });
+    this.#state = new KeyedTopic(this.names.state, client, log);
+    this.#snapshots = new PulsarSnapshots(this.#state);
+    this.#checkpoints = new PulsarCheckpoints(this.#state);
+  }
+
+  async close(): Promise<void> {
+    await this.#writers?.releaseAll();
+    await this.#state?.close();
+    await this.#log?.close();
+    await this.#client?.close();
+    this.#client = undefined;
+    this.#log = undefined;
+    this.#writers = undefined;
+  }
+
+  claimPartition(partition: number): Promise<PulsarPartitionLease> {
+    return this.#connected().writers.claim(partition);
+  }
+
+  /** See `PartitionOwnerDriver.readPartition`: commits of other streams are skipped after decoding (one message holds several streams). */
+  async readPartition(partition: number, range: PartitionRange): Promise<StoredEvent[]> {
+    const out: StoredEvent[] = [];
+    const from = range.after === undefined ? 0n : range.after + 1n;
+    await scanLog(this.#pages(partition), from, (message) => {
+      for (const event of decodeCommit(message, partition, range.streamId)) {
+        if (event.position.offset < from) continue;
+        out.push(event);
+        if (out.length >= range.limit) return false;
+      }
+      return undefined;
+    });
+    return out;
+  }
+
+  /** See `PartitionOwnerDriver.readAt`: entries from the cache (entry-cache.ts), else one read each. */
+  async readAt(partition: number, offsets: readonly bigint[]): Promise<StoredEvent[]> {
+    const wanted = new Set(offsets);
+    const out: StoredEvent[] = [];
+    let entry: bigint | undefined;
+    for (const offset of offsets) {
+      const at = offset - (offset % ENTRY_SPAN);
+      if (at === entry) continue;
+      entry = at;
+      let message = this.#cache.get(partition, at);
+      if (!message) {
+        const page = await this.#connected().log.page(this.names.partition(partition), at, 1);
+        message = page.messages.find((m) => entryOffset(m.messageId) === at);
+        if (!message) continue;
+        this.#cache.add(partition, message);
+      }
+      for (const event of decodeCommit(message, partition)) if (wanted.has(event.position.offset)) out.push(event);
+    }
+    return out;
+  }
+
+  /** The last event: a claim marker is no head (no position ever reaches it), the one it records is. */
+  async partitionHead(partition: number): Promise<bigint | undefined> {
+    const { log, writers } = this.#connected();
+    const last = await log.lastMessage(this.names.partition(partition));
+    return last === undefined ? undefined : writers.headAt(partition, last);
+  }
+
+  readSnapshot(streamId: string, name: string): Promise<StoredSnapshot | undefined> {
+    return this.#connected().snapshots.read(streamId, name);
+  }
+
+  writeSnapshot(snapshot: StoredSnapshot): Promise<void> {
+    return this.#connected().snapshots.write(snapshot);
+  }
+
+  readCheckpoint(group: string): Promise<readonly Position[] | undefined> {
+    return this.#connected().checkpoints.read(group);
+  }
+
+  writeCheckpoint(group: string, positions: readonly Position[]): Promise<void> {
+    return this.#connected().checkpoints.write(group, positions);
+  }
+
+  deleteCheckpoint(group: string): Promise<void> {
+    return this.#connected().checkpoints.delete(group);
+  }
+
+  #pages(partition: number): PageReader<Message> {
+    const topic = this.names.partition(partition);
+    const log = this.#connected().log;
+    return async (from) => {
+      const page = await log.page(topic, from, 500);
+      for (const m of page.messages) this.#cache.add(partition, m);
+      return { records: page.messages, next: page.next, end: page.end };
+    };
+  }
+
+  #connected(): { log: PulsarLog; writers: PulsarWriters; snapshots: PulsarSnapshots; checkpoints: PulsarCheckpoints } {
+    if (!this.#log || !this.#writers || !this.#snapshots || !this.#checkpoints) throw new DriverError(NAME, 'not connected');
+    return { log: this.#log, writers: this.#writers, snapshots: this.#snapshots, checkpoints: this.#checkpoints };
+  }
+}

@@ -1,0 +1,200 @@
+import { randomUUID } from 'node:crypto';
+import { DriverError, PartitionFencedError } from '../../core/errors.ts';
+import { sleep } from '../../core/sleep.ts';
+import type { PulsarClient } from './client/client.ts';
+import type { Message } from './client/consumer.ts';
+import { ProducerFencedError, PULSAR as NAME, PulsarServerError } from './client/errors.ts';
+import { ServerError } from './client/proto/PulsarApi_pb.ts';
+import type { MessageId } from './client/message-id.ts';
+import type { Producer } from './client/producer.ts';
+import { PulsarPartitionLease } from './lease.ts';
+import type { PulsarLog } from './log.ts';
+import { ENTRY_SPAN, entryOffset, kindOf, lastEventOffset, P, type PulsarNames } from './records.ts';
+
+export interface PulsarWritersContext {
+  readonly client: PulsarClient;
+  readonly names: PulsarNames;
+  readonly log: PulsarLog;
+  /** Send timeout of the writers: a send with no receipt by then has an unknown outcome and is settled. */
+  readonly sendTimeoutMs: number;
+}
+
+/** How long a fenced lease waits for the new owner's claim marker before it claims again itself to settle. */
+const FENCED_SETTLE_MS = 10_000;
+/** Claim markers a claim sends at most while deduplication answers "already stored" (a fenced writer's sends). */
+const MAX_MARKER_TRIES = 100;
+/** Claims in a row a partition's claim may lose to other claimers before it gives up. */
+const MAX_CLAIM_TRIES = 10;
+
+/**
+ * Partition ownership on Pulsar. A claim opens an ExclusiveWithFencing producer (fencing the
+ * previous owner: its later sends fail, and what it had in flight lands before anything of
+ * ours, the partition being one ordered log), then publishes a claim marker and reads up to it:
+ * everything before the marker is all an earlier owner will ever have stored.
+ *
+ * The partition's head (its last event) is what the claim hands the core as `caughtUpTo`. A
+ * marker records the head as of the last entry the claim saw before it (`ef-head`, `ef-from`);
+ * only a fenced owner's in-flight commits can lie between, so the head at a marker is the last
+ * commit after `ef-from` and up to the marker, else `ef-head`.
+ */
+export class PulsarWriters {
+  readonly #ctx: PulsarWritersContext;
+  readonly #leases = new Set<PulsarPartitionLease>();
+
+  constructor(ctx: PulsarWritersContext) {
+    this.#ctx = ctx;
+  }
+
+  /**
+   * A claim fenced by a later one before it got its marker stored lost the race: it tries
+   * again (after a short random pause, so racing claimers spread out), as a Kafka claim's
+   * InitProducerId would have waited its turn.
+   */
+  async claim(partition: number): Promise<PulsarPartitionLease> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#claimOnce(partition);
+      } catch (error) {
+        // ProducerBusy: the fenced producer of our name is still being closed on the broker.
+        const busy = error instanceof PulsarServerError && error.serverError === ServerError.ProducerBusy;
+        if (!(error instanceof ProducerFencedError) && !busy) throw error;
+        if (attempt >= MAX_CLAIM_TRIES) throw new PartitionFencedError(NAME, partition, error);
+        await sleep(Math.random() * 20 * attempt);
+      }
+    }
+  }
+
+  async #claimOnce(partition: number): Promise<PulsarPartitionLease> {
+    const topic = this.#ctx.names.partition(partition);
+    const producer = await this.#ctx.client.createProducer({
+      topic,
+      name: this.#ctx.names.writer(partition),
+      accessMode: 'ExclusiveWithFencing',
+      sendTimeoutMs: this.#ctx.sendTimeoutMs,
+      maxPendingMessages: 1,
+    });
+    try {
+      const id = randomUUID();
+      const last = await this.#ctx.log.lastMessage(topic);
+      const before = last === undefined ? undefined : await this.headAt(partition, last);
+      const { marker, sequenceId } = await this.#mark(producer, id, last, before);
+      const caughtUpTo = await this.#headBetween(
+        partition,
+        last === undefined ? 0n : entryOffset(last.messageId) + ENTRY_SPAN,
+        marker,
+        before,
+      );
+      const lease: PulsarPartitionLease = new PulsarPartitionLease({
+        partition,
+        caughtUpTo,
+        id,
+        producer,
+        marker,
+        sequenceId,
+        settle: (l) => this.#settle(partition, l),
+        onRelease: () => this.#leases.delete(lease),
+      });
+      this.#leases.add(lease);
+      return lease;
+    } catch (error) {
+      await producer.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async releaseAll(): Promise<void> {
+    await Promise.allSettled([...this.#leases].map((lease) => lease.release()));
+    this.#leases.clear();
+  }
+
+  /** The head (last event offset) of the partition as of `message`, an entry of it. */
+  async headAt(partition: number, message: Message): Promise<bigint | undefined> {
+    const kind = kindOf(message);
+    if (kind === 'commit') return lastEventOffset(message);
+    // A message eventfold did not write says nothing of the head: look at everything before it.
+    if (kind !== 'claim') return this.#headBetween(partition, 0n, message.messageId, undefined);
+    const head = message.properties[P.head];
+    const from = message.properties[P.from];
+    const recorded = head === undefined || head === '' ? undefined : BigInt(head);
+    const start = from === undefined || from === '' ? 0n : BigInt(from) + ENTRY_SPAN;
+    return this.#headBetween(partition, start, message.messageId, recorded);
+  }
+
+  /** The claim marker, with the next sequence id of the partition's writer name. */
+  async #mark(
+    producer: Producer,
+    id: string,
+    last: Message | undefined,
+    head: bigint | undefined,
+  ): Promise<{ marker: MessageId; sequenceId: bigint }> {
+    let sequenceId = producer.lastSequenceId + 1n;
+    for (let tries = 0; tries < MAX_MARKER_TRIES; tries++, sequenceId++) {
+      const receipt = await producer.send(Buffer.alloc(0), {
+        sequenceId,
+        properties: {
+          [P.kind]: 'claim',
+          [P.lease]: id,
+          [P.head]: head === undefined ? '' : String(head),
+          [P.from]: last === undefined ? '' : String(entryOffset(last.messageId)),
+        },
+      });
+      // Deduplication stored a fenced writer's message under this sequence id: take the next.
+      if (!receipt.duplicate) return { marker: receipt.messageId, sequenceId };
+    }
+    throw new DriverError(NAME, `the claim marker of ${producer.topic} was taken for a duplicate ${MAX_MARKER_TRIES} times`);
+  }
+
+  /** The last event offset of commits in [from, to], else `fallback`. */
+  async #headBetween(partition: number, from: bigint, to: MessageId, fallback: bigint | undefined): Promise<bigint | undefined> {
+    const end = entryOffset(to);
+    let head = fallback;
+    let at = from;
+    while (at <= end) {
+      const page = await this.#ctx.log.page(this.#ctx.names.partition(partition), at, 500);
+      for (const m of page.messages) {
+        if (entryOffset(m.messageId) > end) return head;
+        if (entryOffset(m.messageId) >= from && kindOf(m) === 'commit') head = lastEventOffset(m);
+      }
+      if (page.next <= at || page.end) break;
+      at = page.next;
+    }
+    return head;
+  }
+
+  /**
+   * What became of a commit that got no receipt: stored at some id, or never (undefined).
+   * Everything a lease sent lands before the next owner's claim marker, so reading on from the
+   * lease's last entry finds either our commit or another lease's entry first. Fenced, the new
+   * owner's marker follows within moments; otherwise (a timeout, a lost connection) nobody else
+   * may be writing, so we claim once ourselves, which puts a marker behind whatever we sent.
+   */
+  async #settle(
+    partition: number,
+    lease: { id: string; position: MessageId; sequenceId: bigint; fenced: boolean },
+  ): Promise<MessageId | undefined> {
+    const topic = this.#ctx.names.partition(partition);
+    const deadline = Date.now() + (lease.fenced ? FENCED_SETTLE_MS : 0);
+    let claimed = false;
+    for (;;) {
+      let at = entryOffset(lease.position) + ENTRY_SPAN;
+      for (;;) {
+        const page = await this.#ctx.log.page(topic, at, 500);
+        for (const m of page.messages) {
+          if (entryOffset(m.messageId) < at) continue;
+          const owner = m.properties[P.lease];
+          if (owner === lease.id && m.sequenceId === lease.sequenceId) return m.messageId;
+          if (owner !== undefined && owner !== lease.id) return undefined;
+        }
+        if (page.next <= at || page.end) break;
+        at = page.next;
+      }
+      if (claimed) throw new DriverError(NAME, `partition ${partition}: our own claim marker was not found after it was written`);
+      if (Date.now() >= deadline) {
+        await (await this.claim(partition)).release();
+        claimed = true;
+      } else {
+        await sleep(100);
+      }
+    }
+  }
+}

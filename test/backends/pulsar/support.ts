@@ -1,0 +1,27 @@
+// Shared by the Pulsar driver tests: admin REST calls and the teardown of a test namespace
+// (topics first, then the namespace: the broker refuses forced namespace deletes).
+import assert from 'node:assert/strict';
+import { PULSAR_URL } from '../../services/env.ts';
+
+export async function admin(method: string, path: string, body?: unknown): Promise<Response> {
+  return fetch(`${PULSAR_URL}/admin/v2/${path}`, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? null : JSON.stringify(body),
+    signal: AbortSignal.timeout(30_000),
+  });
+}
+
+export async function dropNamespace(tenant: string, namespace: string): Promise<void> {
+  const ns = `${tenant}/${namespace}`;
+  const partitioned = await admin('GET', `persistent/${ns}/partitioned`);
+  for (const t of partitioned.ok ? ((await partitioned.json()) as string[]) : []) {
+    await admin('DELETE', `persistent/${t.slice('persistent://'.length)}/partitions?force=true`);
+  }
+  const topics = await admin('GET', `namespaces/${ns}/topics`);
+  for (const t of topics.ok ? ((await topics.json()) as string[]) : []) {
+    await admin('DELETE', `persistent/${t.slice('persistent://'.length)}?force=true`);
+  }
+  const gone = await admin('DELETE', `namespaces/${ns}`);
+  assert.ok(gone.ok, `deleting namespace ${ns} answered ${gone.status}: ${await gone.text()}`);
+}
