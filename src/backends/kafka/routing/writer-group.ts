@@ -285,19 +285,23 @@ class WriterMember implements RoutingMember {
    */
   #commitSoon(state: OwnedRequests, offset: bigint): Promise<void> {
     if (state.commitWanted === undefined || offset > state.commitWanted) state.commitWanted = offset;
-    state.committing ??= (async () => {
-      try {
+    // Assigned only when unset, and cleared by a `finally` that runs after the assignment: an
+    // async body that finished at once would clear it before `??=` stored it, leaving a settled
+    // promise behind that no later offset would ever run.
+    if (state.committing === undefined) {
+      const run = async (): Promise<void> => {
         while (state.commitWanted !== undefined && state.commitWanted !== state.commitDone) {
-          const offset = state.commitWanted;
-          await this.#commit(state.partition, offset).catch(() => undefined);
-          state.commitDone = offset;
-          if (state.commitWanted !== offset && !state.stop && !this.#stopped) await sleep(COMMIT_INTERVAL_MS);
+          const wanted = state.commitWanted;
+          await this.#commit(state.partition, wanted).catch(() => undefined);
+          state.commitDone = wanted;
+          if (state.commitWanted !== wanted && !state.stop && !this.#stopped) await sleep(COMMIT_INTERVAL_MS);
         }
-      } finally {
+      };
+      state.committing = run().finally(() => {
         state.committing = undefined;
-      }
-    })();
-    return state.committing;
+      });
+    }
+    return state.committing ?? Promise.resolve();
   }
 
   /** OffsetCommit with our generation: refused once a rebalance gave the partition to someone else. */
