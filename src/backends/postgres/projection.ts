@@ -4,16 +4,16 @@ import { InvalidArgumentError } from '../../core/errors.ts';
 import type { EventStore } from '../../core/event-store.ts';
 import type { Event } from '../../core/event-type.ts';
 import type { RecordedEvent } from '../../core/recorded-event.ts';
-import { postgresDialect, quoteIdent, quoteTable, upsertSql } from '../sql/dialect.ts';
+import { postgresDialect, quoteIdent } from '../sql/dialect.ts';
+import { type ProjectionContext, type ProjectionTarget, SqlProjection } from '../sql/projection.ts';
 import {
-  ACTIVE_TABLE,
-  POSITIONS_TABLE,
-  type ProjectionContext,
-  type ProjectionSwitch,
-  type ProjectionTarget,
-  SqlProjection,
-  versionedTable,
-} from '../sql/projection.ts';
+  checkProjectionLoop,
+  projectionStatements,
+  projectionTables,
+  projectionTablesDdl,
+  switchViewSql,
+  versionedUpsertSql,
+} from '../sql/projection-sql.ts';
 import { assertSchemaName } from './names.ts';
 
 /** What a projection handler writes through: the read model's open transaction (one connection). */
@@ -53,33 +53,18 @@ export interface PostgresProjectionOptions<E extends Event> {
 export type PostgresProjection<E extends Event> = SqlProjection<E, PostgresProjectionTx>;
 
 function postgresTarget(pool: pg.Pool, schema: string): ProjectionTarget<PostgresProjectionTx> {
-  const table = `${quoteIdent(schema)}.${quoteIdent(POSITIONS_TABLE)}`;
-  const active = `${quoteIdent(schema)}.${quoteIdent(ACTIVE_TABLE)}`;
-  const ready = pool.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)};
-    CREATE TABLE IF NOT EXISTS ${table} (name text PRIMARY KEY, positions text NOT NULL);
-    CREATE TABLE IF NOT EXISTS ${active} (name text PRIMARY KEY, version integer NOT NULL)`);
-  const saveActive = upsertSql(postgresDialect, active, ['name', 'version'], { key: ['name'] });
-  const switchTo = async (client: pg.PoolClient, name: string, s: ProjectionSwitch): Promise<void> => {
-    await client.query(saveActive, [name, s.version]);
-    // DDL is transactional in PostgreSQL: readers see the old views or the new ones, never neither.
-    for (const t of s.tables) {
-      await client.query(
-        `DROP VIEW IF EXISTS ${quoteTable(t)}; CREATE VIEW ${quoteTable(t)} AS SELECT * FROM ${quoteTable(versionedTable(t, s.version))}`,
-      );
-    }
-  };
+  const tables = projectionTables(schema);
+  const sql = projectionStatements(postgresDialect, tables);
+  const ready = pool.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}; ${projectionTablesDdl(tables)}`);
   ready.catch(() => undefined); // surfaces at the first load
-  const save = upsertSql(postgresDialect, table, ['name', 'positions'], { key: ['name'] });
   return {
     async load(key) {
       await ready;
-      const { rows } = await pool.query<{ positions: string }>(`SELECT positions FROM ${table} WHERE name = $1`, [key]);
-      return rows[0]?.positions;
+      return (await pool.query<{ positions: string }>(sql.loadPosition, [key])).rows[0]?.positions;
     },
     async active(name) {
       await ready;
-      const { rows } = await pool.query<{ version: number }>(`SELECT version FROM ${active} WHERE name = $1`, [name]);
-      return rows[0]?.version;
+      return (await pool.query<{ version: number }>(sql.loadActive, [name])).rows[0]?.version;
     },
     async transaction(fn, key, position, change) {
       const client = await pool.connect();
@@ -87,26 +72,21 @@ function postgresTarget(pool: pg.Pool, schema: string): ProjectionTarget<Postgre
       try {
         await client.query('BEGIN');
         await fn({
-          query: async (sql, params) => (await client.query(sql, params)).rows,
+          query: async (text, params) => (await client.query(text, params)).rows,
           async upsertVersioned(target, row, options) {
-            const version = quoteIdent(options.version ?? 'version');
             const columns = Object.keys(row);
-            const sql = upsertSql(postgresDialect, quoteTable(target), columns, {
-              key: options.key,
-              where: `excluded.${version} > t.${version}`,
-            });
-            return (
-              ((
-                await client.query(
-                  sql,
-                  columns.map((c) => row[c]),
-                )
-              ).rowCount ?? 0) > 0
+            const result = await client.query(
+              versionedUpsertSql(postgresDialect, target, columns, options),
+              columns.map((c) => row[c]),
             );
+            return (result.rowCount ?? 0) > 0;
           },
         });
-        await client.query(save, [key, position()]);
-        if (change) await switchTo(client, change.name, change);
+        await client.query(sql.savePosition, [key, position()]);
+        if (change) {
+          await client.query(sql.saveActive, [change.name, change.version]);
+          for (const t of change.tables) await client.query(switchViewSql(t, change.version));
+        }
         await client.query('COMMIT');
       } catch (error) {
         broken = error;
@@ -122,17 +102,12 @@ function postgresTarget(pool: pg.Pool, schema: string): ProjectionTarget<Postgre
 /** `sqlProjection(store, { connectionString, name, handle })`: starts at once; `stop()` ends it. */
 export function sqlProjection<E extends Event>(store: EventStore<E>, options: PostgresProjectionOptions<E>): PostgresProjection<E> {
   const o = arg.options(options, 'sqlProjection options') as PostgresProjectionOptions<E>;
-  arg.string(o.name, 'name');
-  if (typeof o.handle !== 'function') throw new InvalidArgumentError('sqlProjection needs a handle function');
+  checkProjectionLoop(o);
   if ((o.pool === undefined) === (o.connectionString === undefined)) {
     throw new InvalidArgumentError('sqlProjection needs either pool or connectionString');
   }
   arg.optional(o.connectionString, (s) => arg.string(s, 'connectionString'));
   const schema = assertSchemaName(o.schema ?? 'public');
-  arg.optional(o.version, (n) => arg.positiveInt(n, 'version'));
-  arg.optional(o.tables, (t) => arg.array(t, 'tables').map((name, i) => arg.string(name, `tables[${i}]`)));
-  arg.optional(o.batchSize, (n) => arg.positiveInt(n, 'batchSize'));
-  arg.optional(o.pollMs, (ms) => arg.positive(ms, 'pollMs'));
   const owned = o.pool === undefined ? new pg.Pool({ connectionString: o.connectionString }) : undefined;
   owned?.on('error', () => undefined);
   const projection = new SqlProjection(store, postgresTarget(o.pool ?? owned!, schema), o);

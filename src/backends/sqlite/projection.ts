@@ -1,19 +1,18 @@
 import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
 import { arg } from '../../core/arguments.ts';
-import { InvalidArgumentError } from '../../core/errors.ts';
 import type { EventStore } from '../../core/event-store.ts';
 import type { Event } from '../../core/event-type.ts';
 import type { RecordedEvent } from '../../core/recorded-event.ts';
-import { quoteIdent, quoteTable, sqliteDialect, upsertSql } from '../sql/dialect.ts';
+import { sqliteDialect } from '../sql/dialect.ts';
+import { type ProjectionContext, type ProjectionTarget, SqlProjection } from '../sql/projection.ts';
 import {
-  ACTIVE_TABLE,
-  POSITIONS_TABLE,
-  type ProjectionContext,
-  type ProjectionSwitch,
-  type ProjectionTarget,
-  SqlProjection,
-  versionedTable,
-} from '../sql/projection.ts';
+  checkProjectionLoop,
+  projectionStatements,
+  projectionTables,
+  projectionTablesDdl,
+  switchViewSql,
+  versionedUpsertSql,
+} from '../sql/projection-sql.ts';
 
 /** What a projection handler writes through: the read model's open transaction. */
 export interface SqliteProjectionTx {
@@ -51,28 +50,19 @@ export type SqliteProjection<E extends Event> = SqlProjection<E, SqliteProjectio
 
 /** Transactions are `BEGIN IMMEDIATE`: the read model's file may be shared with other processes. */
 function sqliteTarget(db: DatabaseSync): ProjectionTarget<SqliteProjectionTx> {
-  db.exec(`CREATE TABLE IF NOT EXISTS ${POSITIONS_TABLE} (name TEXT PRIMARY KEY, positions TEXT NOT NULL);
-           CREATE TABLE IF NOT EXISTS ${ACTIVE_TABLE} (name TEXT PRIMARY KEY, version INTEGER NOT NULL)`);
-  const loadActive = db.prepare(`SELECT version FROM ${ACTIVE_TABLE} WHERE name = ?`);
-  const saveActive = db.prepare(upsertSql(sqliteDialect, ACTIVE_TABLE, ['name', 'version'], { key: ['name'] }));
-  const switchTo = (name: string, s: ProjectionSwitch): void => {
-    saveActive.run(name, s.version);
-    // DDL is transactional in SQLite: readers see the old views or the new ones, never neither.
-    for (const t of s.tables)
-      db.exec(
-        `DROP VIEW IF EXISTS ${quoteTable(t)}; CREATE VIEW ${quoteTable(t)} AS SELECT * FROM ${quoteTable(versionedTable(t, s.version))}`,
-      );
-  };
-  const savePosition = db.prepare(upsertSql(sqliteDialect, POSITIONS_TABLE, ['name', 'positions'], { key: ['name'] }));
-  const loadPosition = db.prepare(`SELECT positions FROM ${POSITIONS_TABLE} WHERE name = ?`);
+  const tables = projectionTables();
+  db.exec(projectionTablesDdl(tables));
+  const sql = projectionStatements(sqliteDialect, tables);
+  const loadPosition = db.prepare(sql.loadPosition);
+  const savePosition = db.prepare(sql.savePosition);
+  const loadActive = db.prepare(sql.loadActive);
+  const saveActive = db.prepare(sql.saveActive);
   const tx: SqliteProjectionTx = {
-    run: (sql, ...params) => void db.prepare(sql).run(...params),
-    all: <R>(sql: string, ...params: SQLInputValue[]) => db.prepare(sql).all(...params) as R[],
+    run: (text, ...params) => void db.prepare(text).run(...params),
+    all: <R>(text: string, ...params: SQLInputValue[]) => db.prepare(text).all(...params) as R[],
     upsertVersioned(table, row, options) {
-      const version = quoteIdent(options.version ?? 'version');
       const columns = Object.keys(row);
-      const sql = upsertSql(sqliteDialect, quoteTable(table), columns, { key: options.key, where: `excluded.${version} > t.${version}` });
-      return Number(db.prepare(sql).run(...columns.map((c) => row[c]!)).changes) > 0;
+      return Number(db.prepare(versionedUpsertSql(sqliteDialect, table, columns, options)).run(...columns.map((c) => row[c]!)).changes) > 0;
     },
   };
   return {
@@ -84,7 +74,10 @@ function sqliteTarget(db: DatabaseSync): ProjectionTarget<SqliteProjectionTx> {
       try {
         await fn(tx);
         savePosition.run(key, position());
-        if (change) switchTo(change.name, change);
+        if (change) {
+          saveActive.run(change.name, change.version);
+          for (const t of change.tables) db.exec(switchViewSql(t, change.version));
+        }
         db.exec('COMMIT');
       } catch (error) {
         db.exec('ROLLBACK');
@@ -119,11 +112,6 @@ async function turn(db: DatabaseSync): Promise<() => void> {
 export function sqlProjection<E extends Event>(store: EventStore<E>, options: SqliteProjectionOptions<E>): SqliteProjection<E> {
   const o = arg.options(options, 'sqlProjection options') as SqliteProjectionOptions<E>;
   arg.object(o.database, 'database');
-  arg.string(o.name, 'name');
-  if (typeof o.handle !== 'function') throw new InvalidArgumentError('sqlProjection needs a handle function');
-  arg.optional(o.version, (n) => arg.positiveInt(n, 'version'));
-  arg.optional(o.tables, (t) => arg.array(t, 'tables').map((name, i) => arg.string(name, `tables[${i}]`)));
-  arg.optional(o.batchSize, (n) => arg.positiveInt(n, 'batchSize'));
-  arg.optional(o.pollMs, (ms) => arg.positive(ms, 'pollMs'));
+  checkProjectionLoop(o);
   return new SqlProjection(store, sqliteTarget(o.database), o);
 }
