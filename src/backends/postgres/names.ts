@@ -16,6 +16,10 @@ export function assertSchemaName(schema: unknown): string {
       `schema must be 1 to 60 characters of letters, digits, "_" and "-", starting with a letter or "_"; got ${JSON.stringify(schema)}`,
     );
   }
+  // PostgreSQL keeps `pg_…` for its own schemas: CREATE SCHEMA refuses them at open, too late and vaguely.
+  if (schema.toLowerCase().startsWith('pg_')) {
+    throw new InvalidArgumentError(`schema must not start with "pg_" (PostgreSQL reserves those names); got ${JSON.stringify(schema)}`);
+  }
   return schema;
 }
 

@@ -77,6 +77,9 @@ describe('postgres: schema names', () => {
     }
     assert.throws(() => postgres({ schema: 42 as never }), InvalidArgumentError);
     assert.throws(() => new PostgresNames('a"b'), InvalidArgumentError);
+    // PostgreSQL reserves pg_…: refused here with a reason, not by CREATE SCHEMA at open.
+    for (const schema of ['pg_orders', 'PG_orders'])
+      assert.throws(() => postgres({ connectionString: POSTGRES_URL, schema }), { name: 'InvalidArgumentError', message: /pg_.*reserves/ });
   });
 
   it('keeps a name with capitals and dashes exactly, in its own schema', async () => {
