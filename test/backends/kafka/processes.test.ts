@@ -2,11 +2,11 @@
 // processes (takeover on demand), and a writer frozen with SIGSTOP (a zombie) while the other
 // takes its partition over. Counts events lost and duplicated: both must be 0.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import { createEventStore } from '../../../src/index.ts';
 import { kafka } from '../../../src/backends/kafka/index.ts';
 import { Deposited, Withdrawn } from '../../conformance/fixtures.ts';
+import { assertNoLossNoDuplicates, startWriter, writerFigures } from '../../support/log-writers.ts';
 import { deleteStoreTopics } from './cleanup.ts';
 import { KAFKA_BROKERS, uniqueName } from '../../services/env.ts';
 
@@ -15,34 +15,8 @@ after(async () => {
   await deleteStoreTopics(prefixes, 'processes-test-cleanup');
 });
 
-const worker = new URL('./writer-worker.ts', import.meta.url).pathname;
-
-interface Run {
-  readonly child: ChildProcess;
-  readonly done: Promise<{ acks: { version: number; id: string }[]; summary: { conflicts: number; fenced: number } }>;
-}
-
-function start(prefix: string, name: string, startAt: number, stopAt: number): Run {
-  const child = spawn(process.execPath, [worker, KAFKA_BROKERS.join(','), prefix, name, String(startAt), String(stopAt)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const done = new Promise<Awaited<Run['done']>>((resolve, reject) => {
-    child.on('exit', (code) => {
-      if (code !== 0) return reject(new Error(`worker ${name} exited ${code}: ${err}`));
-      const lines = out
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as Record<string, unknown>);
-      const summary = lines.pop() as { conflicts: number; fenced: number };
-      resolve({ acks: lines as { version: number; id: string }[], summary });
-    });
-  });
-  return { child, done };
-}
+const start = (prefix: string, name: string, startAt: number, stopAt: number) =>
+  startWriter({ backend: 'kafka', options: { brokers: KAFKA_BROKERS, prefix, partitions: 2 } }, name, startAt, stopAt);
 
 async function storedStream(prefix: string): Promise<{ version: number; id: string }[]> {
   const store = createEventStore({ driver: kafka({ brokers: KAFKA_BROKERS, prefix, partitions: 2 }), events: [Deposited, Withdrawn] });
@@ -52,29 +26,15 @@ async function storedStream(prefix: string): Promise<{ version: number; id: stri
   return events;
 }
 
-function assertNoLossNoDuplicates(stored: { version: number; id: string }[], acks: { version: number; id: string }[]): void {
-  assert.deepEqual(
-    stored.map((e) => e.version),
-    stored.map((_, i) => i + 1),
-    'versions are 1..n without gaps',
-  );
-  assert.equal(new Set(stored.map((e) => e.id)).size, stored.length, 'no event stored twice');
-  const ackedVersions = acks.map((a) => a.version).sort((a, b) => a - b);
-  assert.equal(new Set(ackedVersions).size, ackedVersions.length, 'no version acknowledged to two writers');
-  const byVersion = new Map(stored.map((e) => [e.version, e.id]));
-  for (const a of acks)
-    assert.equal(byVersion.get(a.version), a.id, `acknowledged version ${a.version} is stored as acknowledged (nothing lost)`);
-  assert.equal(acks.length, stored.length, 'every stored event was acknowledged to exactly one writer');
-}
-
 describe('kafka: two processes', () => {
   it('race on one stream: every acknowledged append is stored once, versions have no gaps', { timeout: 60_000 }, async (t) => {
     const prefix = uniqueName('kproc-race');
     prefixes.push(prefix);
     await storedStream(prefix); // create the topics once
     const startAt = Date.now() + 1500;
-    // 8 s: takeover on demand lets one writer run alone for a while now and then (issue 11 routes
-    // appends to one owner instead); both must still progress within the window.
+    // 8 s (a writer with no ack yet may go on for its first): a routed append's expected version
+    // is older by a round trip than the owner's own, so the owner wins most races; one CI run
+    // on a loaded machine saw the other writer win none in 8 s.
     const runs = [start(prefix, 'a', startAt, startAt + 8000), start(prefix, 'b', startAt, startAt + 8000)];
     const results = await Promise.all(runs.map((r) => r.done));
     const acks = results.flatMap((r) => r.acks);
@@ -82,11 +42,9 @@ describe('kafka: two processes', () => {
     assertNoLossNoDuplicates(stored, acks);
     assert.ok(
       results.every((r) => r.acks.length > 0),
-      `both writers made progress: ${results.map((r) => r.acks.length).join(' / ')}`,
+      `both writers made progress (acks/conflicts/gave-up-fenced): ${writerFigures(results)}`,
     );
-    t.diagnostic(
-      `stored ${stored.length}, lost 0, duplicated 0; per writer acks/conflicts/gave-up-fenced: ${results.map((r) => `${r.acks.length}/${r.summary.conflicts}/${r.summary.fenced}`).join(', ')}`,
-    );
+    t.diagnostic(`stored ${stored.length}, lost 0, duplicated 0; per writer acks/conflicts/gave-up-fenced: ${writerFigures(results)}`);
   });
 
   it('a writer frozen mid-run (SIGSTOP) is fenced by the other and loses nothing when it wakes', { timeout: 60_000 }, async (t) => {

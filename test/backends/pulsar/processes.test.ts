@@ -5,50 +5,21 @@
 // there as a version out of line (readers' indexes skip such a record, so readStream alone
 // would not show it).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import { createEventStore, type StoredEvent } from '../../../src/index.ts';
 import { pulsar } from '../../../src/backends/pulsar/index.ts';
 import { Deposited, Withdrawn } from '../../conformance/fixtures.ts';
 import { PULSAR_SERVICE_URL, PULSAR_URL, uniqueName } from '../../services/env.ts';
+import { assertNoLossNoDuplicates, startWriter, writerFigures } from '../../support/log-writers.ts';
 import { dropNamespace } from './support.ts';
 
 const namespace = uniqueName('processes');
 after(() => dropNamespace('public', namespace));
 
-const worker = new URL('./writer-worker.ts', import.meta.url).pathname;
-const driver = (prefix: string) => pulsar({ serviceUrl: PULSAR_SERVICE_URL, adminUrl: PULSAR_URL, namespace, prefix, partitions: 2 });
-
-interface Ack {
-  readonly version: number;
-  readonly id: string;
-  readonly at: number;
-}
-interface Run {
-  readonly child: ChildProcess;
-  readonly done: Promise<{ acks: Ack[]; summary: { conflicts: number; fenced: number } }>;
-}
-
-function start(prefix: string, name: string, startAt: number, stopAt: number): Run {
-  const args = [worker, PULSAR_SERVICE_URL, PULSAR_URL, namespace, prefix, name, String(startAt), String(stopAt)];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const done = new Promise<Awaited<Run['done']>>((resolve, reject) => {
-    child.on('exit', (code) => {
-      if (code !== 0) return reject(new Error(`worker ${name} exited ${code}: ${err}`));
-      const lines = out
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as Record<string, unknown>);
-      const summary = lines.pop() as { conflicts: number; fenced: number };
-      resolve({ acks: lines as unknown as Ack[], summary });
-    });
-  });
-  return { child, done };
-}
+const options = (prefix: string) => ({ serviceUrl: PULSAR_SERVICE_URL, adminUrl: PULSAR_URL, namespace, prefix, partitions: 2 });
+const driver = (prefix: string) => pulsar(options(prefix));
+const start = (prefix: string, name: string, startAt: number, stopAt: number) =>
+  startWriter({ backend: 'pulsar', options: options(prefix) }, name, startAt, stopAt);
 
 async function storedStream(prefix: string): Promise<{ version: number; id: string }[]> {
   const store = createEventStore({ driver: driver(prefix), events: [Deposited, Withdrawn] });
@@ -72,21 +43,6 @@ async function rawLog(prefix: string): Promise<StoredEvent[]> {
   }
 }
 
-function assertNoLossNoDuplicates(stored: { version: number; id: string }[], acks: readonly Ack[]): void {
-  assert.deepEqual(
-    stored.map((e) => e.version),
-    stored.map((_, i) => i + 1),
-    'versions are 1..n without gaps',
-  );
-  assert.equal(new Set(stored.map((e) => e.id)).size, stored.length, 'no event stored twice');
-  const ackedVersions = acks.map((a) => a.version).sort((a, b) => a - b);
-  assert.equal(new Set(ackedVersions).size, ackedVersions.length, 'no version acknowledged to two writers');
-  const byVersion = new Map(stored.map((e) => [e.version, e.id]));
-  for (const a of acks)
-    assert.equal(byVersion.get(a.version), a.id, `acknowledged version ${a.version} is stored as acknowledged (nothing lost)`);
-  assert.equal(acks.length, stored.length, 'every stored event was acknowledged to exactly one writer');
-}
-
 function assertRawLogInLine(raw: readonly StoredEvent[]): void {
   assert.deepEqual(
     raw.map((e) => e.version),
@@ -108,11 +64,9 @@ describe('pulsar: two processes', () => {
     assertRawLogInLine(await rawLog(prefix));
     assert.ok(
       results.every((r) => r.acks.length > 0),
-      `both writers made progress: ${results.map((r) => r.acks.length).join(' / ')}`,
+      `both writers made progress (acks/conflicts/gave-up-fenced): ${writerFigures(results)}`,
     );
-    t.diagnostic(
-      `stored ${stored.length}, lost 0, duplicated 0; per writer acks/conflicts/gave-up-fenced: ${results.map((r) => `${r.acks.length}/${r.summary.conflicts}/${r.summary.fenced}`).join(', ')}`,
-    );
+    t.diagnostic(`stored ${stored.length}, lost 0, duplicated 0; per writer acks/conflicts/gave-up-fenced: ${writerFigures(results)}`);
   });
 
   it('a writer frozen mid-run (SIGSTOP) is fenced by the other: nothing of it lands after the new owner writes, nothing lost', {
