@@ -61,6 +61,8 @@ interface Figures {
   readonly cpuMsPerOp: number;
   /** CPU time of the local broker per completed op (when its pid is known), else NaN. */
   readonly brokerCpuMsPerOp: number;
+  /** Kafka requests the writers sent per completed op, by API name (what the broker works through). */
+  readonly requestsPerOp: Record<string, number>;
 }
 
 interface WorkerSummary {
@@ -70,6 +72,30 @@ interface WorkerSummary {
   fenced: number;
   failed: number;
   errors: string[];
+  requests: Record<string, number>;
+}
+
+/** Kafka API keys the writers use, by name (the rest are counted as `other`). */
+const API_NAMES: Record<string, string> = {
+  0: 'Produce',
+  1: 'Fetch',
+  2: 'ListOffsets',
+  3: 'Metadata',
+  8: 'OffsetCommit',
+  12: 'Heartbeat',
+  22: 'InitProducerId',
+  24: 'AddPartitionsToTxn',
+  26: 'EndTxn',
+};
+
+function requestsPerOp(summaries: readonly WorkerSummary[], ops: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const s of summaries)
+    for (const [key, n] of Object.entries(s.requests)) {
+      const name = API_NAMES[key] ?? 'other';
+      out[name] = (out[name] ?? 0) + n / ops;
+    }
+  return out;
 }
 
 function runWorker(config: Record<string, unknown>, ready: () => void): Promise<WorkerSummary> {
@@ -136,6 +162,7 @@ async function measure(workload: Workload, writers: number, perWriter: number): 
       errors: summaries.flatMap((s) => s.errors),
       cpuMsPerOp: summaries.reduce((n, s) => n + s.cpuMs, 0) / latencies.length,
       brokerCpuMsPerOp: brokerMs / latencies.length,
+      requestsPerOp: requestsPerOp(summaries, latencies.length),
     };
   } finally {
     await deleteNamed(prefix).catch(() => undefined);
@@ -155,6 +182,8 @@ function brokerCpuMs(): number {
     return Number.NaN;
   }
 }
+
+const total = (counts: Record<string, number>): number => Object.values(counts).reduce((a, b) => a + b, 0);
 
 const fmt = (values: readonly number[], digits = 1): string => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -177,8 +206,8 @@ for (let round = 1; round <= rounds; round++) {
 const lines: string[] = [
   `## Kafka scale: ${processes} writer processes vs one, ${processes * inFlight} appends in flight in total, ${PARTITIONS} partitions, ${seconds} s per run, ${rounds} interleaved round(s)`,
   '',
-  '| workload | target | ops/s | p50 ms | p99 ms | CPU ms/op (writers) | CPU ms/op (broker) | conflicts | fenced errors to callers | other errors |',
-  '|---|---|---|---|---|---|---|---|---|---|',
+  '| workload | target | ops/s | p50 ms | p99 ms | CPU ms/op (writers) | CPU ms/op (broker) | Kafka requests/op | conflicts | fenced errors to callers | other errors |',
+  '|---|---|---|---|---|---|---|---|---|---|---|',
 ];
 for (const workload of ['appends', 'transfers'] as const) {
   for (const [label, figures] of [
@@ -193,18 +222,33 @@ for (const workload of ['appends', 'transfers'] as const) {
         figures.map((f) => f.brokerCpuMsPerOp),
         2,
       )} | ${fmt(
+        figures.map((f) => total(f.requestsPerOp)),
+        2,
+      )} | ${fmt(
         figures.map((f) => f.conflicts),
         0,
       )} | ${figures.reduce((n, f) => n + f.fenced, 0)} | ${figures.reduce((n, f) => n + f.failed, 0)} |`,
     );
   }
   const ratios = results[workload].many.map((m, i) => m.perSec / results[workload].one[i]!.perSec);
-  lines.push(`| ${workload} | ratio ${processes} processes / one | ${fmt(ratios, 2)}× | | | | | | | |`);
+  lines.push(`| ${workload} | ratio ${processes} processes / one | ${fmt(ratios, 2)}× | | | | | | | | |`);
+}
+lines.push('', 'Kafka requests per op by API (medians over the rounds):', '');
+for (const workload of ['appends', 'transfers'] as const) {
+  for (const [label, figures] of [
+    ['one process', results[workload].one],
+    [`${processes} processes`, results[workload].many],
+  ] as const) {
+    const names = [...new Set(figures.flatMap((f) => Object.keys(f.requestsPerOp)))].sort();
+    const parts = names.map((name) => `${name} ${median(figures.map((f) => f.requestsPerOp[name] ?? 0).sort((a, b) => a - b)).toFixed(2)}`);
+    lines.push(`- ${workload}, ${label}: ${parts.join(', ')}`);
+  }
 }
 lines.push(
   '',
   'ops: appends completed (transfers: appendMany of two streams completed), conflicts excluded. Ratios are taken round by round; median (min–max).',
   'CPU ms/op: user + system time over the measured seconds, of all writer processes together and of the local broker (NaN: broker pid unknown), per completed op.',
+  'Kafka requests/op: requests the writer processes sent while measured (every API, heartbeats included), per completed op.',
 );
 const errors = [...results.appends.many, ...results.transfers.many, ...results.appends.one, ...results.transfers.one].flatMap(
   (f) => f.errors,

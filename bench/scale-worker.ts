@@ -4,6 +4,7 @@
 // (appendMany of a debit and a credit at the versions just read). Prints one JSON summary,
 // with the CPU time the process used between the start and the stop time.
 //   node bench/scale-worker.ts <json config>
+import { subscribe } from 'node:diagnostics_channel';
 import { z } from 'zod';
 import { kafka } from '../src/backends/kafka/index.ts';
 import { createEventStore, defineEvent, ExpectedVersionConflictError, PartitionFencedError } from '../src/index.ts';
@@ -31,6 +32,14 @@ await store.append(`warmup-${process.pid}`, Deposited(benchEvent(0)));
 process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
 await new Promise((resolve) => setTimeout(resolve, Math.max(0, config.startAt - Date.now())));
 const cpuAtStart = process.cpuUsage();
+// Kafka requests this process sends while measured, by API key: @platformatic/kafka publishes
+// each request on a tracing channel, so counting needs no patching of the client.
+const requests: Record<number, number> = {};
+const countRequest = (message: unknown): void => {
+  const apiKey = (message as { apiKey?: number }).apiKey;
+  if (typeof apiKey === 'number' && Date.now() < config.stopAt) requests[apiKey] = (requests[apiKey] ?? 0) + 1;
+};
+subscribe('tracing:plt:kafka:connections:api:start', countRequest);
 
 const latencies: number[] = [];
 let conflicts = 0;
@@ -71,4 +80,4 @@ await Promise.all(Array.from({ length: config.inFlight }, loop));
 const cpu = process.cpuUsage(cpuAtStart);
 await store.close();
 const cpuMs = (cpu.user + cpu.system) / 1000;
-process.stdout.write(`${JSON.stringify({ done: true, latencies, conflicts, fenced, failed, errors, cpuMs })}\n`);
+process.stdout.write(`${JSON.stringify({ done: true, latencies, conflicts, fenced, failed, errors, cpuMs, requests })}\n`);

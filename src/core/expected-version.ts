@@ -21,6 +21,17 @@ export function matchesExpectedVersion(expected: ExpectedVersion, actual: number
   }
 }
 
+/**
+ * Whether `expected` fails against every version from `knownAtLeast` up: versions only grow, so
+ * a stream known to be at `knownAtLeast` (say, by an index of committed events that may lag the
+ * log) is there or further. True for a number below it and for `no_stream` once it exists;
+ * false where a newer version could still match (a number above it, `stream_exists` at 0).
+ */
+export function conflictIsCertain(expected: ExpectedVersion, knownAtLeast: number): boolean {
+  if (expected === 'no_stream') return knownAtLeast > 0;
+  return typeof expected === 'number' && expected < knownAtLeast;
+}
+
 export function assertExpectedVersion(expected: unknown): asserts expected is ExpectedVersion {
   if (expected === 'any' || expected === 'no_stream' || expected === 'stream_exists') return;
   if (typeof expected === 'number' && Number.isSafeInteger(expected) && expected >= 0) return;

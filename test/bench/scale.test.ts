@@ -19,6 +19,7 @@ interface Figures {
   fenced: number;
   failed: number;
   errors: string[];
+  requestsPerOp: Record<string, number>;
 }
 
 interface Report {
@@ -48,6 +49,11 @@ it('npm run bench -- --suite scale --quick: both workloads on one and on 4 write
         assert.ok(f.perSec > 0, `${label}: ops completed (${f.perSec}/s)`);
         assert.ok(f.p50 > 0 && f.p50 <= f.p99, `${label}: p50 ${f.p50} <= p99 ${f.p99}`);
         assert.ok(f.cpuMsPerOp > 0, `${label}: CPU per op measured (${f.cpuMsPerOp} ms)`);
+        // Every append is a transaction: at least its produce and its EndTxn were counted.
+        assert.ok(
+          (f.requestsPerOp.Produce ?? 0) >= 1 && (f.requestsPerOp.EndTxn ?? 0) > 0,
+          `${label}: requests counted ${JSON.stringify(f.requestsPerOp)}`,
+        );
         assert.equal(f.fenced, 0, `${label}: PartitionFencedErrors that reached a caller`);
         assert.equal(f.failed, 0, `${label}: other errors that reached a caller: ${f.errors.join(' | ')}`);
       }
@@ -55,4 +61,10 @@ it('npm run bench -- --suite scale --quick: both workloads on one and on 4 write
   }
   // 20 accounts and 16 transfers in flight: version conflicts are certain, and reach the caller typed.
   assert.ok(report.results.transfers.one[0]!.conflicts > 0, 'transfers race on versions');
+  // A routed append costs requests a local one does not (the request, the owner's fetch, the reply and its fetch).
+  const appends = report.results.appends;
+  assert.ok(
+    (appends.many[0]!.requestsPerOp.Fetch ?? 0) > (appends.one[0]!.requestsPerOp.Fetch ?? 0),
+    `routed appends fetch more per op: ${appends.many[0]!.requestsPerOp.Fetch} vs ${appends.one[0]!.requestsPerOp.Fetch}`,
+  );
 });

@@ -46,6 +46,30 @@ describe('partition ownership', () => {
     await b.close();
   });
 
+  it("a caller behind the held lease's index gets its conflict without a new claim; one ahead of it makes the writer claim again first", async () => {
+    const driver = fencedSqlite(join(dir, 'certain-conflict.db'));
+    let claims = 0;
+    const claim = driver.claimPartition.bind(driver);
+    driver.claimPartition = (partition) => {
+      claims++;
+      return claim(partition);
+    };
+    const store = createEventStore({ driver, events });
+    for (let v = 0; v < 3; v++) await store.append('account-c', Deposited({ amount: 1 }), { expectedVersion: v });
+    assert.equal(claims, 1, 'one claim for three appends');
+    const conflict = (expectedVersion: number | 'no_stream') =>
+      assert.rejects(store.append('account-c', Deposited({ amount: 1 }), { expectedVersion }), ExpectedVersionConflictError);
+    // Behind what this writer committed itself: no other writer can make version 1 or "no stream" current again.
+    await conflict(1);
+    await conflict('no_stream');
+    assert.equal(claims, 1, 'a certain conflict costs no claim');
+    // Ahead of the index: another writer may have appended since our claim, so only a fresh claim can say no.
+    await conflict(7);
+    assert.equal(claims, 2, 'an uncertain conflict is confirmed against a fresh claim');
+    assert.equal((await store.append('account-c', Deposited({ amount: 1 }), { expectedVersion: 3 })).nextExpectedVersion, 4);
+    await store.close();
+  });
+
   it('a fenced lease cannot append: nothing of it becomes visible', async () => {
     const path = join(dir, 'fenced.db');
     const driver = fencedSqlite(path);

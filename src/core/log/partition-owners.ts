@@ -1,6 +1,6 @@
 import type { AppendRequest, AppendResult, PartitionLease, PartitionOwnerDriver } from '../driver.ts';
 import { DriverError, DuplicateEventIdError, ExpectedVersionConflictError, InvalidArgumentError, PartitionFencedError } from '../errors.ts';
-import { matchesExpectedVersion } from '../expected-version.ts';
+import { conflictIsCertain, matchesExpectedVersion } from '../expected-version.ts';
 import type { PartitionIndex, PartitionIndexes } from './partition-index.ts';
 
 /** A partition this writer owns: its lease, and the partition's index (complete up to the claim, then kept up by our appends). */
@@ -216,8 +216,9 @@ export class PartitionOwners {
         const current = owned.index.version(request.streamId);
         if (!matchesExpectedVersion(request.expectedVersion, current)) {
           // A lease held from before may be stale: another process may have taken the partition
-          // and written since. Only a check against a fresh claim can say "conflict".
-          if (!fresh) {
+          // and written since. Only a check against a fresh claim can say "conflict" — unless
+          // the caller is behind even our index, which holds committed events only.
+          if (!fresh && !conflictIsCertain(request.expectedVersion, current)) {
             stale = true;
             break;
           }
@@ -292,8 +293,8 @@ export class PartitionOwners {
         const o = owned.get(request.partition)!;
         const current = o.index.version(request.streamId);
         if (!matchesExpectedVersion(request.expectedVersion, current)) {
-          // As in `append`: only a fresh claim can say "conflict".
-          if (!fresh.has(request.partition)) {
+          // As in `append`: only a fresh claim can say "conflict", unless it is certain.
+          if (!fresh.has(request.partition) && !conflictIsCertain(request.expectedVersion, current)) {
             this.#drop(request.partition, o);
             stale = true;
             break;
