@@ -21,6 +21,8 @@ export interface PulsarWritersContext {
 
 /** How long a fenced lease waits for the new owner's claim marker before it claims again itself to settle. */
 const FENCED_SETTLE_MS = 10_000;
+/** How long settling keeps trying to read the partition back while the broker refuses readers. */
+const SETTLE_READ_MS = 15_000;
 /** Claim markers a claim sends at most while deduplication answers "already stored" (a fenced writer's sends). */
 const MAX_MARKER_TRIES = 100;
 /** Claims in a row a partition's claim may lose to other claimers before it gives up. */
@@ -174,11 +176,24 @@ export class PulsarWriters {
   ): Promise<MessageId | undefined> {
     const topic = this.#ctx.names.partition(partition);
     const deadline = Date.now() + (lease.fenced ? FENCED_SETTLE_MS : 0);
+    // The broker may refuse a reader for a moment while the topic changes hands (fencing, an
+    // ownership move: seen as UnknownError on subscribe): read again until this deadline.
+    const readDeadline = Date.now() + SETTLE_READ_MS;
+    const readPage = async (at: bigint) => {
+      for (;;) {
+        try {
+          return await this.#ctx.log.page(topic, at, 500);
+        } catch (error) {
+          if (Date.now() >= readDeadline) throw error;
+          await sleep(200);
+        }
+      }
+    };
     let claimed = false;
     for (;;) {
       let at = entryOffset(lease.position) + ENTRY_SPAN;
       for (;;) {
-        const page = await this.#ctx.log.page(topic, at, 500);
+        const page = await readPage(at);
         for (const m of page.messages) {
           if (entryOffset(m.messageId) < at) continue;
           const owner = m.properties[P.lease];
