@@ -8,7 +8,6 @@ import type {
   StoredEvent,
   StoredSnapshot,
   StreamPage,
-  StreamSummary,
   VersionRange,
 } from '../../core/driver.ts';
 import { untilAborted } from '../../core/sleep.ts';
@@ -19,6 +18,7 @@ import { DEFAULT_ID_WINDOW } from './id-window.ts';
 import { arr, connectClient, connectCluster, evalScript, fields, str, type RedisConnection, type Reply } from './connection.ts';
 import { idToOffset, offsetToId, RedisKeys } from './keys.ts';
 import { RedisConsumerGroups } from './consumer-groups.ts';
+import { RedisRecords } from './records.ts';
 import { partitionOf as partitionOfStream } from '../../core/partition.ts';
 
 export interface RedisDriverOptions {
@@ -48,7 +48,6 @@ export interface RedisDriverOptions {
 }
 
 const NAME = 'redis';
-const REPLACE_HASH_SCRIPT = "redis.call('DEL', KEYS[1]) if #ARGV > 0 then redis.call('HSET', KEYS[1], unpack(ARGV)) end return 1";
 
 /**
  * Redis Streams: a stream per aggregate plus a per-partition log ("all" stream), both written
@@ -65,6 +64,7 @@ export class RedisDriver implements ConditionalAppendDriver {
   readonly capabilities: DriverCapabilities = { timeIndex: true };
   readonly keys: RedisKeys;
   readonly consumerGroups: RedisConsumerGroups;
+  readonly #records: RedisRecords;
   readonly #options: RedisDriverOptions;
   /** The append scripts, with the id window baked in. */
   readonly #appendScript: string;
@@ -100,6 +100,11 @@ export class RedisDriver implements ConditionalAppendDriver {
       },
       toStored,
     });
+    this.#records = new RedisRecords(
+      () => this.#c,
+      this.keys,
+      (id) => this.#partitionOf(id),
+    );
   }
 
   async open(): Promise<void> {
@@ -204,98 +209,32 @@ export class RedisDriver implements ConditionalAppendDriver {
     return first.length === 0 ? undefined : idToOffset(str(arr(first[0])[0]));
   }
 
-  async readSnapshot(streamId: string, name: string): Promise<StoredSnapshot | undefined> {
-    const partition = this.#partitionOf(streamId);
-    const key = this.keys.snapshot(partition, streamId, name);
-    const f = fields(await this.#c.send(key, ['HGETALL', key], true));
-    if (f.size === 0) return undefined;
-    return {
-      streamId,
-      name,
-      schemaVersion: Number(str(f.get('sv'))),
-      version: Number(str(f.get('v'))),
-      position: { partition: Number(str(f.get('p'))), offset: BigInt(str(f.get('o'))) },
-      state: new Uint8Array(f.get('st')!),
-      takenAt: Number(str(f.get('at'))),
-    };
+  readSnapshot(streamId: string, name: string): Promise<StoredSnapshot | undefined> {
+    return this.#records.readSnapshot(streamId, name);
   }
 
-  async writeSnapshot(s: StoredSnapshot): Promise<void> {
-    const key = this.keys.snapshot(this.#partitionOf(s.streamId), s.streamId, s.name);
-    await this.#c.send(key, [
-      'HSET',
-      key,
-      'sv',
-      String(s.schemaVersion),
-      'v',
-      String(s.version),
-      'p',
-      String(s.position.partition),
-      'o',
-      String(s.position.offset),
-      'st',
-      Buffer.from(s.state.buffer, s.state.byteOffset, s.state.byteLength),
-      'at',
-      String(s.takenAt),
-    ]);
+  writeSnapshot(s: StoredSnapshot): Promise<void> {
+    return this.#records.writeSnapshot(s);
   }
 
-  async readCheckpoint(group: string): Promise<readonly Position[] | undefined> {
-    const key = this.keys.group(group);
-    const f = fields(await this.#c.send(key, ['HGETALL', key], true));
-    if (f.size === 0) return undefined;
-    return [...f]
-      .map(([partition, offset]) => ({ partition: Number(partition), offset: BigInt(offset.toString()) }))
-      .sort((a, b) => a.partition - b.partition);
+  readCheckpoint(group: string): Promise<readonly Position[] | undefined> {
+    return this.#records.readCheckpoint(group);
   }
 
-  async writeCheckpoint(group: string, positions: readonly Position[]): Promise<void> {
-    const key = this.keys.group(group);
-    // Replace the whole vector atomically (a seek may name fewer partitions than before).
-    await evalScript(
-      this.#c,
-      REPLACE_HASH_SCRIPT,
-      [key],
-      positions.flatMap((p) => [String(p.partition), String(p.offset)]),
-    );
+  writeCheckpoint(group: string, positions: readonly Position[]): Promise<void> {
+    return this.#records.writeCheckpoint(group, positions);
   }
 
-  async deleteCheckpoint(group: string): Promise<void> {
-    const key = this.keys.group(group);
-    await this.#c.send(key, ['DEL', key]);
+  deleteCheckpoint(group: string): Promise<void> {
+    return this.#records.deleteCheckpoint(group);
   }
 
-  /**
-   * SCAN over the stream keys (on a cluster master by master), then each stream's last entry
-   * for its version. The cursor is SCAN's; a page may be short, or hold a few more than `limit`.
-   */
-  async listStreams(page: { cursor: string | undefined; limit: number }): Promise<StreamPage> {
-    let cursor = page.cursor ?? '0';
-    const found: { partition: number; streamId: string }[] = [];
-    do {
-      const step = await this.#c.scan(cursor, this.keys.streamPattern(), Math.max(10, page.limit - found.length));
-      for (const key of step.keys) {
-        const stream = this.keys.parseStream(key);
-        if (stream && stream.partition < this.partitions) found.push(stream);
-      }
-      cursor = step.cursor;
-    } while (cursor !== '0' && found.length < page.limit);
-    const streams: StreamSummary[] = await Promise.all(
-      found.map(async (s) => ({ ...s, version: await this.streamVersion(s.streamId, s.partition) })),
-    );
-    return { streams: streams.filter((s) => s.version > 0), cursor: cursor === '0' ? undefined : cursor };
+  listStreams(page: { cursor: string | undefined; limit: number }): Promise<StreamPage> {
+    return this.#records.listStreams(page, this.partitions, (id, partition) => this.streamVersion(id, partition));
   }
 
-  async listCheckpointGroups(): Promise<string[]> {
-    const groups = new Set<string>();
-    let cursor = '0';
-    const prefix = this.keys.group('');
-    do {
-      const step = await this.#c.scan(cursor, this.keys.groupPattern(), 500);
-      for (const key of step.keys) if (key.startsWith(prefix)) groups.add(key.slice(prefix.length));
-      cursor = step.cursor;
-    } while (cursor !== '0');
-    return [...groups].sort();
+  listCheckpointGroups(): Promise<string[]> {
+    return this.#records.listCheckpointGroups();
   }
 
   /** Blocks on the partition logs (XREAD BLOCK) on a connection of its own. */
