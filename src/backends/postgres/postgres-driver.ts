@@ -7,6 +7,7 @@ import type {
   Position,
   StoredEvent,
   StoredSnapshot,
+  StreamPage,
   VersionRange,
 } from '../../core/driver.ts';
 import { AppendTooLargeError, DriverError } from '../../core/errors.ts';
@@ -180,6 +181,20 @@ export class PostgresDriver implements ConditionalAppendDriver {
 
   async deleteCheckpoint(group: string): Promise<void> {
     await this.#query(`DELETE FROM ${this.names.checkpoints} WHERE group_name = $1`, [group]);
+  }
+
+  /** See `EventStoreDriver.listStreams`: keyset pages in stream id order; the cursor is the page's last id. */
+  async listStreams(page: { cursor: string | undefined; limit: number }): Promise<StreamPage> {
+    const { rows } = await this.#query<{ stream_id: string; version: number }>(this.#sql.listStreams, [page.cursor ?? '', page.limit]);
+    return {
+      streams: rows.map((r) => ({ streamId: r.stream_id, partition: 0, version: r.version })),
+      cursor: rows.length === page.limit ? rows[rows.length - 1]!.stream_id : undefined,
+    };
+  }
+
+  async listCheckpointGroups(): Promise<string[]> {
+    const { rows } = await this.#query<{ group_name: string }>(`SELECT group_name FROM ${this.names.checkpoints} ORDER BY group_name`);
+    return rows.map((r) => r.group_name);
   }
 
   /** Resolves on a NOTIFY from an append (after the LISTEN is in place, the log is checked once), after `pollMs`, or on abort. */

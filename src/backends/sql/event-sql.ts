@@ -61,6 +61,9 @@ export function eventSql(d: SqlDialect, t: EventTables) {
     head: `SELECT max(${off}) AS head FROM ${t.events} e${stableOnly}`,
     /** (time) → { first } */
     firstAtTime: `SELECT min(${off}) AS first FROM ${t.events} e WHERE e.recorded_at >= ${p(1)}${stable}`,
+    /** (after stream id, limit) → { stream_id, version }: a page of streams in id order (keyset paging, for tools). */
+    listStreams: `SELECT stream_id, max(version) AS version FROM ${t.events} WHERE stream_id > ${p(1)}
+      GROUP BY stream_id ORDER BY stream_id LIMIT ${p(2)}`,
     /** (stream, name) → SnapshotRow */
     readSnapshot: `SELECT schema_version, version, partition, ${t.snapshotOffsetColumn} AS off, state, taken_at
       FROM ${t.snapshots} WHERE stream_id = ${p(1)} AND name = ${p(2)}`,

@@ -227,9 +227,7 @@ function prepare(db: DatabaseSync) {
     readCheckpoint: p('SELECT partition, offset FROM ef_checkpoints WHERE group_name = ? ORDER BY partition'),
     writeCheckpoint: p('INSERT INTO ef_checkpoints (group_name, partition, offset) VALUES (?, ?, ?)'),
     deleteCheckpoint: p('DELETE FROM ef_checkpoints WHERE group_name = ?'),
-    listStreams: p(
-      'SELECT stream_id, max(version) AS version FROM ef_events WHERE stream_id > ? GROUP BY stream_id ORDER BY stream_id LIMIT ?',
-    ),
+    listStreams: p(shared.listStreams),
     listGroups: p('SELECT DISTINCT group_name FROM ef_checkpoints ORDER BY group_name'),
   };
 }
