@@ -59,7 +59,10 @@ const workerFile = fileURLToPath(new URL(`./group-worker${import.meta.url.endsWi
 
 /** `<driver module URL> <arg> <prefix> <group> <read model file> <die after N>` (see group-worker.ts). */
 function workerArgs(worker: GroupWorker, prefix: string, file: string): string[] {
-  const module = worker.module instanceof URL || /^[a-z][a-z0-9+.-]*:/i.test(worker.module) ? String(worker.module) : String(pathToFileURL(worker.module));
+  const module =
+    worker.module instanceof URL || /^[a-z][a-z0-9+.-]*:/i.test(worker.module)
+      ? String(worker.module)
+      : String(pathToFileURL(worker.module));
   return [module, worker.arg ?? '', prefix, 'projection', file, '4'];
 }
 

@@ -11,7 +11,9 @@ import { applyToReadModel } from './read-model.ts';
 const [moduleUrl, arg, prefix, group, file, dieAfterArg] = process.argv.slice(2);
 const dieAfter = Number(dieAfterArg);
 
-const loaded = (await import(moduleUrl!)) as { openDriver?: (prefix: string, arg?: string) => EventStoreDriver | Promise<EventStoreDriver> };
+const loaded = (await import(moduleUrl!)) as {
+  openDriver?: (prefix: string, arg?: string) => EventStoreDriver | Promise<EventStoreDriver>;
+};
 if (typeof loaded.openDriver !== 'function') throw new Error(`${moduleUrl} does not export openDriver(prefix, arg)`);
 const driver = await loaded.openDriver(prefix!, arg === '' ? undefined : arg);
 
