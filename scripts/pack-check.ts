@@ -43,6 +43,7 @@ const REQUIRED_EXPORTS: Record<string, readonly string[]> = {
   './kafka': ['kafka', 'KafkaDriver', 'kafkaProjector'],
   './pulsar': ['pulsar', 'PulsarDriver'],
   './protobuf': ['protobufCodec'],
+  './testing': ['deciderSpec', 'storeSpec', 'runConformance', 'runConsumerGroupConformance'],
 };
 
 /**
@@ -52,6 +53,7 @@ const REQUIRED_EXPORTS: Record<string, readonly string[]> = {
 const COMPUTED_IMPORTS: Record<string, string> = {
   'bin/eventfold.js': 'runs src/cli/main.ts in a checkout of the repository, dist/cli/main.js (static) otherwise',
   'dist/cli/events-module.js': "imports the user's --events module, a path given on the command line",
+  'dist/testing/conformance/group-worker.js': "imports the driver module a consumer-group conformance target names (the user's driver)",
 };
 
 /**
@@ -519,6 +521,7 @@ import { kafka, KafkaDriver, type KafkaDriverOptions } from '${name}/kafka';
 import { protobufCodec } from '${name}/protobuf';
 import { redis, RedisDriver, type RedisDriverOptions } from '${name}/redis';
 import { sqlite, SqliteDriver } from '${name}/sqlite';
+import { deciderSpec, runConformance, storeSpec, type TestRunner } from '${name}/testing';
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 function expectType<T extends true>(_proof?: T): void {}
@@ -589,6 +592,20 @@ await pbStore.append('notes-1', Noted({ note: 'hello' }));
 for await (const e of pbStore.readStream('notes-1')) assert.deepEqual(e.data, { note: 'hello' });
 await pbStore.close();
 
+// eventfold/testing: given/when/then on the aggregate, in memory and through a store.
+const spec = deciderSpec(Account);
+spec.given([Deposited({ amount: 5 })]).when({ kind: 'withdraw', cents: 200 }).then([Withdrawn({ amountCents: 200 })]);
+spec.given([]).when({ kind: 'withdraw', cents: 1 }).thenThrows(CommandRejectedError, 'insufficient funds');
+const specStore = createEventStore({ driver: sqlite(), events });
+await storeSpec(specStore, Account).given([{ type: 'Deposited', data: { amount: 1 } }]).when({ kind: 'withdraw', cents: 100 }).then([{ type: 'Withdrawn', data: { amountCents: 100 } }]);
+await specStore.close();
+assert.throws(() => spec.given([]).when({ kind: 'withdraw', cents: 0 }).then([]), /spec failed/);
+// The conformance suite registers its tests with any runner's describe/it.
+const registered: string[] = [];
+const runner: TestRunner = { describe: (_name, fn) => fn(), it: (name) => void registered.push(name) };
+runConformance(runner, () => sqlite());
+assert.ok(registered.length > 20, 'the suite registered its tests');
+
 // Type-level only: never called (it would need the servers, or must not compile).
 function typeOnly(): void {
   const redisOptions: RedisDriverOptions = { url: 'redis://127.0.0.1:6379' };
@@ -603,6 +620,8 @@ function typeOnly(): void {
   void store.append('account-1', { type: 'Closed', data: {} });
   // @ts-expect-error: a command the aggregate does not take
   void accounts.handle('1', { kind: 'deposit', cents: 1 });
+  // @ts-expect-error: the spec's events are checked against the schemas
+  spec.given([{ type: 'Deposited', data: { amount: 'ten' } }]);
   void (async () => {
     for await (const e of store.readStream('account-1')) {
       // @ts-expect-error: not narrowed, so \`data\` is a union without \`amount\` on every member

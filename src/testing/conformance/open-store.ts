@@ -1,5 +1,5 @@
 // What the conformance suite's parts get to open a store on the backend under test.
-import type { AnyEventType, Codec, EventOf, EventStore } from '../../src/index.ts';
+import type { AnyEventType, Codec, EventOf, EventStore } from '../../index.ts';
 import type { accountEvents } from './fixtures.ts';
 
 export interface OpenOptions<Types extends readonly AnyEventType[]> {

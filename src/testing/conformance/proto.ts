@@ -2,8 +2,8 @@
 // event type whose payload is its proto3 JSON form.
 import { create, createFileRegistry, type DescMessage } from '@bufbuild/protobuf';
 import { FieldDescriptorProto_Label, FieldDescriptorProto_Type, FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
-import { z } from 'zod';
-import { defineEvent } from '../../src/index.ts';
+import { defineEvent } from '../../core/event-type.ts';
+import { object, text } from './schema.ts';
 
 const field = (name: string, jsonName: string, number: number, type: FieldDescriptorProto_Type) => ({
   name,
@@ -35,5 +35,5 @@ export const BlobSchema: DescMessage = message;
 
 export const BlobMessage = defineEvent({
   type: 'Blob',
-  schema: z.object({ label: z.string(), sizeBytes: z.string().regex(/^\d+$/), raw: z.base64() }),
+  schema: object({ label: text(), sizeBytes: text({ pattern: /^\d+$/ }), raw: text({ pattern: /^[A-Za-z0-9+/]*={0,2}$/ }) }),
 });

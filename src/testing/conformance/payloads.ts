@@ -1,12 +1,12 @@
 // Payloads at the codec's edge: what JSON cannot store is refused with its path and nothing is
 // stored; what it can store reads back equal; nesting past the limit is a typed error. Run
-// inside the conformance suite on every backend.
+// inside the conformance suite on every backend (`it` there closes the stores a test opened).
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
-import { InvalidEventError } from '../../src/index.ts';
-import { MAX_PAYLOAD_DEPTH, MAX_PAYLOAD_OBJECTS } from '../../src/core/payload-shape.ts';
+import { InvalidEventError } from '../../index.ts';
+import { MAX_PAYLOAD_DEPTH, MAX_PAYLOAD_OBJECTS } from '../../core/payload-shape.ts';
 import { Deposited, Free } from './fixtures.ts';
 import type { OpenStore } from './open-store.ts';
+import type { TestRunner } from '../runner.ts';
 
 type Collect = <T>(iterable: AsyncIterable<T>) => Promise<T[]>;
 
@@ -23,7 +23,12 @@ function nested(levels: number, leaf: unknown = 1): unknown {
   return value;
 }
 
-export function payloadTests(open: OpenStore, fresh: (label: string) => string, collect: Collect): void {
+export function payloadTests(
+  { describe, it }: Pick<TestRunner, 'describe' | 'it'>,
+  open: OpenStore,
+  fresh: (label: string) => string,
+  collect: Collect,
+): void {
   const events = [Deposited, Free] as const;
 
   describe('payloads JSON cannot store', () => {
