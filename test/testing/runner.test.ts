@@ -31,7 +31,10 @@ it('runs the conformance suite with describe/it/afterAll and argument-less test 
     name: 'sqlite (memory, vitest-shaped runner)',
     driver: (storeName) => {
       let db = memory.get(storeName);
-      if (!db) memory.set(storeName, (db = new DatabaseSync(':memory:')));
+      if (!db) {
+        db = new DatabaseSync(':memory:');
+        memory.set(storeName, db);
+      }
       return sqlite({ database: db });
     },
     cleanup: async () => {
