@@ -22,6 +22,9 @@
 // from the jars `scripts/services up kafka` installs in .services/kafka/lib, once after the
 // rounds, as the limit of this machine.
 //
+// Emmett's stores come from packages of their own under bench/comparisons/<name>/ (not in the
+// root install): the first run of a suite that needs one runs `npm ci` there (comparisons.ts).
+//
 // Prints a markdown table per suite and writes bench/results/<suite>-<timestamp>.json.
 import { parseArgs } from 'node:util';
 import { jsonReport, toJson, writeJsonReport } from './json-report.ts';
@@ -85,9 +88,10 @@ if (!(Number.isSafeInteger(rounds) && rounds > 0)) {
 const out = (line: string): void => void (args.json ? process.stderr : process.stdout).write(`${line}\n`);
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
-// Every selected suite's backend must be usable before anything is measured.
+// Every selected suite's comparison is installed and its backend usable before anything is measured.
 for (const suite of selected) {
   try {
+    await suite.prepare?.(log);
     await suite.preflight?.();
   } catch (error) {
     console.error(error instanceof Error ? error.message : String(error));

@@ -1,5 +1,6 @@
 // Suites by backend, in the order a default run measures them. Add `pulsar` here with its own
 // target files.
+import { comparisonTarget } from '../comparisons.ts';
 import type { Suite } from '../target.ts';
 import { describeKafka, preflightKafka, producerPerfTest } from './kafka-common.ts';
 import { eventfoldKafka } from './kafka-eventfold.ts';
@@ -7,11 +8,13 @@ import { rawKafka } from './kafka-raw.ts';
 import { countingForks, describeRedis, preflightRedis } from './redis-common.ts';
 import { eventfoldRedis } from './redis-eventfold.ts';
 import { rawRedis } from './redis-raw.ts';
-import { emmettSqlite } from './sqlite-emmett.ts';
 import { eventfoldSqlite } from './sqlite-eventfold.ts';
 
+// Emmett's SQLite event store comes from its own package (bench/comparisons/emmett-sqlite).
+const emmettSqlite = comparisonTarget('emmett-sqlite', 'sqlite-emmett.ts', 'emmettSqlite');
+
 export const suites: Readonly<Record<string, Suite>> = {
-  sqlite: { name: 'sqlite', subject: eventfoldSqlite, baseline: emmettSqlite },
+  sqlite: { name: 'sqlite', subject: eventfoldSqlite, baseline: emmettSqlite.target, prepare: emmettSqlite.prepare },
   redis: {
     name: 'redis',
     subject: () => countingForks(eventfoldRedis()),

@@ -3,6 +3,7 @@
 // rounds (not for speed: speed is claimed only from full runs, as ratios).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { it } from 'node:test';
 import { promisify } from 'node:util';
 import { KAFKA_BROKERS, REDIS_URL } from '../services/env.ts';
@@ -139,5 +140,19 @@ it('npm run bench -- --quick: every suite measures every figure for both sides i
   for (const row of limit) {
     assert.ok(row.records >= 50_000 && row.recordsPerSec > 0, `${row.label}: ${row.records} records at ${row.recordsPerSec}/s`);
     assert.ok(row.p99LatencyMs >= row.p50LatencyMs, `${row.label}: latency`);
+  }
+});
+
+// The comparison packages (bench/comparisons/<name>) are outside the root type check: their
+// dependencies are only there once the bench installed them, which the run above did.
+it('bench/comparisons/*: each comparison type-checks against the packages it installed', async () => {
+  const root = new URL('../../bench/comparisons/', import.meta.url).pathname;
+  const tsc = new URL('../../node_modules/typescript/bin/tsc', import.meta.url).pathname;
+  const names = readdirSync(root, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name);
+  assert.ok(names.includes('emmett-sqlite'), `comparisons: ${names.join(', ')}`);
+  for (const name of names) {
+    await run(process.execPath, [tsc, '--noEmit', '-p', `${root}${name}/tsconfig.json`], { timeout: 120_000 });
   }
 });
