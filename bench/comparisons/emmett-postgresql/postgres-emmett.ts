@@ -21,7 +21,7 @@ export function emmettPostgres(): BenchTarget {
     name: 'Emmett',
     snapshots: false,
     notes: [
-      'Emmett: `getPostgreSQLEventStore(connectionString)` (its dumbo pool over node-postgres), tables emt_streams / emt_messages (partitioned), an append is one call of its `emt_append_to_stream` PL/pgSQL function (version check, stream row upsert, message rows)',
+      'Emmett: `getPostgreSQLEventStore(connectionString)` (its dumbo pool over node-postgres), tables emt_streams / emt_messages (partitioned), an append is one call of its `emt_append_to_stream` PL/pgSQL function (INSERT of the stream row, or an UPDATE of it guarded by the expected version, then one INSERT of the messages as jsonb)',
       'Emmett: appends via `appendToStream(stream, events, { expectedStreamVersion })`',
       'Emmett: loads via `aggregateStream(stream, { evolve, initialState })`; it has no snapshots, so both load rows are the same full fold',
       'Emmett: catch-up via `consumer({ pulling: { batchSize: 100, pullingFrequencyInMs: 0 } })` + `reactor({ processorId, startFrom: "BEGINNING", eachMessage, stopAfter })` (it stores the processor checkpoint per batch); stopped with `stop()`, since `close()` of a consumer made by the store ends the store\'s own pool (0.42.0)',
