@@ -21,6 +21,7 @@ if (!suite || (role !== 'subject' && role !== 'baseline') || !dir) {
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with --expose-gc');
 
+await suite.prepare?.((line) => process.stderr.write(`${line}\n`)); // installed already: the parent prepared it
 const target = suite[role]();
 await target.open(dir);
 await target.load(WARM_STREAM, { snapshot: false }); // connections, caches and code paths warm

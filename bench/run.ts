@@ -1,26 +1,32 @@
 // eventfold benchmark: eventfold on a backend vs a reference client of the same backend.
 //
-//   npm run bench                     # full run: sqlite, redis, then kafka, 3 interleaved rounds each (about ten minutes on 2 cores)
+//   npm run bench                     # full run: sqlite, redis, kafka, postgres, postgres-emmett, 3 interleaved rounds each
 //   npm run bench -- --quick          # small sizes and 2 rounds, a smoke test of the harness
 //   npm run bench -- --rounds 5       # rounds per suite (default 3, --quick 2)
 //   npm run bench -- --suite kafka    # one suite: sqlite (vs Emmett), redis (vs raw node-redis) or kafka (vs raw @platformatic/kafka)
+//   npm run bench -- --suite postgres,postgres-emmett   # several suites, comma-separated: postgres (vs raw node-postgres), postgres-emmett (vs Emmett)
 //   npm run bench -- --suite scale    # 4 Kafka writer processes vs one (routed appends): bench/kafka-scale.ts
+//   npm run bench -- --suite projection   # sqlProjection into SQLite vs into PostgreSQL: bench/projection-bench.ts
 //   npm run bench -- --n 5000         # batch-1 appends (batch-100 calls scale with it)
 //   npm run bench -- --json           # JSON on stdout (the tables go to stderr); an array when several suites ran
 //   npm run bench -- --redis-url redis://host:6379   # default: $REDIS_URL, else redis://127.0.0.1:6379
 //   npm run bench -- --kafka-brokers host:9092       # default: $EVENTFOLD_KAFKA_BROKERS, else 127.0.0.1:9092
+//   npm run bench -- --postgres-url postgres://user@host:5432/db   # default: $EVENTFOLD_POSTGRES_URL, else postgres://postgres@127.0.0.1:5432/eventfold
 //
 // Each suite interleaves its targets: round 1 measures eventfold then the reference, round 2
 // again, and so on, each target on fresh state every round (rounds.ts). The table gives each
 // target's median (min–max) over the rounds and the ratio taken round by round, its median
 // (min–max) (round-summary.ts); the JSON carries every round's raw figures too.
 //
-// The redis and kafka suites need their server (`scripts/services up redis kafka`); each fails,
+// The redis, kafka and postgres suites need their server (`scripts/services up redis kafka postgres`); each fails,
 // before anything is measured, when its server cannot be reached. Their keys / topics and
 // consumer groups live under a prefix made up per round and target, deleted after its round
 // (and at the end, after a failure). The kafka suite also runs Kafka's own producer perf tool
 // from the jars `scripts/services up kafka` installs in .services/kafka/lib, once after the
 // rounds, as the limit of this machine.
+//
+// Emmett's stores come from packages of their own under bench/comparisons/<name>/ (not in the
+// root install): the first run of a suite that needs one runs `npm ci` there (comparisons.ts).
 //
 // Prints a markdown table per suite and writes bench/results/<suite>-<timestamp>.json.
 import { parseArgs } from 'node:util';
@@ -35,6 +41,11 @@ if (process.argv.includes('scale') && process.argv[process.argv.indexOf('scale')
   await import('./kafka-scale.ts');
   process.exit(0);
 }
+// `--suite projection` too (read-model writes, not the append/load/catch-up workload): projection-bench.ts.
+if (process.argv.includes('projection') && process.argv[process.argv.indexOf('projection') - 1] === '--suite') {
+  await import('./projection-bench.ts');
+  process.exit(0);
+}
 
 const { values: args } = parseArgs({
   options: {
@@ -44,6 +55,7 @@ const { values: args } = parseArgs({
     suite: { type: 'string', default: 'all' },
     'redis-url': { type: 'string' },
     'kafka-brokers': { type: 'string' },
+    'postgres-url': { type: 'string' },
     rounds: { type: 'string' },
     'no-memory': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
@@ -52,19 +64,23 @@ const { values: args } = parseArgs({
 
 if (args.help) {
   console.log(
-    `usage: npm run bench -- [--quick] [--rounds <n>] [--n <batch-1 appends>] [--json] [--suite all|${Object.keys(suites).join('|')}] [--redis-url <url>] [--kafka-brokers <host:port,…>] [--no-memory]`,
+    `usage: npm run bench -- [--quick] [--rounds <n>] [--n <batch-1 appends>] [--json] [--suite all|${Object.keys(suites).join('|')}] [--redis-url <url>] [--kafka-brokers <host:port,…>] [--postgres-url <url>] [--no-memory]` +
+      '\n  --suite takes one name or several, comma-separated; also --suite scale (bench/kafka-scale.ts) and --suite projection (bench/projection-bench.ts)',
   );
   process.exit(0);
 }
 
-const selected: Suite[] = args.suite === 'all' ? Object.values(suites) : [suites[args.suite]].filter((s) => s !== undefined);
-if (selected.length === 0) {
-  console.error(`unknown suite "${args.suite}"; known: all, ${Object.keys(suites).join(', ')}`);
+const names = args.suite === 'all' ? Object.keys(suites) : args.suite.split(',').map((s) => s.trim());
+const unknown = names.filter((name) => suites[name] === undefined);
+if (unknown.length > 0 || names.length === 0) {
+  console.error(`unknown suite "${unknown.join(', ') || args.suite}"; known: all, ${Object.keys(suites).join(', ')}, scale, projection`);
   process.exit(2);
 }
+const selected: Suite[] = names.map((name) => suites[name]!);
 // The memory probe's child processes inherit it.
 if (args['redis-url'] !== undefined) process.env.REDIS_URL = args['redis-url'];
 if (args['kafka-brokers'] !== undefined) process.env.EVENTFOLD_KAFKA_BROKERS = args['kafka-brokers'];
+if (args['postgres-url'] !== undefined) process.env.EVENTFOLD_POSTGRES_URL = args['postgres-url'];
 
 const base: BenchConfig = args.quick
   ? { appends: 300, batchCalls: 20, aggregateEvents: 2_000, loadRepeats: 3, warmup: 50, streams: 100 }
@@ -85,9 +101,10 @@ if (!(Number.isSafeInteger(rounds) && rounds > 0)) {
 const out = (line: string): void => void (args.json ? process.stderr : process.stdout).write(`${line}\n`);
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
-// Every selected suite's backend must be usable before anything is measured.
+// Every selected suite's comparison is installed and its backend usable before anything is measured.
 for (const suite of selected) {
   try {
+    await suite.prepare?.(log);
     await suite.preflight?.();
   } catch (error) {
     console.error(error instanceof Error ? error.message : String(error));

@@ -83,6 +83,8 @@ export interface Suite {
   readonly baseline: () => BenchTarget;
   /** Fails with a clear message when the backend cannot be used (a server that is not running). */
   readonly preflight?: () => Promise<void>;
+  /** Installs and loads what a target needs before `subject()` / `baseline()` are called (a comparison package: comparisons.ts). */
+  readonly prepare?: (log: (line: string) => void) => Promise<void>;
   /** One line on the setup shared by both targets (server, version, durability), under the table. */
   readonly describe?: () => Promise<string>;
   /** The backend's own load tool, run once after all rounds of both targets: the limit of this machine, shown as a table of its own. */

@@ -1,17 +1,25 @@
 // Suites by backend, in the order a default run measures them. Add `pulsar` here with its own
 // target files.
+import { comparisonTarget } from '../comparisons.ts';
 import type { Suite } from '../target.ts';
 import { describeKafka, preflightKafka, producerPerfTest } from './kafka-common.ts';
 import { eventfoldKafka } from './kafka-eventfold.ts';
 import { rawKafka } from './kafka-raw.ts';
+import { describePostgres, preflightPostgres } from './postgres-common.ts';
+import { eventfoldPostgres } from './postgres-eventfold.ts';
+import { rawPostgres } from './postgres-raw.ts';
 import { countingForks, describeRedis, preflightRedis } from './redis-common.ts';
 import { eventfoldRedis } from './redis-eventfold.ts';
 import { rawRedis } from './redis-raw.ts';
-import { emmettSqlite } from './sqlite-emmett.ts';
 import { eventfoldSqlite } from './sqlite-eventfold.ts';
 
+// Emmett's SQLite event store comes from its own package (bench/comparisons/emmett-sqlite).
+const emmettSqlite = comparisonTarget('emmett-sqlite', 'sqlite-emmett.ts', 'emmettSqlite');
+// Emmett's PostgreSQL event store pins another Emmett (0.42.0): a package of its own too.
+const emmettPostgres = comparisonTarget('emmett-postgresql', 'postgres-emmett.ts', 'emmettPostgres');
+
 export const suites: Readonly<Record<string, Suite>> = {
-  sqlite: { name: 'sqlite', subject: eventfoldSqlite, baseline: emmettSqlite },
+  sqlite: { name: 'sqlite', subject: eventfoldSqlite, baseline: emmettSqlite.target, prepare: emmettSqlite.prepare },
   redis: {
     name: 'redis',
     subject: () => countingForks(eventfoldRedis()),
@@ -34,5 +42,22 @@ export const suites: Readonly<Record<string, Suite>> = {
       ],
       run: producerPerfTest,
     },
+  },
+  // Two suites, so each table stays one pair measured in interleaved rounds: eventfold vs raw
+  // node-postgres, and eventfold vs Emmett's PostgreSQL event store, on the same server.
+  postgres: {
+    name: 'postgres',
+    subject: eventfoldPostgres,
+    baseline: rawPostgres,
+    preflight: preflightPostgres,
+    describe: describePostgres,
+  },
+  'postgres-emmett': {
+    name: 'postgres-emmett',
+    subject: eventfoldPostgres,
+    baseline: emmettPostgres.target,
+    prepare: emmettPostgres.prepare,
+    preflight: preflightPostgres,
+    describe: describePostgres,
   },
 };

@@ -3,9 +3,10 @@
 // rounds (not for speed: speed is claimed only from full runs, as ratios).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { it } from 'node:test';
 import { promisify } from 'node:util';
-import { KAFKA_BROKERS, REDIS_URL } from '../services/env.ts';
+import { KAFKA_BROKERS, POSTGRES_URL, REDIS_URL } from '../services/env.ts';
 
 const run = promisify(execFile);
 
@@ -56,7 +57,18 @@ it('npm run bench -- --quick: every suite measures every figure for both sides i
   const main = new URL('../../bench/run.ts', import.meta.url).pathname;
   const { stdout } = await run(
     process.execPath,
-    [main, '--quick', '--json', '--no-memory', '--redis-url', REDIS_URL, '--kafka-brokers', KAFKA_BROKERS.join(',')],
+    [
+      main,
+      '--quick',
+      '--json',
+      '--no-memory',
+      '--redis-url',
+      REDIS_URL,
+      '--kafka-brokers',
+      KAFKA_BROKERS.join(','),
+      '--postgres-url',
+      POSTGRES_URL,
+    ],
     {
       timeout: 600_000,
       maxBuffer: 16 * 1024 * 1024,
@@ -65,7 +77,11 @@ it('npm run bench -- --quick: every suite measures every figure for both sides i
   const suites = JSON.parse(stdout) as Report[];
   assert.deepEqual(
     suites.map((s) => s.suite),
-    ['sqlite', 'redis', 'kafka'],
+    ['sqlite', 'redis', 'kafka', 'postgres', 'postgres-emmett'],
+  );
+  assert.deepEqual(
+    suites.map((s) => s.runs[0]?.baseline.name),
+    ['Emmett', 'raw', 'raw', 'raw', 'Emmett'],
   );
   for (const suite of suites) {
     assert.equal(suite.rounds, ROUNDS, `${suite.suite}: rounds`);
@@ -139,5 +155,71 @@ it('npm run bench -- --quick: every suite measures every figure for both sides i
   for (const row of limit) {
     assert.ok(row.records >= 50_000 && row.recordsPerSec > 0, `${row.label}: ${row.records} records at ${row.recordsPerSec}/s`);
     assert.ok(row.p99LatencyMs >= row.p50LatencyMs, `${row.label}: latency`);
+  }
+});
+
+interface ProjectionSeries {
+  values: number[];
+  min: number;
+  median: number;
+  max: number;
+}
+
+it('npm run bench -- --suite projection --quick: both read models project every event in every round', async () => {
+  const main = new URL('../../bench/run.ts', import.meta.url).pathname;
+  const { stdout } = await run(process.execPath, [main, '--suite', 'projection', '--quick', '--json', '--postgres-url', POSTGRES_URL], {
+    timeout: 300_000,
+    maxBuffer: 4 * 1024 * 1024,
+  });
+  const report = JSON.parse(stdout) as {
+    suite: string;
+    rounds: number;
+    config: { events: number };
+    runs: { round: number; sqlite: { eventsPerSec: number; ms: number }; postgres: { eventsPerSec: number; ms: number } }[];
+    table: { sqlite: ProjectionSeries; postgres: ProjectionSeries; ratio: ProjectionSeries };
+  };
+  assert.equal(report.suite, 'projection');
+  assert.equal(report.rounds, ROUNDS);
+  assert.deepEqual(
+    report.runs.map((r) => r.round),
+    [1, 2],
+  );
+  for (const round of report.runs) {
+    for (const target of ['sqlite', 'postgres'] as const) {
+      const { eventsPerSec, ms } = round[target];
+      assert.ok(ms > 0 && Number.isFinite(eventsPerSec) && eventsPerSec > 0, `round ${round.round} ${target}: ${eventsPerSec} events/s`);
+      // events/s is the projected events over the timed span, not a figure of its own
+      assert.ok(Math.abs(eventsPerSec - report.config.events / (ms / 1000)) < 1e-6, `round ${round.round} ${target}: events/s from ms`);
+    }
+  }
+  const bySeries = {
+    sqlite: (r: (typeof report.runs)[number]) => r.sqlite.eventsPerSec,
+    postgres: (r: (typeof report.runs)[number]) => r.postgres.eventsPerSec,
+  };
+  for (const [name, pick] of Object.entries(bySeries)) {
+    assert.deepEqual(report.table[name as 'sqlite' | 'postgres'].values, report.runs.map(pick), `${name} values`);
+  }
+  report.table.ratio.values.forEach((ratio, i) => {
+    const r = report.runs[i]!;
+    assert.ok(Math.abs(ratio - r.postgres.eventsPerSec / r.sqlite.eventsPerSec) < 1e-12, `ratio round ${i + 1}`);
+  });
+  for (const series of Object.values(report.table)) {
+    assert.equal(series.min, Math.min(...series.values));
+    assert.equal(series.max, Math.max(...series.values));
+    assert.ok(series.min <= series.median && series.median <= series.max);
+  }
+});
+
+// The comparison packages (bench/comparisons/<name>) are outside the root type check: their
+// dependencies are only there once the bench installed them, which the run above did.
+it('bench/comparisons/*: each comparison type-checks against the packages it installed', async () => {
+  const root = new URL('../../bench/comparisons/', import.meta.url).pathname;
+  const tsc = new URL('../../node_modules/typescript/bin/tsc', import.meta.url).pathname;
+  const names = readdirSync(root, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name);
+  assert.deepEqual(names.sort(), ['emmett-postgresql', 'emmett-sqlite']);
+  for (const name of names) {
+    await run(process.execPath, [tsc, '--noEmit', '-p', `${root}${name}/tsconfig.json`], { timeout: 120_000 });
   }
 });

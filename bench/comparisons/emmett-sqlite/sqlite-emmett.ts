@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import type { Event } from '@event-driven-io/emmett';
 import { getSQLiteEventStore, type SQLiteEventStore } from '@event-driven-io/emmett-sqlite';
-import { evolveBench, initialBenchState, type BenchEventData, type BenchState, type BenchTarget, type CatchUp } from '../target.ts';
+import { evolveBench, initialBenchState, type BenchEventData, type BenchState, type BenchTarget, type CatchUp } from '../../target.ts';
 
 type Deposited = Event<'Deposited', BenchEventData>;
 
