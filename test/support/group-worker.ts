@@ -2,13 +2,16 @@
 // writes each event to a SQLite read model, and SIGKILLs itself right after writing the Nth
 // event, before acknowledging it.
 //   node group-worker.ts <backend> <prefix> <group> <read model file> <die after N>
-// <backend>: `redis:<url>`, `kafka:<broker,broker…>` or `postgres:<url>` (the prefix is the schema).
+// <backend>: `redis:<url>`, `kafka:<broker,broker…>`, `postgres:<url>` (the prefix is the schema) or
+// `pulsar:<namespace>` (the broker of test/services/env.ts).
 import { DatabaseSync } from 'node:sqlite';
 import { createEventStore, type EventStoreDriver } from '../../src/index.ts';
 import { kafka } from '../../src/backends/kafka/index.ts';
 import { postgres } from '../../src/backends/postgres/index.ts';
+import { pulsar } from '../../src/backends/pulsar/index.ts';
 import { redis } from '../../src/backends/redis/index.ts';
 import { Deposited, Withdrawn } from '../conformance/fixtures.ts';
+import { PULSAR_SERVICE_URL, PULSAR_URL } from '../services/env.ts';
 import { applyToReadModel } from './read-model.ts';
 
 const [backend, prefix, group, file, dieAfterArg] = process.argv.slice(2);
@@ -27,6 +30,8 @@ function driver(): EventStoreDriver {
       partitions: 2,
       consumerGroups: { sessionTimeoutMs: 6000, heartbeatIntervalMs: 300 },
     });
+  if (kind === 'pulsar')
+    return pulsar({ serviceUrl: PULSAR_SERVICE_URL, adminUrl: PULSAR_URL, namespace: connection, prefix: prefix!, partitions: 2 });
   throw new Error(`unknown backend ${backend}`);
 }
 
