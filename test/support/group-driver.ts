@@ -1,10 +1,13 @@
 // The driver module of the consumer-group suite's worker process (src/testing/conformance/group-worker.ts)
 // for this repository's backends. `arg` is `<backend>:<connection>`: `redis:<url>`,
-// `kafka:<broker,broker…>` or `postgres:<url>` (the prefix is the schema).
+// `kafka:<broker,broker…>`, `postgres:<url>` (the prefix is the schema) or `pulsar:<namespace>`
+// (the broker of test/services/env.ts).
 import type { EventStoreDriver } from '../../src/index.ts';
 import { kafka } from '../../src/backends/kafka/index.ts';
 import { postgres } from '../../src/backends/postgres/index.ts';
+import { pulsar } from '../../src/backends/pulsar/index.ts';
 import { redis } from '../../src/backends/redis/index.ts';
+import { PULSAR_SERVICE_URL, PULSAR_URL } from '../services/env.ts';
 
 export function openDriver(prefix: string, backend = ''): EventStoreDriver {
   const colon = backend.indexOf(':');
@@ -19,5 +22,7 @@ export function openDriver(prefix: string, backend = ''): EventStoreDriver {
       partitions: 2,
       consumerGroups: { sessionTimeoutMs: 6000, heartbeatIntervalMs: 300 },
     });
+  if (kind === 'pulsar')
+    return pulsar({ serviceUrl: PULSAR_SERVICE_URL, adminUrl: PULSAR_URL, namespace: connection, prefix, partitions: 2 });
   throw new Error(`unknown backend ${backend}`);
 }

@@ -19,6 +19,7 @@ import { KeyedTopic, PulsarCheckpoints, PulsarSnapshots } from './keyed.ts';
 import type { PulsarPartitionLease } from './lease.ts';
 import { PulsarLog } from './log.ts';
 import { EntryCache } from './entry-cache.ts';
+import { PulsarConsumerGroups } from './groups/consumer-groups.ts';
 import { decodeCommit, ENTRY_SPAN, entryOffset, PulsarNames } from './records.ts';
 import { PulsarWriters } from './writers.ts';
 
@@ -62,12 +63,15 @@ export class PulsarDriver implements PartitionOwnerDriver {
   /** Under the broker's 5 MiB message limit; at most MAX_COMMIT_EVENTS events per commit (records.ts). */
   readonly appendLimits: AppendLimits = { maxAppends: 100, maxBytes: 256 * 1024 };
   readonly names: PulsarNames;
+  /** `store.consume`: Failover subscriptions per group (groups/consumer-groups.ts). */
+  readonly consumerGroups: PulsarConsumerGroups;
   readonly #options: PulsarDriverOptions;
   readonly #tenant: string;
   readonly #namespace: string;
   /** Entries read lately, for `readAt`. */
   readonly #cache = new EntryCache();
   #client: PulsarClient | undefined;
+  #admin: PulsarAdmin | undefined;
   #log: PulsarLog | undefined;
   #writers: PulsarWriters | undefined;
   #state: KeyedTopic | undefined;
@@ -93,6 +97,23 @@ export class PulsarDriver implements PartitionOwnerDriver {
     this.partitions = partitions;
     this.names = new PulsarNames(this.#tenant, this.#namespace, prefix);
     this.#options = options;
+    const connected = (): { client: PulsarClient; admin: PulsarAdmin; log: PulsarLog } => {
+      if (!this.#client || !this.#admin || !this.#log) throw new DriverError(NAME, 'not connected');
+      return { client: this.#client, admin: this.#admin, log: this.#log };
+    };
+    this.consumerGroups = new PulsarConsumerGroups({
+      get client() {
+        return connected().client;
+      },
+      get admin() {
+        return connected().admin;
+      },
+      get log() {
+        return connected().log;
+      },
+      names: this.names,
+      partitions,
+    });
   }
 
   async open(): Promise<void> {
@@ -109,6 +130,7 @@ export class PulsarDriver implements PartitionOwnerDriver {
       operationTimeoutMs: this.#options.operationTimeoutMs,
     });
     const log = new PulsarLog(client);
+    this.#admin = admin;
     this.#client = client;
     this.#log = log;
     this.#writers = new PulsarWriters({ client, names: this.names, log, sendTimeoutMs: this.#options.sendTimeoutMs ?? 30_000 });
@@ -118,6 +140,7 @@ export class PulsarDriver implements PartitionOwnerDriver {
   }
 
   async close(): Promise<void> {
+    await this.consumerGroups.close();
     await this.#writers?.releaseAll();
     await this.#state?.close();
     await this.#log?.close();

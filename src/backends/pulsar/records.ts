@@ -61,6 +61,21 @@ export class PulsarNames {
   get state(): string {
     return `persistent://${this.namespace}/${this.prefix}-state`;
   }
+  /**
+   * A consumer group's subscription (on every events partition and on the group's redrive
+   * topic). Group names hold no "=", so `cg=<group>` is never another group's.
+   */
+  subscription(group: string): string {
+    return `cg=${group}`;
+  }
+  /** A consumer group's dead letters; the name after the last "=" is the group's alone. */
+  deadLetters(group: string): string {
+    return `persistent://${this.namespace}/${this.prefix}-cg=${group}-dlq`;
+  }
+  /** Where redriven dead letters go to be delivered to the group again. */
+  redrive(group: string): string {
+    return `persistent://${this.namespace}/${this.prefix}-cg=${group}-redrive`;
+  }
   /** Producer name of a partition's writer: deduplication keeps its sequence ids across owners. */
   writer(p: number): string {
     return `${this.prefix}-writer-${p}`;
@@ -127,6 +142,11 @@ export function encodeCommit(events: readonly CommitEvent[]): Buffer {
 /** The events of a commit entry, with their offsets; [] for anything else. Only `streamId`'s when given. */
 export function decodeCommit(message: Message, partition: number, streamId?: string): StoredEvent[] {
   if (kindOf(message) !== 'commit') return [];
+  return decodeCommitPayload(message, partition, streamId);
+}
+
+/** The events of a payload laid out as a commit's (a commit, or a group's dead letter or redriven copy), offsets from its id. */
+export function decodeCommitPayload(message: Message, partition: number, streamId?: string): StoredEvent[] {
   const base = entryOffset(message.messageId);
   const buf = Buffer.from(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength);
   let at = 0;

@@ -18,7 +18,8 @@ export async function dropNamespace(tenant: string, namespace: string): Promise<
   for (const t of partitioned.ok ? ((await partitioned.json()) as string[]) : []) {
     await admin('DELETE', `persistent/${t.slice('persistent://'.length)}/partitions?force=true`);
   }
-  const topics = await admin('GET', `namespaces/${ns}/topics`);
+  // With system topics: a transactional ack leaves a `…__transaction_pending_ack` topic per subscription.
+  const topics = await admin('GET', `namespaces/${ns}/topics?includeSystemTopic=true`);
   for (const t of topics.ok ? ((await topics.json()) as string[]) : []) {
     await admin('DELETE', `persistent/${t.slice('persistent://'.length)}?force=true`);
   }

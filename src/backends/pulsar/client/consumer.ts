@@ -54,6 +54,8 @@ export class Consumer {
   private generation = 0;
   private readonly queue: Queued[] = [];
   private readonly waiters: { resolve(m: Message): void; reject(e: Error): void }[] = [];
+  /** Called (and dropped) when a message is queued: see whenQueued(). */
+  private readonly watchers = new Set<() => void>();
   private permits = 0;
   private lastDequeued: MessageId | undefined;
   private seekStart: MessageId | undefined;
@@ -117,6 +119,60 @@ export class Consumer {
   /** Messages received from the broker and not yet taken by receive(). */
   get queued(): number {
     return this.queue.length;
+  }
+
+  /** The next queued message, or undefined when none is queued (never waits). */
+  tryReceive(): Message | undefined {
+    if (this.state === 'closed' || this.state === 'failed') return undefined;
+    const next = this.queue.shift();
+    return next === undefined ? undefined : this.dequeued(next.message);
+  }
+
+  /**
+   * Resolves once a message is queued (at once if one is), or after `timeoutMs`, or when the
+   * consumer closes; takes nothing, so several consumers can be waited on together.
+   */
+  whenQueued(timeoutMs: number): Promise<void> {
+    if (this.queue.length > 0 || this.state === 'closed' || this.state === 'failed') return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.watchers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.watchers.add(done);
+    });
+  }
+
+  /**
+   * Drops what is queued and not taken (the broker delivers it again), handing its permits
+   * back: a Failover consumer that lost the active role must not hand out what the new active
+   * consumer gets too.
+   */
+  dropQueued(): void {
+    const dropped = this.queue.splice(0).length;
+    const conn = this.readyConn();
+    if (conn !== undefined && dropped > 0) this.addPermits(conn, dropped);
+  }
+
+  /**
+   * Acks these messages individually and waits for the broker's ACK_RESPONSE: when it resolves
+   * the subscription's cursor has them (a process killed right after loses none of them).
+   */
+  async ackAndWait(ids: readonly MessageId[]): Promise<void> {
+    if (ids.length === 0) return;
+    const conn = await this.connected();
+    const requestId = conn.newRequestId();
+    const body = create(CommandAckSchema, {
+      consumerId: this.id,
+      ackType: AckType.Individual,
+      messageId: ids.map((id) => toMessageIdData({ ...id, batchIndex: -1 })),
+      requestId,
+    });
+    const answer = (await conn.request(command(T.ACK, 'ack', body), requestId, `ack on ${this.topic}`)).ackResponse!;
+    if (isFieldSet(answer, CommandAckResponseSchema.field.error))
+      throw new PulsarServerError(`ack on ${this.topic}`, answer.error, answer.message);
   }
 
   ack(id: MessageId): void {
@@ -244,6 +300,7 @@ export class Consumer {
     const error = new ClosedError(`consumer of ${this.topic} is closed`);
     for (const w of this.waiters.splice(0)) w.reject(error);
     this.queue.length = 0;
+    for (const watcher of [...this.watchers]) watcher();
     if (conn !== undefined && !conn.closed) {
       conn.unregisterConsumer(this.id);
       const requestId = conn.newRequestId();
@@ -315,6 +372,7 @@ export class Consumer {
             this.state = 'failed';
             this.failure = error;
             for (const w of this.waiters.splice(0)) w.reject(error);
+            for (const watcher of [...this.watchers]) watcher();
           }
           throw error;
         }
@@ -442,5 +500,6 @@ export class Consumer {
       if (waiter !== undefined) waiter.resolve(this.dequeued(message));
       else this.queue.push({ message, generation: gen });
     }
+    if (this.queue.length > 0) for (const watcher of [...this.watchers]) watcher();
   }
 }

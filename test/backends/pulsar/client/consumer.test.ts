@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import type { PulsarClient } from '../../../../src/backends/pulsar/client/client.ts';
 import type { Consumer, Message } from '../../../../src/backends/pulsar/client/consumer.ts';
 import { compareMessageIds, EARLIEST, type MessageId } from '../../../../src/backends/pulsar/client/message-id.ts';
-import { str, TestNamespace, text } from './support.ts';
+import { adminOk, str, TestNamespace, text } from './support.ts';
 
 let ns: TestNamespace;
 before(async () => {
@@ -177,4 +177,33 @@ test('a consumer resubscribes after its connection drops and goes on where the a
   assert.deepEqual(payloads(await take(reader, 2)), ['m0', 'm1']);
   (await client.connectionFor(topic)).close();
   assert.deepEqual(payloads(await take(reader, 4)), ['m2', 'm3', 'm4', 'm5']);
+});
+
+test('whenQueued waits without taking, tryReceive takes without waiting, ackAndWait resolves once the cursor has the ack', async () => {
+  const client = ns.client();
+  const empty = await client.subscribe({ topic: ns.topic('empty'), subscription: 'idle', initialPosition: 'earliest' });
+  assert.equal(empty.tryReceive(), undefined, 'nothing queued: undefined at once');
+  const waited = Date.now();
+  await empty.whenQueued(150);
+  assert.ok(Date.now() - waited >= 140 && empty.queued === 0, 'whenQueued ran out its timeout on an empty topic');
+
+  const { topic } = await filled(client, 'queued', 3);
+  const sub = { topic, subscription: 'receipts', initialPosition: 'earliest' as const };
+  const first = await client.subscribe(sub);
+  await first.whenQueued(10_000);
+  const queued = first.queued;
+  assert.ok(queued > 0, 'a message is queued');
+  assert.equal(first.queued, queued, 'whenQueued took nothing');
+  const m0 = first.tryReceive();
+  assert.equal(m0 && str(m0.payload), 'm0');
+  await first.ackAndWait([m0!.messageId]);
+  const stats = (await (await adminOk('GET', `persistent/${topic.slice('persistent://'.length)}/stats`)).json()) as {
+    subscriptions: Record<string, { msgBacklog: number }>;
+  };
+  assert.equal(stats.subscriptions.receipts?.msgBacklog, 2, 'the broker had the ack when ackAndWait resolved');
+  first.dropQueued();
+  assert.equal(first.queued, 0, 'dropQueued empties the queue');
+  await first.close();
+  const second = await client.subscribe(sub);
+  assert.deepEqual(payloads(await take(second, 2)), ['m1', 'm2'], 'the acked message is not delivered again');
 });
