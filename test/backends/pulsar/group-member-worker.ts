@@ -7,7 +7,7 @@ import { createEventStore } from '../../../src/index.ts';
 import { pulsar } from '../../../src/backends/pulsar/index.ts';
 import { Deposited, Withdrawn } from '../../conformance/fixtures.ts';
 import { PULSAR_SERVICE_URL, PULSAR_URL } from '../../services/env.ts';
-import { applyToReadModel } from '../../support/read-model.ts';
+import { applyToReadModel } from '../../../src/testing/conformance/read-model.ts';
 
 const [namespace, prefix, group, consumer, file] = process.argv.slice(2) as [string, string, string, string, string];
 const db = new DatabaseSync(file);

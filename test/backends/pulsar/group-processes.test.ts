@@ -13,7 +13,7 @@ import { createEventStore } from '../../../src/index.ts';
 import { pulsar } from '../../../src/backends/pulsar/index.ts';
 import { appendMany, groupEvents, until } from '../../conformance/consumer-groups.ts';
 import { PULSAR_SERVICE_URL, PULSAR_URL, uniqueName } from '../../services/env.ts';
-import { createReadModel } from '../../support/read-model.ts';
+import { createReadModel } from '../../../src/testing/conformance/read-model.ts';
 import { subscriptions, unacknowledgedEvents } from './group-stats.ts';
 import { dropNamespace } from './support.ts';
 
