@@ -19,8 +19,6 @@ export interface CliBackend {
   readonly group: (name: string) => string;
   /** Whether `eventfold groups` finds groups by itself (else they are named on the command line). */
   readonly listsGroups: boolean;
-  /** Whether the backend has native consumer groups (`store.consume`, `eventfold dlq`). */
-  readonly consumerGroups: boolean;
   readonly cleanup: () => Promise<void>;
 }
 
@@ -50,20 +48,18 @@ export function cliBackendSuite(b: CliBackend): void {
     const subscription = store.subscribe({ group: ledger, handler: () => undefined, checkpointIntervalMs: 0 });
     await subscription.caughtUp();
     await subscription.stop();
-    if (b.consumerGroups) {
-      // A consumer group whose handler refuses account-4's withdrawal: one dead letter.
-      const consumer = store.consume({
-        group: mailer,
-        consumer: 'm1',
-        retries: 0,
-        blockMs: 50,
-        handler: (e) => {
-          if (e.streamId === 'account-4' && e.type === 'Withdrawn') throw new Error('mail server said no');
-        },
-      });
-      await until(() => consumer.handled + consumer.deadLettered === events, 'every event handled or dead-lettered');
-      await consumer.stop();
-    }
+    // A consumer group whose handler refuses account-4's withdrawal: one dead letter.
+    const consumer = store.consume({
+      group: mailer,
+      consumer: 'm1',
+      retries: 0,
+      blockMs: 50,
+      handler: (e) => {
+        if (e.streamId === 'account-4' && e.type === 'Withdrawn') throw new Error('mail server said no');
+      },
+    });
+    await until(() => consumer.handled + consumer.deadLettered === events, 'every event handled or dead-lettered');
+    await consumer.stop();
     await store.close();
   });
 
@@ -135,47 +131,37 @@ export function cliBackendSuite(b: CliBackend): void {
       }
     });
 
-    if (b.consumerGroups) {
-      it('dlq list, show and redrive the dead letters of a native consumer group; replay --consumer-group resets it', async () => {
-        const list = await eventfold(['dlq', 'list', mailer, '--url', url, '--json']);
-        assert.equal(list.code, 0, list.stderr);
-        const [letter, ...rest] = jsonLines(list);
-        assert.equal(rest.length, 0);
-        assert.equal(letter?.['streamId'], 'account-4');
-        assert.equal(letter?.['type'], 'Withdrawn');
-        assert.match(String(letter?.['reason']), /mail server said no/);
+    it('dlq list, show and redrive the dead letters of a native consumer group; replay --consumer-group resets it', async () => {
+      const list = await eventfold(['dlq', 'list', mailer, '--url', url, '--json']);
+      assert.equal(list.code, 0, list.stderr);
+      const [letter, ...rest] = jsonLines(list);
+      assert.equal(rest.length, 0);
+      assert.equal(letter?.['streamId'], 'account-4');
+      assert.equal(letter?.['type'], 'Withdrawn');
+      assert.match(String(letter?.['reason']), /mail server said no/);
 
-        const show = jsonLines(
-          await eventfold(['dlq', 'show', mailer, String(letter?.['id']), '--url', url, '--json', '--events', EVENTS]),
-        );
-        assert.deepEqual((show[0]!['event'] as { data: unknown }).data, { amount: 1 });
-        const missing = await eventfold(['dlq', 'show', mailer, 'no-such-id', '--url', url]);
-        assert.equal(missing.code, 1);
+      const show = jsonLines(await eventfold(['dlq', 'show', mailer, String(letter?.['id']), '--url', url, '--json', '--events', EVENTS]));
+      assert.deepEqual((show[0]!['event'] as { data: unknown }).data, { amount: 1 });
+      const missing = await eventfold(['dlq', 'show', mailer, 'no-such-id', '--url', url]);
+      assert.equal(missing.code, 1);
 
-        const redrive = await eventfold(['dlq', 'redrive', mailer, '--url', url, '--json']);
-        assert.deepEqual(jsonLines(redrive), [{ group: mailer, redriven: 1 }]);
-        assert.deepEqual(jsonLines(await eventfold(['dlq', 'list', mailer, '--url', url, '--json'])), []);
+      const redrive = await eventfold(['dlq', 'redrive', mailer, '--url', url, '--json']);
+      assert.deepEqual(jsonLines(redrive), [{ group: mailer, redriven: 1 }]);
+      assert.deepEqual(jsonLines(await eventfold(['dlq', 'list', mailer, '--url', url, '--json'])), []);
 
-        const reset = await eventfold(['replay', mailer, '--consumer-group', '--from', 'beginning', '--url', url, '--json']);
-        assert.equal(reset.code, 0, reset.stderr);
-        assert.deepEqual(jsonLines(reset), [{ group: mailer, consumerGroup: true, to: 'beginning' }]);
-        const store = open();
-        const again = new Set<string>();
-        const consumer = store.consume({ group: mailer, consumer: 'm2', blockMs: 50, handler: (e) => void again.add(e.id) });
-        await until(() => again.size >= events, 'the reset group to deliver every event again');
-        await consumer.stop();
-        await store.close();
-        const time = await eventfold(['replay', mailer, '--consumer-group', '--from', '2025-01-01T00:00:00Z', '--url', url]);
-        assert.equal(time.code, 2, 'no seek of a native group to a time in the driver contract');
-        assert.match(time.stderr, /only to the beginning or the end/);
-      });
-    } else {
-      it('dlq on a backend without native consumer groups is a usage error that says so', async () => {
-        const r = await eventfold(['dlq', 'list', mailer, '--url', url]);
-        assert.equal(r.code, 2, r.stderr);
-        assert.match(r.stderr, /consumer group/i);
-      });
-    }
+      const reset = await eventfold(['replay', mailer, '--consumer-group', '--from', 'beginning', '--url', url, '--json']);
+      assert.equal(reset.code, 0, reset.stderr);
+      assert.deepEqual(jsonLines(reset), [{ group: mailer, consumerGroup: true, to: 'beginning' }]);
+      const store = open();
+      const again = new Set<string>();
+      const consumer = store.consume({ group: mailer, consumer: 'm2', blockMs: 50, handler: (e) => void again.add(e.id) });
+      await until(() => again.size >= events, 'the reset group to deliver every event again');
+      await consumer.stop();
+      await store.close();
+      const time = await eventfold(['replay', mailer, '--consumer-group', '--from', '2025-01-01T00:00:00Z', '--url', url]);
+      assert.equal(time.code, 2, 'no seek of a native group to a time in the driver contract');
+      assert.match(time.stderr, /only to the beginning or the end/);
+    });
 
     it('tail prints new events from any partition as they are appended, and stops on SIGINT', async () => {
       const child = start(['tail', '--url', url, '--json', '--poll-ms', '5000']);

@@ -15,6 +15,5 @@ cliBackendSuite({
   partitions: 1,
   group: (name) => name,
   listsGroups: true,
-  consumerGroups: true,
   cleanup: () => dropSchemas([schema]),
 });

@@ -1,5 +1,5 @@
 // The eventfold bin against a real Pulsar standalone (2 partitions, a namespace of its own,
-// dropped after). Pulsar has no native consumer groups yet: `dlq` says so.
+// dropped after).
 import { pulsar } from '../../src/backends/pulsar/index.ts';
 import { dropNamespace } from '../backends/pulsar/support.ts';
 import { PULSAR_SERVICE_URL, PULSAR_URL, uniqueName } from '../services/env.ts';
@@ -17,6 +17,5 @@ cliBackendSuite({
   partitions: 2,
   group: (name) => name,
   listsGroups: false,
-  consumerGroups: false,
   cleanup: () => dropNamespace('public', namespace),
 });

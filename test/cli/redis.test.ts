@@ -13,7 +13,6 @@ cliBackendSuite({
   partitions: 4,
   group: (name) => name,
   listsGroups: true,
-  consumerGroups: true,
   cleanup: async () => {
     const client = createClient({ url: REDIS_URL });
     await client.connect();
