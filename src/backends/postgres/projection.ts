@@ -12,6 +12,7 @@ import {
   projectionTables,
   projectionTablesDdl,
   switchViewSql,
+  type VersionedUpsertOptions,
   versionedUpsertSql,
 } from '../sql/projection-sql.ts';
 import { assertSchemaName } from './names.ts';
@@ -24,10 +25,10 @@ export interface PostgresProjectionTx {
    * (`INSERT … ON CONFLICT (key) DO UPDATE … WHERE excluded.version > t.version`). `table` is
    * `name` or `schema.name`. Returns whether the row was written.
    */
-  upsertVersioned(
+  upsertVersioned<Row extends object, V extends string = 'version'>(
     table: string,
-    row: Readonly<Record<string, unknown>>,
-    options: { key: readonly string[]; version?: string },
+    row: Row & { readonly [C in NoInfer<V>]: unknown },
+    options: VersionedUpsertOptions<Row, V>,
   ): Promise<boolean>;
 }
 
@@ -73,7 +74,8 @@ function postgresTarget(pool: pg.Pool, schema: string): ProjectionTarget<Postgre
         await client.query('BEGIN');
         await fn({
           query: async (text, params) => (await client.query(text, params)).rows,
-          async upsertVersioned(target, row, options) {
+          async upsertVersioned(target: string, typed: object, options: { key: readonly string[]; version?: string }) {
+            const row = typed as Readonly<Record<string, unknown>>;
             const columns = Object.keys(row);
             const result = await client.query(
               versionedUpsertSql(postgresDialect, target, columns, options),

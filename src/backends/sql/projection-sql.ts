@@ -40,6 +40,16 @@ export function switchViewSql(table: string, version: number): string {
   return `DROP VIEW IF EXISTS ${quoteTable(table)}; CREATE VIEW ${quoteTable(table)} AS SELECT * FROM ${quoteTable(versionedTable(table, version))}`;
 }
 
+/**
+ * The options of a handler's `upsertVersioned`, typed by the row: the key columns and the
+ * version column (default `version`) must be columns of it, so a typo is a compile error.
+ */
+export interface VersionedUpsertOptions<Row, V extends string> {
+  readonly key: readonly (keyof Row & string)[];
+  /** The row must have this column (the handler's `row` type says so). Default `version`. */
+  readonly version?: V;
+}
+
 /** The handler's `upsertVersioned`: writes the row unless the stored one's `version` is at least as high. */
 export function versionedUpsertSql(
   d: SqlDialect,

@@ -11,6 +11,7 @@ import {
   projectionTables,
   projectionTablesDdl,
   switchViewSql,
+  type VersionedUpsertOptions,
   versionedUpsertSql,
 } from '../sql/projection-sql.ts';
 
@@ -23,10 +24,10 @@ export interface SqliteProjectionTx {
    * (`INSERT … ON CONFLICT (key) DO UPDATE … WHERE excluded.version > t.version`): an event
    * applied again, or an older one, changes nothing. Returns whether the row was written.
    */
-  upsertVersioned(
+  upsertVersioned<Row extends { readonly [K in keyof Row]: SQLInputValue }, V extends string = 'version'>(
     table: string,
-    row: Readonly<Record<string, SQLInputValue>>,
-    options: { key: readonly string[]; version?: string },
+    row: Row & { readonly [C in NoInfer<V>]: SQLInputValue },
+    options: VersionedUpsertOptions<Row, V>,
   ): boolean;
 }
 
@@ -60,7 +61,8 @@ function sqliteTarget(db: DatabaseSync): ProjectionTarget<SqliteProjectionTx> {
   const tx: SqliteProjectionTx = {
     run: (text, ...params) => void db.prepare(text).run(...params),
     all: <R>(text: string, ...params: SQLInputValue[]) => db.prepare(text).all(...params) as R[],
-    upsertVersioned(table, row, options) {
+    upsertVersioned(table: string, typed: object, options: { key: readonly string[]; version?: string }) {
+      const row = typed as Readonly<Record<string, SQLInputValue>>; // the interface's type parameter checked the values
       const columns = Object.keys(row);
       return Number(db.prepare(versionedUpsertSql(sqliteDialect, table, columns, options)).run(...columns.map((c) => row[c]!)).changes) > 0;
     },
