@@ -167,6 +167,7 @@ export class Telemetry {
   ): Promise<T> {
     if (!this.enabled) return fn(NOOP_SPAN);
     const span = this.begin(name, kind, attributes);
+    if (span === NOOP_SPAN) return fn(span);
     let result: T;
     try {
       result = await span.run(() => fn(span));
@@ -187,6 +188,8 @@ export class Telemetry {
       attributes: { ...this.#base, ...attributes } as Otel.Attributes,
       ...(startTime === undefined ? {} : { startTime }),
     });
+    // No SDK (the api's no-op tracer) and no trace to carry on: nothing to record or propagate.
+    if (!span.isRecording() && !otel.trace.isSpanContextValid(span.spanContext())) return NOOP_SPAN;
     const ctx = otel.trace.setSpan(otel.context.active(), span);
     return {
       setAttribute: (key, value) => span.setAttribute(key, value as Otel.AttributeValue),
