@@ -165,7 +165,7 @@ export class EventStore<E extends Event = Event> {
         if (!result.stored) this.#notifyAppend();
         return this.#outcome(request, result);
       });
-    if (!this.#telemetry.enabled) return run();
+    if (!this.#telemetry.active) return run();
     const { partition, events: list } = request.request;
     const attributes = {
       [ATTR.streamId]: streamId,
@@ -216,7 +216,7 @@ export class EventStore<E extends Event = Event> {
         if (results.some((r) => !r.stored)) this.#notifyAppend();
         return results.map((r, i) => this.#outcome(prepared[i]!, r));
       });
-    if (!this.#telemetry.enabled) return run();
+    if (!this.#telemetry.active) return run();
     const count = prepared.reduce((n, p) => n + p.request.events.length, 0);
     const attributes = { [ATTR.streamCount]: prepared.length, [ATTR.eventCount]: count };
     const span = (): Promise<AppendOutcome<E>[]> =>

@@ -110,13 +110,28 @@ interface Instruments {
   readonly lag: Record<'subscription' | 'consumer_group', Otel.ObservableGauge>;
 }
 
-/** A store's telemetry. `Telemetry.off` (or one made while @opentelemetry/api is absent) does nothing and costs one branch. */
+/**
+ * A provider that is the api's no-op (nothing registered): the global proxy without a delegate,
+ * or the no-op meter provider. Told by class name too, as another copy of the api (its ESM or
+ * CJS build) has its own no-op objects.
+ */
+function isNoop(provider: object): boolean {
+  const delegate = (provider as { getDelegate?: () => object }).getDelegate?.() ?? provider;
+  const name = delegate.constructor?.name;
+  return name === 'NoopTracerProvider' || name === 'NoopMeterProvider';
+}
+
+/**
+ * A store's telemetry. `Telemetry.off` (or one made while @opentelemetry/api is absent) does
+ * nothing and costs one branch. On the global providers, each call first checks whether an SDK
+ * is registered (two lookups) and does nothing more until one is; then it binds to it for good.
+ */
 export class Telemetry {
   static readonly off = new Telemetry(undefined, {}, '');
   readonly enabled: boolean;
   readonly #api: Api | undefined;
-  readonly #tracer: Otel.Tracer | undefined;
-  readonly #meterProvider: Otel.MeterProvider | undefined;
+  readonly #options: TelemetryOptions;
+  #tracer: Otel.Tracer | undefined;
   readonly #base: Attributes;
   #instruments: Instruments | undefined;
   readonly #lagSources = { subscription: new Set<() => Promise<LagReading[]>>(), consumer_group: new Set<() => Promise<LagReading[]>>() };
@@ -124,12 +139,22 @@ export class Telemetry {
   private constructor(otel: Api | undefined, options: TelemetryOptions, backend: string) {
     this.enabled = otel !== undefined;
     this.#api = otel;
+    this.#options = options;
     const system = SYSTEMS[backend];
     this.#base = { [ATTR.backend]: backend, ...(system ? { [system.key]: system.value } : {}) };
-    if (!otel) return;
-    const tracerProvider = (options.tracerProvider as Otel.TracerProvider | undefined) ?? otel.trace.getTracerProvider();
-    this.#tracer = tracerProvider.getTracer('eventfold', packageVersion());
-    this.#meterProvider = options.meterProvider as Otel.MeterProvider | undefined;
+  }
+
+  /** Whether spans or metrics would be recorded now (an SDK is registered, or providers were passed). */
+  get active(): boolean {
+    return this.#api !== undefined && (this.#currentTracer() !== undefined || this.#metrics() !== undefined);
+  }
+
+  #currentTracer(): Otel.Tracer | undefined {
+    if (this.#tracer || !this.#api) return this.#tracer;
+    const provider = (this.#options.tracerProvider as Otel.TracerProvider | undefined) ?? this.#api.trace.getTracerProvider();
+    if (this.#options.tracerProvider === undefined && isNoop(provider)) return undefined;
+    this.#tracer = provider.getTracer('eventfold', packageVersion());
+    return this.#tracer;
   }
 
   /** The telemetry a store's `telemetry` option asks for. */
@@ -182,8 +207,9 @@ export class Telemetry {
   /** A span whose work is not one function (the Kafka projector opens it once a batch has events). */
   begin(name: SpanName, kind: 'internal' | 'consumer', attributes: Attributes, startTime?: number): OpenSpan {
     const otel = this.#api;
-    if (!otel) return NOOP_SPAN;
-    const span = this.#tracer!.startSpan(name, {
+    const tracer = this.#currentTracer();
+    if (!otel || !tracer) return NOOP_SPAN;
+    const span = tracer.startSpan(name, {
       kind: kind === 'consumer' ? otel.SpanKind.CONSUMER : otel.SpanKind.INTERNAL,
       attributes: { ...this.#base, ...attributes } as Otel.Attributes,
       ...(startTime === undefined ? {} : { startTime }),
@@ -239,20 +265,23 @@ export class Telemetry {
 
   /**
    * Reports a lag gauge while the subscription or consumer runs: `read` is called only when a
-   * metric reader collects (never without an SDK). Returns the unregister function.
+   * metric reader collects (never without an SDK, which may be registered later). Returns the
+   * unregister function.
    */
   observeLag(kind: 'subscription' | 'consumer_group', read: () => Promise<LagReading[]>): () => void {
-    if (!this.#metrics()) return () => undefined;
+    if (!this.enabled) return () => undefined;
     this.#lagSources[kind].add(read);
     return () => this.#lagSources[kind].delete(read);
   }
 
-  /** Instruments, made on first use: the api has no proxy meter provider, so this binds to the SDK registered by then. */
+  /** Instruments, made once a meter provider is there (the api has no proxy meter provider to bind to early). */
   #metrics(): Instruments | undefined {
     const otel = this.#api;
     if (!otel) return undefined;
     if (this.#instruments) return this.#instruments;
-    const meter = (this.#meterProvider ?? otel.metrics.getMeterProvider()).getMeter('eventfold', packageVersion());
+    const provider = (this.#options.meterProvider as Otel.MeterProvider | undefined) ?? otel.metrics.getMeterProvider();
+    if (this.#options.meterProvider === undefined && isNoop(provider)) return undefined;
+    const meter = provider.getMeter('eventfold', packageVersion());
     const lag = (kind: 'subscription' | 'consumer_group'): Otel.ObservableGauge => {
       const gauge = meter.createObservableGauge(`eventfold.${kind}.lag`, {
         description:
