@@ -6,11 +6,13 @@
 //      bare import a dependency, peer dependency or Node built-in, any source map
 //      self-contained (sourcesContent; the build makes none today), and the file count and unpacked size printed;
 //   3. a fresh project that installs the tarball with only its peer dependencies (plus
-//      typescript, @types/node and zod for the consumer file);
+//      typescript, @types/node and zod for the consumer file), but not those of INSTALLED_LATER;
 //   4. every subpath in `exports` imported at run time with this Node: its named exports are
 //      exactly the value exports of the matching src/ entry file;
 //   5. a consumer .ts file using the public API end to end, type-checked with `strict`,
-//      `skipLibCheck: false`, `nodenext`, then run with this Node.
+//      `skipLibCheck: false`, `nodenext`, then run with this Node (so the types and the code
+//      need none of INSTALLED_LATER);
+//   6. INSTALLED_LATER installed, and a consumer of what they enable (telemetry) run.
 //
 // Exits 1 with a list of what is wrong on any problem. EVENTFOLD_PACK_KEEP=1 keeps the temp
 // folder (it is kept anyway when the check fails).
@@ -66,6 +68,14 @@ const TYPE_WORKAROUNDS: readonly { install: string; why: string }[] = [
     why: "@platformatic/kafka 1.35 has `import debug from 'debug'` in dist/utils.d.ts but no @types/debug among its dependencies (2.12 lists none either), so tsc says TS7016",
   },
 ];
+
+/**
+ * Optional peer dependencies the consumer does NOT install at first: eventfold must type-check
+ * (skipLibCheck false) and run without them. Step 6 then installs them and runs what needs them.
+ */
+const INSTALLED_LATER: Record<string, string> = {
+  '@opentelemetry/api': 'telemetry: loaded only when installed; public types never name it (docs/architecture/telemetry.md)',
+};
 
 const work = mkdtempSync(join(tmpdir(), 'eventfold-pack-'));
 let failed = false;
@@ -316,7 +326,11 @@ const devRange = (name: string): string => {
   if (range === undefined) fail(`package.json devDependencies has no ${name} (the consumer project installs the same range)`);
   return `${name}@${range}`;
 };
-const peers = Object.entries(pkg.peerDependencies ?? {}).map(([name, range]) => `${name}@${range}`);
+const peers = Object.entries(pkg.peerDependencies ?? {})
+  .filter(([name]) => INSTALLED_LATER[name] === undefined)
+  .map(([name, range]) => `${name}@${range}`);
+for (const [name, why] of Object.entries(INSTALLED_LATER))
+  process.stdout.write(`[pack-check] note: the consumer starts without ${name}: ${why}\n`);
 const installs = [
   tarball,
   ...peers,
@@ -483,6 +497,17 @@ const ran = run('consumer.ts', process.execPath, ['consumer.ts'], { cwd: consume
 process.stdout.write(`${ran.trimEnd().replace(/^/gm, '[pack-check]   consumer: ')}\n`);
 if (!/^consumer ok$/m.test(ran)) fail(`consumer.ts exited 0 but did not print "consumer ok":\n${ran}`);
 
+// 6. the optional peers installed later: telemetry with @opentelemetry/api, from the installed package
+const later = Object.keys(INSTALLED_LATER).map(
+  (name) => `${name}@${pkg.peerDependencies?.[name] ?? fail(`${name} is not a peer dependency`)}`,
+);
+step(`npm install ${later.join(' ')}; node telemetry-consumer.mjs`);
+run('npm install', 'npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', ...later], { cwd: consumer });
+writeFileSync(join(consumer, 'telemetry-consumer.mjs'), telemetryConsumerSource(pkg.name));
+const traced = run('telemetry-consumer.mjs', process.execPath, ['telemetry-consumer.mjs'], { cwd: consumer, capture: true });
+process.stdout.write(`${traced.trimEnd().replace(/^/gm, '[pack-check]   telemetry consumer: ')}\n`);
+if (!/^telemetry ok$/m.test(traced)) fail(`telemetry-consumer.mjs exited 0 but did not print "telemetry ok":\n${traced}`);
+
 // The installed bin runs the build (the tarball has no src/): --help, and a command on a store.
 for (const name of Object.keys(pkg.bin ?? {})) {
   const bin = join(consumer, 'node_modules', '.bin', name);
@@ -500,6 +525,50 @@ process.stdout.write(
     `${subpaths.length} subpaths imported, strict consumer type-checked and run; ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
 );
 
+/**
+ * With @opentelemetry/api installed (no SDK): the store loads it from where the package is
+ * installed, `telemetry: true` is accepted, and a tracer provider passed in gets the spans.
+ */
+function telemetryConsumerSource(name: string): string {
+  return `// Written by eventfold's scripts/pack-check.ts: telemetry from the published package.
+import assert from 'node:assert/strict';
+import { z } from 'zod';
+import { createEventStore, defineEvent } from '${name}';
+import { sqlite } from '${name}/sqlite';
+
+const Noted = defineEvent({ type: 'Noted', schema: z.object({ note: z.string() }) });
+const names = [];
+const tracerProvider = {
+  getTracer: (scope, version) => {
+    assert.equal(scope, '${name}');
+    assert.equal(typeof version, 'string');
+    return {
+      startSpan: (spanName) => {
+        names.push(spanName);
+        return {
+          isRecording: () => true,
+          spanContext: () => ({ traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1 }),
+          setAttribute() {},
+          setAttributes() {},
+          recordException() {},
+          setStatus() {},
+          end() {},
+        };
+      },
+    };
+  },
+};
+const store = createEventStore({ driver: sqlite(), events: [Noted], telemetry: { tracerProvider } });
+await store.append('notes-1', Noted({ note: 'hello' }));
+await store.close();
+assert.deepEqual(names, ['eventfold.append']);
+const plain = createEventStore({ driver: sqlite(), events: [Noted], telemetry: true });
+await plain.append('notes-1', Noted({ note: 'no SDK registered' }));
+await plain.close();
+console.log('telemetry ok');
+`;
+}
+
 /** The consumer: the public API end to end, from the installed package only. */
 function consumerSource(name: string): string {
   return `// Written by eventfold's scripts/pack-check.ts: a user of the published package.
@@ -513,6 +582,8 @@ import {
   defineEvent,
   everyNEvents,
   ExpectedVersionConflictError,
+  InvalidArgumentError,
+  type TelemetryOptions,
   type EventOf,
   type EventStore,
   type RecordedEvent,
@@ -605,6 +676,10 @@ const registered: string[] = [];
 const runner: TestRunner = { describe: (_name, fn) => fn(), it: (name) => void registered.push(name) };
 runConformance(runner, () => sqlite());
 assert.ok(registered.length > 20, 'the suite registered its tests');
+// @opentelemetry/api is not installed here: telemetry is off by default, and refused when asked for.
+const telemetry: TelemetryOptions = { tracerProvider: { getTracer: () => ({}) } };
+assert.throws(() => createEventStore({ driver: sqlite(), events, telemetry }), (e: unknown) => e instanceof InvalidArgumentError && e.message.includes('@opentelemetry/api'));
+assert.throws(() => createEventStore({ driver: sqlite(), events, telemetry: true }), InvalidArgumentError);
 
 // Type-level only: never called (it would need the servers, or must not compile).
 function typeOnly(): void {

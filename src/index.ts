@@ -2,6 +2,7 @@
 // (`eventfold/sqlite`, …); this entry never imports a backend's client.
 export { createEventStore, EventStore } from './core/event-store.ts';
 export type { AppendOptions, AppendOutcome, EventStoreOptions, ReadStreamOptions } from './core/event-store.ts';
+export type { TelemetryOptions, TelemetrySetting } from './core/telemetry-options.ts';
 export { defineEvent } from './core/event-type.ts';
 export type { AnyEventType, Event, EventMetadata, EventOf, EventType, EventTypeOptions, Upcaster } from './core/event-type.ts';
 export type { EventInput, RecordedEvent, RecordedFields } from './core/recorded-event.ts';

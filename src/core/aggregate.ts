@@ -8,6 +8,7 @@ import { errorMessage } from './errors.ts';
 import { parseJson } from './json-codec.ts';
 import type { RecordedEvent } from './recorded-event.ts';
 import type { SnapshotPolicy } from './snapshot-policy.ts';
+import { ATTR } from './telemetry.ts';
 
 /**
  * An aggregate as a decider: pure functions, no I/O. `evolve` folds one event into the state,
@@ -127,7 +128,15 @@ export class AggregateRepository<State, E extends Event, Command> {
     const streamId = this.streamId(id);
     const running = this.#loading.get(streamId);
     if (running) return running;
-    const load = this.#load(streamId).finally(() => this.#loading.delete(streamId));
+    const load = this.#store.telemetry
+      .span('eventfold.aggregate.load', 'internal', { [ATTR.aggregate]: this.#def.name, [ATTR.streamId]: streamId }, async (span) => {
+        const loaded = await this.#load(streamId);
+        span.setAttribute(ATTR.aggregateVersion, loaded.version);
+        span.setAttribute(ATTR.eventsFolded, loaded.eventsFolded);
+        if (loaded.snapshotVersion !== undefined) span.setAttribute(ATTR.snapshotVersion, loaded.snapshotVersion);
+        return loaded;
+      })
+      .finally(() => this.#loading.delete(streamId));
     this.#loading.set(streamId, load);
     return load;
   }
@@ -157,7 +166,27 @@ export class AggregateRepository<State, E extends Event, Command> {
     const o = arg.options(options, 'handle options');
     const retries = arg.nonNegativeInt(o.retries ?? 0, 'retries');
     const expectedVersion = arg.optional(o.expectedVersion, (v) => arg.nonNegativeInt(v, 'expectedVersion'));
+    const attributes = { [ATTR.aggregate]: this.#def.name, [ATTR.streamId]: streamId };
+    return this.#store.telemetry.span('eventfold.aggregate.handle', 'internal', attributes, async (span) => {
+      const result = await this.#handle(id, streamId, command, retries, expectedVersion, (attempts) =>
+        span.setAttribute(ATTR.attempts, attempts),
+      );
+      span.setAttribute(ATTR.aggregateVersion, result.version);
+      span.setAttribute(ATTR.commandEvents, result.events.length);
+      return result;
+    });
+  }
+
+  async #handle(
+    id: string,
+    streamId: string,
+    command: Command,
+    retries: number,
+    expectedVersion: number | undefined,
+    onAttempt: (attempts: number) => void,
+  ): Promise<HandleResult<State, E>> {
     for (let attempt = 0; ; attempt++) {
+      onAttempt(attempt + 1);
       const tried = { attempts: attempt + 1, conflicts: attempt };
       const loaded = await this.load(id);
       if (expectedVersion !== undefined && loaded.version !== expectedVersion) {

@@ -24,6 +24,8 @@ import { assertStreamName } from './stream-name.ts';
 import { assertGroupName } from './group-name.ts';
 import { SubscriptionPositions, type Subscription, type SubscribeOptions } from './subscription.ts';
 import { DeadLetters, GroupConsumer, groupDriver, type ConsumeOptions } from './group-consumer.ts';
+import { ATTR, Telemetry } from './telemetry.ts';
+import type { TelemetrySetting } from './telemetry-options.ts';
 
 export type { AppendOptions, AppendOutcome, ReadStreamOptions } from './store-context.ts';
 
@@ -41,6 +43,11 @@ export interface EventStoreOptions<Types extends readonly AnyEventType[]> {
   readonly onBackgroundError?: (error: unknown) => void;
   /** Clock for event times, in ms since the epoch. Default `Date.now`. */
   readonly clock?: () => number;
+  /**
+   * OpenTelemetry spans and metrics (README "Telemetry"). Default: on when @opentelemetry/api
+   * is installed, which costs next to nothing until an SDK is registered; `false` turns it off.
+   */
+  readonly telemetry?: TelemetrySetting;
 }
 
 const DEFAULT_BATCH = 500;
@@ -62,6 +69,7 @@ export class EventStore<E extends Event = Event> {
   readonly #streams: StreamAccess;
   /** What aggregates, subscriptions and consumers see of this store. */
   readonly #context: StoreContext<E>;
+  readonly #telemetry: Telemetry;
 
   constructor(options: EventStoreOptions<readonly AnyEventType[]>) {
     arg.object(options, 'createEventStore options');
@@ -100,6 +108,7 @@ export class EventStore<E extends Event = Event> {
       validateOnRead: options.validateOnRead ?? false,
     });
     this.#clock = options.clock ?? Date.now;
+    this.#telemetry = Telemetry.of(options.telemetry, driver.name);
     this.#onBackgroundError =
       options.onBackgroundError ?? ((error) => process.emitWarning(error instanceof Error ? error : new Error(String(error))));
     this.#context = {
@@ -109,6 +118,7 @@ export class EventStore<E extends Event = Event> {
         return options.driver.partitions;
       },
       onBackgroundError: this.#onBackgroundError,
+      telemetry: this.#telemetry,
       onAppend: (listener) => this.onAppend(listener),
       append: (streamId, events, opts) => this.append(streamId, events, opts),
       readStream: (streamId, opts) => this.readStream(streamId, opts),
@@ -142,18 +152,30 @@ export class EventStore<E extends Event = Event> {
   async append(streamId: string, events: EventInput<E> | readonly EventInput<E>[], options?: AppendOptions): Promise<AppendOutcome<E>> {
     const { expectedVersion = 'any' } = arg.options(options, 'append options');
     const request = this.#prepare({ streamId, events, expectedVersion });
-    return this.#runtime.use(async () => {
-      let result: AppendResult;
-      try {
-        result = await this.#streams.append(request.request);
-      } catch (error) {
-        const retried = await exactRetry(this.#streams, request.request, error);
-        if (!retried) throw error;
-        result = retried;
-      }
-      if (!result.stored) this.#notifyAppend();
-      return this.#outcome(request, result);
-    });
+    const run = (): Promise<AppendOutcome<E>> =>
+      this.#runtime.use(async () => {
+        let result: AppendResult;
+        try {
+          result = await this.#streams.append(request.request);
+        } catch (error) {
+          const retried = await exactRetry(this.#streams, request.request, error);
+          if (!retried) throw error;
+          result = retried;
+        }
+        if (!result.stored) this.#notifyAppend();
+        return this.#outcome(request, result);
+      });
+    if (!this.#telemetry.active) return run();
+    const { partition, events: list } = request.request;
+    const attributes = {
+      [ATTR.streamId]: streamId,
+      [ATTR.partition]: String(partition),
+      [ATTR.eventCount]: list.length,
+      [ATTR.expectedVersion]: String(expectedVersion),
+    };
+    const span = (): Promise<AppendOutcome<E>> =>
+      this.#telemetry.span('eventfold.append', 'internal', attributes, run, (o) => (o.alreadyStored ? 'already_stored' : 'ok'));
+    return this.#telemetry.timeAppend('append', span, (o) => (o.alreadyStored ? 0 : o.events.length));
   }
 
   /**
@@ -179,20 +201,29 @@ export class EventStore<E extends Event = Event> {
     if (ids.size !== prepared.reduce((n, p) => n + p.request.events.length, 0)) {
       throw new InvalidArgumentError('the same event id appears twice in one appendMany');
     }
-    return this.#runtime.use(async () => {
-      const requests = prepared.map((p) => p.request);
-      let results: readonly AppendResult[];
-      try {
-        results = await this.#streams.appendMany(requests);
-      } catch (error) {
-        // An exact retry of a stored batch: every stream holds its events already.
-        const retried = await Promise.all(requests.map((r) => exactRetry(this.#streams, r, error, true)));
-        if (retried.some((r) => r === undefined)) throw error;
-        results = retried as AppendResult[];
-      }
-      if (results.some((r) => !r.stored)) this.#notifyAppend();
-      return results.map((r, i) => this.#outcome(prepared[i]!, r));
-    });
+    const run = (): Promise<AppendOutcome<E>[]> =>
+      this.#runtime.use(async () => {
+        const requests = prepared.map((p) => p.request);
+        let results: readonly AppendResult[];
+        try {
+          results = await this.#streams.appendMany(requests);
+        } catch (error) {
+          // An exact retry of a stored batch: every stream holds its events already.
+          const retried = await Promise.all(requests.map((r) => exactRetry(this.#streams, r, error, true)));
+          if (retried.some((r) => r === undefined)) throw error;
+          results = retried as AppendResult[];
+        }
+        if (results.some((r) => !r.stored)) this.#notifyAppend();
+        return results.map((r, i) => this.#outcome(prepared[i]!, r));
+      });
+    if (!this.#telemetry.active) return run();
+    const count = prepared.reduce((n, p) => n + p.request.events.length, 0);
+    const attributes = { [ATTR.streamCount]: prepared.length, [ATTR.eventCount]: count };
+    const span = (): Promise<AppendOutcome<E>[]> =>
+      this.#telemetry.span('eventfold.append_many', 'internal', attributes, run, (o) =>
+        o.every((r) => r.alreadyStored) ? 'already_stored' : 'ok',
+      );
+    return this.#telemetry.timeAppend('append_many', span, (o) => o.reduce((n, r) => n + (r.alreadyStored ? 0 : r.events.length), 0));
   }
 
   /** Current version of a stream; 0 when it has no events. */

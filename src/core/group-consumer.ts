@@ -7,6 +7,8 @@ import { untilAvailable, withRetries } from './retry.ts';
 import type { StoreContext } from './store-context.ts';
 import type { RecordedEvent } from './recorded-event.ts';
 import { assertGroupName } from './group-name.ts';
+import { ATTR, type LagReading } from './telemetry.ts';
+import { eventsAfter } from './telemetry-lag.ts';
 
 export interface ConsumeOptions<E extends Event> {
   /** The group: its consumers share its events, each event going to one of them. */
@@ -46,6 +48,8 @@ export class GroupConsumer<E extends Event> {
   readonly #stop = new AbortController();
   #handled = 0;
   #deadLettered = 0;
+  /** Offset of the last event this consumer acknowledged or dead-lettered, per partition: where its lag gauge counts from. */
+  readonly #done = new Map<number, bigint>();
 
   constructor(store: StoreContext<E>, driver: ConsumerGroupDriver, options: ConsumeOptions<E>) {
     this.group = options.group;
@@ -87,9 +91,11 @@ export class GroupConsumer<E extends Event> {
   }
 
   async #run(): Promise<void> {
+    const unobserve = this.#store.telemetry.observeLag('consumer_group', () => this.#lag());
     try {
       await this.#consume();
     } finally {
+      unobserve();
       const { group, consumer } = this.#options;
       if (this.#driver.leave && !this.#store.runtime.closed) await this.#driver.leave(group, consumer).catch(() => undefined);
     }
@@ -120,10 +126,21 @@ export class GroupConsumer<E extends Event> {
         const wait = Math.min(blockMs, claimIdleMs / 2);
         batch = await use(() => driver.read(group, consumer, { limit: batchSize, blockMs: wait, maxIdleMs: claimIdleMs }));
       }
-      for (const delivery of batch) {
-        if (stop.aborted) return;
-        await this.#process(delivery, stop);
-      }
+      if (batch.length === 0) continue;
+      const attributes = {
+        [ATTR.operationType]: 'process',
+        [ATTR.group]: group,
+        [ATTR.consumer]: consumer,
+        [ATTR.eventCount]: batch.length,
+      };
+      await this.#store.telemetry.span('eventfold.consumer_group.batch', 'consumer', attributes, async (span) => {
+        const deadLettered = this.#deadLettered;
+        for (const delivery of batch) {
+          if (stop.aborted) break;
+          await this.#process(delivery, stop);
+        }
+        span.setAttribute(ATTR.deadLettered, this.#deadLettered - deadLettered);
+      });
     }
   }
 
@@ -151,6 +168,7 @@ export class GroupConsumer<E extends Event> {
       // here (the entry stays pending and is delivered again, at least once).
       await this.#available(() => this.#store.runtime.use(() => this.#driver.ack(group, [delivery])));
       this.#handled++;
+      this.#passed(delivery);
       return;
     }
     if (outcome.error instanceof EventfoldError && outcome.error.code === 'STORE_CLOSED') throw outcome.error;
@@ -166,6 +184,25 @@ export class GroupConsumer<E extends Event> {
   async #deadLetter(delivery: Delivery, reason: string): Promise<void> {
     await this.#available(() => this.#store.runtime.use(() => this.#driver.deadLetter(this.#options.group, delivery, reason)));
     this.#deadLettered++;
+    this.#passed(delivery);
+    this.#store.telemetry.deadLettered(this.#options.group, 'consumer_group');
+  }
+
+  #passed(delivery: Delivery): void {
+    const { partition, offset } = delivery.event.position;
+    const done = this.#done.get(partition);
+    if (done === undefined || offset > done) this.#done.set(partition, offset);
+  }
+
+  /** The lag gauge's readings: events after the last one this consumer finished, in each partition it has finished one in. */
+  async #lag(): Promise<LagReading[]> {
+    const readings: LagReading[] = [];
+    for (const [partition, offset] of this.#done) {
+      const lag = await eventsAfter(this.#store.runtime, partition, offset);
+      const attributes = { [ATTR.group]: this.group, [ATTR.consumer]: this.consumer, [ATTR.partition]: String(partition) };
+      readings.push({ attributes, lag });
+    }
+    return readings;
   }
 }
 

@@ -5,6 +5,7 @@ import type { Event } from './event-type.ts';
 import type { ExpectedVersion } from './expected-version.ts';
 import type { EventInput, RecordedEvent } from './recorded-event.ts';
 import type { RuntimeDriver } from './runtime-driver.ts';
+import type { Telemetry } from './telemetry.ts';
 
 export interface AppendOptions {
   /** Default `'any'`. */
@@ -43,6 +44,8 @@ export interface StoreContext<E extends Event> {
   readonly partitions: number;
   /** Failures that must not fail the caller (a snapshot write, a retried read). */
   readonly onBackgroundError: (error: unknown) => void;
+  /** Spans and metrics (`Telemetry.off` when telemetry is off). */
+  readonly telemetry: Telemetry;
   /** Calls `listener` on each append made through this store object; returns the unsubscribe. */
   onAppend(listener: () => void): () => void;
   append(streamId: string, events: EventInput<E> | readonly EventInput<E>[], options?: AppendOptions): Promise<AppendOutcome<E>>;

@@ -1,4 +1,4 @@
-import type { Position } from './driver.ts';
+import type { Position, StoredEvent } from './driver.ts';
 import { InvalidArgumentError } from './errors.ts';
 import { assertGroupName } from './group-name.ts';
 import type { Event } from './event-type.ts';
@@ -8,6 +8,8 @@ import { sleep } from './sleep.ts';
 import type { StoreContext } from './store-context.ts';
 import type { RecordedEvent } from './recorded-event.ts';
 import type { RuntimeDriver } from './runtime-driver.ts';
+import { ATTR, type LagReading } from './telemetry.ts';
+import { eventsAfter } from './telemetry-lag.ts';
 
 /**
  * Where a subscription keeps its group's position. Default: the event store itself. Pass your
@@ -206,16 +208,19 @@ export class Subscription<E extends Event> {
   }
 
   run(): void {
-    this.#loop().then(
-      () => {
-        this.#onEnd();
-        this.#resolveDone();
-      },
-      (error: unknown) => {
-        this.#onEnd();
-        this.#rejectDone(error);
-      },
-    );
+    const unobserve = this.#store.telemetry.observeLag('subscription', () => this.#lag());
+    this.#loop()
+      .finally(unobserve)
+      .then(
+        () => {
+          this.#onEnd();
+          this.#resolveDone();
+        },
+        (error: unknown) => {
+          this.#onEnd();
+          this.#rejectDone(error);
+        },
+      );
   }
 
   async #loop(): Promise<void> {
@@ -245,23 +250,12 @@ export class Subscription<E extends Event> {
           const after = this.#positions.get(partition);
           const page = await this.#available(() => this.#store.runtime.use((d) => d.readPartition(partition, { after, limit: batchSize })));
           if (page.length === 0) continue;
-          let last: bigint | undefined;
-          let failed = true;
-          try {
-            for (const stored of page) {
-              if (stop.aborted || this.#pendingSeek) break;
-              await this.#handle(this.#store.codec.decode(stored), stop);
-              last = stored.position.offset;
-              handled++;
-            }
-            failed = false;
-          } finally {
-            if (last !== undefined && !this.#pendingSeek) {
-              this.#positions.set(partition, last);
-              this.#dirty = true;
-              await this.#save(failed || stop.aborted);
-            }
-          }
+          handled += await this.#store.telemetry.span(
+            'eventfold.subscription.batch',
+            'consumer',
+            this.#batchAttributes(partition, page.length),
+            () => this.#batch(partition, page, stop),
+          );
         }
         if (handled === 0 && !this.#pendingSeek) {
           await this.#save(true);
@@ -272,6 +266,48 @@ export class Subscription<E extends Event> {
       }
     }
     await this.#save(true);
+  }
+
+  /** Handles one page of a partition; saves the position after it (per the checkpoint interval). Returns the events handled. */
+  async #batch(partition: number, page: readonly StoredEvent[], stop: AbortSignal): Promise<number> {
+    let last: bigint | undefined;
+    let failed = true;
+    let handled = 0;
+    try {
+      for (const stored of page) {
+        if (stop.aborted || this.#pendingSeek) break;
+        await this.#handle(this.#store.codec.decode(stored), stop);
+        last = stored.position.offset;
+        handled++;
+      }
+      failed = false;
+    } finally {
+      if (last !== undefined && !this.#pendingSeek) {
+        this.#positions.set(partition, last);
+        this.#dirty = true;
+        await this.#save(failed || stop.aborted);
+      }
+    }
+    return handled;
+  }
+
+  #batchAttributes(partition: number, events: number): Record<string, string | number> {
+    return {
+      [ATTR.operationType]: 'process',
+      [ATTR.group]: this.group,
+      [ATTR.partition]: String(partition),
+      [ATTR.eventCount]: events,
+    };
+  }
+
+  /** The lag gauge's readings: events after the handled position, per partition. */
+  async #lag(): Promise<LagReading[]> {
+    const readings: LagReading[] = [];
+    for (let partition = 0; partition < this.#store.partitions; partition++) {
+      const lag = await eventsAfter(this.#store.runtime, partition, this.#positions.get(partition));
+      readings.push({ attributes: { [ATTR.group]: this.group, [ATTR.partition]: String(partition) }, lag });
+    }
+    return readings;
   }
 
   /** Saves the position when it changed and `force` or the checkpoint interval says so. */

@@ -59,6 +59,7 @@ function postgresTarget(pool: pg.Pool, schema: string): ProjectionTarget<Postgre
   const ready = pool.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}; ${projectionTablesDdl(tables)}`);
   ready.catch(() => undefined); // surfaces at the first load
   return {
+    system: 'postgres',
     async load(key) {
       await ready;
       return (await pool.query<{ positions: string }>(sql.loadPosition, [key])).rows[0]?.positions;

@@ -3,6 +3,8 @@ import type { EventStore } from '../../core/event-store.ts';
 import type { Event } from '../../core/event-type.ts';
 import type { RecordedEvent } from '../../core/recorded-event.ts';
 import { sleep } from '../../core/sleep.ts';
+import { storeContext } from '../../core/store-context.ts';
+import { ATTR, type Telemetry } from '../../core/telemetry.ts';
 
 /** Table of projection positions in a read-model database: one row per projection name. */
 export const POSITIONS_TABLE = 'ef_projection_positions';
@@ -19,6 +21,8 @@ export interface ProjectionSwitch {
 
 /** How a read-model database runs a projection's transactions (SQLite and PostgreSQL each have one). */
 export interface ProjectionTarget<Tx> {
+  /** The read model's database, for telemetry (`eventfold.projection.target`). */
+  readonly system: 'sqlite' | 'postgres';
   /** The stored position (JSON of `[partition, offset]` pairs), or undefined for a new projection. */
   load(key: string): Promise<string | undefined>;
   /** The version readers see now, if any. */
@@ -76,6 +80,7 @@ export class SqlProjection<E extends Event, Tx> {
   readonly #store: EventStore<E>;
   readonly #target: ProjectionTarget<Tx>;
   readonly #o: SqlProjectionLoop<E, Tx>;
+  readonly #telemetry: Telemetry;
   readonly #stop = new AbortController();
   #idle: (() => void)[] = [];
   #caughtUp = false;
@@ -85,6 +90,7 @@ export class SqlProjection<E extends Event, Tx> {
     this.#store = store;
     this.#target = target;
     this.#o = options;
+    this.#telemetry = storeContext(store).telemetry;
     this.done = this.#run();
     this.done.catch(() => undefined); // the caller sees it through `done`, `caughtUp` or `stop`
   }
@@ -171,15 +177,25 @@ export class SqlProjection<E extends Event, Tx> {
     const next = new Map(positions);
     const version = this.#version;
     const context: ProjectionContext = { mode: this.#mode, version, table: (name) => versionedTable(name, version) };
-    await this.#target.transaction(
-      async (tx) => {
-        for (const event of batch) {
-          await this.#o.handle(event, tx, context);
-          next.set(event.position.partition, event.position);
-        }
-      },
-      this.#key,
-      () => this.#positionJson(next),
+    const attributes = {
+      [ATTR.operationType]: 'process',
+      [ATTR.projection]: this.#o.name,
+      [ATTR.projectionVersion]: version,
+      [ATTR.projectionMode]: this.#mode,
+      [ATTR.projectionTarget]: this.#target.system,
+      [ATTR.eventCount]: batch.length,
+    };
+    await this.#telemetry.span('eventfold.projection.batch', 'consumer', attributes, () =>
+      this.#target.transaction(
+        async (tx) => {
+          for (const event of batch) {
+            await this.#o.handle(event, tx, context);
+            next.set(event.position.partition, event.position);
+          }
+        },
+        this.#key,
+        () => this.#positionJson(next),
+      ),
     );
     for (const [partition, p] of next) positions.set(partition, p);
     return batch.length;

@@ -68,6 +68,7 @@ function sqliteTarget(db: DatabaseSync): ProjectionTarget<SqliteProjectionTx> {
     },
   };
   return {
+    system: 'sqlite',
     load: async (key) => (loadPosition.get(key) as { positions: string } | undefined)?.positions,
     active: async (name) => (loadActive.get(name) as { version: number } | undefined)?.version,
     async transaction(fn, key, position, change) {

@@ -6,6 +6,7 @@ import type { Event } from '../../../core/event-type.ts';
 import type { EventStore } from '../../../core/event-store.ts';
 import { sleep } from '../../../core/sleep.ts';
 import { type StoreContext, storeContext } from '../../../core/store-context.ts';
+import { ATTR, type OpenSpan } from '../../../core/telemetry.ts';
 import { KAFKA } from '../errors.ts';
 import { KafkaDriver } from '../kafka-driver.ts';
 import { PartitionLog } from '../log.ts';
@@ -199,6 +200,9 @@ class Projector<E extends Event> implements KafkaProjector {
     let read = 0;
     let deadLettered = 0;
     let transaction: Transaction | undefined;
+    // Opened at the first partition with events (an idle poll makes no span), dated from here.
+    const startedAt = Date.now();
+    let span: OpenSpan | undefined;
     try {
       for (const partition of order) {
         if (budget <= 0) break;
@@ -212,8 +216,9 @@ class Projector<E extends Event> implements KafkaProjector {
         const end = taken.length < page.records.length ? taken[taken.length - 1]!.offset + 1n : page.next;
         if (end <= at) continue;
         const messages: MessageToProduce[] = [];
+        span ??= this.#store.telemetry.begin('eventfold.projection.batch', 'consumer', this.#spanAttributes(), startedAt);
         for (const record of taken) {
-          const projected = await this.#projection.project(record, partition);
+          const projected = await span.run(() => this.#projection.project(record, partition));
           if (projected.deadLettered) deadLettered++;
           messages.push(...projected.messages);
         }
@@ -238,6 +243,7 @@ class Projector<E extends Event> implements KafkaProjector {
         await transaction.commit();
       }
     } catch (error) {
+      span?.end(error);
       if (transaction && !transaction.completed) {
         // Abort now rather than hold read_committed readers back until the timeout; if the
         // abort fails too, the producer is re-initialised (which aborts it) by the loop.
@@ -245,6 +251,13 @@ class Projector<E extends Event> implements KafkaProjector {
       }
       throw error;
     }
+    if (span) {
+      span.setAttribute(ATTR.eventCount, read);
+      span.setAttribute(ATTR.deadLettered, deadLettered);
+      span.end();
+    }
+    // Counted once committed: an aborted batch's dead letters are retried with it.
+    if (deadLettered > 0) this.#store.telemetry.deadLettered(this.group, 'kafka_projector', deadLettered);
     this.#processed += read;
     this.#deadLettered += deadLettered;
     this.#positions.advance(advanced);
@@ -257,6 +270,15 @@ class Projector<E extends Event> implements KafkaProjector {
     const { producer, held } = await initProducer(client, identity, this.#producerId);
     this.#producerId = held;
     this.#producer = producer;
+  }
+
+  #spanAttributes(): Record<string, string | number> {
+    return {
+      [ATTR.operationType]: 'process',
+      [ATTR.projection]: this.group,
+      [ATTR.group]: this.#groupId,
+      [ATTR.projectionTarget]: 'kafka',
+    };
   }
 
   #report(error: unknown): void {
