@@ -19,6 +19,8 @@ const run = promisify(execFile);
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const OUT = join(ROOT, 'test', 'examples', '.readme'); // inside the repo: bare imports resolve from node_modules
 const MARKED = /<!-- test: (run|types)((?: [a-z]+=[\w-]+)*) -->\n```ts\n([\s\S]*?)\n```/g;
+/** Shell blocks marked `<!-- test: sh -->` run with bash -e in the repository, as a user would paste them there. */
+const SHELL = /<!-- test: sh -->\n```sh\n([\s\S]*?)\n```/g;
 
 interface Snippet {
   readonly name: string;
@@ -75,6 +77,21 @@ describe("the README's snippets", () => {
       assert.fail(`tsc found errors in README snippets:\n${(error as { stdout?: string }).stdout ?? String(error)}`);
     }
   });
+
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  for (const match of readme.matchAll(SHELL)) {
+    const line = readme.slice(0, match.index).split('\n').length + 2;
+    it(`runs in bash: the shell block at README.md line ${line}`, { timeout: 180_000 }, async () => {
+      // Node 24 first on PATH, as the npm scripts put it (the block calls npm and npx).
+      const path = `${join(ROOT, 'node_modules', 'node', 'bin')}:${process.env['PATH'] ?? ''}`;
+      const { stdout } = await run('bash', ['-euo', 'pipefail', '-c', match[1]!], {
+        cwd: ROOT,
+        env: { ...process.env, PATH: path },
+        timeout: 170_000,
+      });
+      assert.ok(stdout.trim().length > 0, 'the commands printed something');
+    });
+  }
 
   for (const snippet of all.filter((s) => s.kind === 'run')) {
     it(`runs: ${snippet.name}`, { timeout: 60_000 }, async () => {
