@@ -49,9 +49,9 @@ it('npm run bench -- --suite scale --quick: both workloads on one and on 4 write
         assert.ok(f.perSec > 0, `${label}: ops completed (${f.perSec}/s)`);
         assert.ok(f.p50 > 0 && f.p50 <= f.p99, `${label}: p50 ${f.p50} <= p99 ${f.p99}`);
         assert.ok(f.cpuMsPerOp > 0, `${label}: CPU per op measured (${f.cpuMsPerOp} ms)`);
-        // Every append is a transaction: at least its produce and its EndTxn were counted.
+        // Appends go in transactions (several per one, by group commit): produces and EndTxns were counted.
         assert.ok(
-          (f.requestsPerOp.Produce ?? 0) >= 1 && (f.requestsPerOp.EndTxn ?? 0) > 0,
+          (f.requestsPerOp.Produce ?? 0) > 0 && (f.requestsPerOp.EndTxn ?? 0) > 0,
           `${label}: requests counted ${JSON.stringify(f.requestsPerOp)}`,
         );
         assert.equal(f.fenced, 0, `${label}: PartitionFencedErrors that reached a caller`);
