@@ -33,6 +33,7 @@ export type {
   AppendResult,
   ConditionalAppendDriver,
   ConsumerGroupDriver,
+  ConsumerGroupPartition,
   DeadLetter,
   Delivery,
   DriverBase,

@@ -1,6 +1,14 @@
 import { openDriver } from '../connect/open-driver.ts';
 import { parseConnectionUrl } from '../connect/connection-url.ts';
-import type { ConsumerGroupDriver, DeadLetter, EventStoreDriver, Position, StoredEvent, StreamPage } from '../core/driver.ts';
+import type {
+  ConsumerGroupDriver,
+  ConsumerGroupPartition,
+  DeadLetter,
+  EventStoreDriver,
+  Position,
+  StoredEvent,
+  StreamPage,
+} from '../core/driver.ts';
 import { partitionOf } from '../core/partition.ts';
 import { offsetBeforeTime } from '../core/partition-time.ts';
 import { RuntimeDriver } from '../core/runtime-driver.ts';
@@ -167,6 +175,14 @@ export class Inspector {
   async resetConsumerGroup(group: string, to: 'beginning' | 'end'): Promise<void> {
     const groups = this.consumerGroups();
     await this.#runtime.use(() => groups.resetGroup(group, to));
+  }
+
+  /** Where a native consumer group is in each partition; undefined when there is no such group. */
+  async describeConsumerGroup(group: string): Promise<readonly ConsumerGroupPartition[] | undefined> {
+    const groups = this.consumerGroups();
+    if (!groups.describeGroup) throw new InvalidArgumentError(`the ${this.backend} backend cannot describe its consumer groups`);
+    const describe = groups.describeGroup.bind(groups);
+    return this.#runtime.use(() => describe(group));
   }
 
   deadLetters(group: string, limit: number): Promise<DeadLetter[]> {

@@ -277,6 +277,21 @@ export interface ConsumerGroupDriver {
    * partitions) hands it to the others at once. Unacknowledged entries stay pending.
    */
   leave?(group: string, consumer: string): Promise<void>;
+  /**
+   * Optional, for tools (`eventfold groups --consumer-group`): per partition, the offset up to
+   * which the group has taken events (the later ones wait for it; undefined: none taken yet),
+   * and how many taken ones still wait for an ack, where the backend keeps that apart (Kafka
+   * does not: a member's uncommitted deliveries are not visible outside it). Undefined when the
+   * group does not exist.
+   */
+  describeGroup?(group: string): Promise<readonly ConsumerGroupPartition[] | undefined>;
+}
+
+/** One partition of a native consumer group, as `describeGroup` reports it. */
+export interface ConsumerGroupPartition {
+  readonly partition: number;
+  readonly position: bigint | undefined;
+  readonly pending: number | undefined;
 }
 
 export interface Delivery {

@@ -131,6 +131,31 @@ export function cliBackendSuite(b: CliBackend): void {
       }
     });
 
+    it('groups --consumer-group shows where a native consumer group is: no lag after it handled everything, then the new event', async () => {
+      const before = jsonLines(await eventfold(['groups', '--consumer-group', mailer, '--url', url, '--json']));
+      assert.equal(before.length, 1);
+      assert.equal(before[0]!['lag'], 0, JSON.stringify(before));
+      const parts = before[0]!['partitions'] as { partition: number; pending: number | null }[];
+      assert.equal(parts.length, b.partitions);
+      for (const p of parts) assert.ok(p.pending === null || p.pending === 0, `nothing pending in partition ${p.partition}`);
+      const store = open();
+      await store.append('account-1', [Deposited({ amount: 1 })]);
+      await store.close();
+      const after = await eventfold(['groups', '--consumer-group', mailer, '--url', url]);
+      assert.equal(after.code, 0, after.stderr);
+      const rows = tableRows(after.stdout).slice(1);
+      assert.equal(rows.length, b.partitions);
+      for (const row of rows) {
+        const expected = Number(row[1]) === partitionOf.get('account-1') ? '1' : '0';
+        assert.deepEqual([row[0], row[4]], [mailer, expected], `partition ${row[1]}`);
+      }
+      const missing = await eventfold(['groups', '--consumer-group', 'no-such-group', '--url', url]);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /no consumer group "no-such-group"/);
+      const unnamed = await eventfold(['groups', '--consumer-group', '--url', url]);
+      assert.equal(unnamed.code, 2);
+    });
+
     it('dlq list, show and redrive the dead letters of a native consumer group; replay --consumer-group resets it', async () => {
       const list = await eventfold(['dlq', 'list', mailer, '--url', url, '--json']);
       assert.equal(list.code, 0, list.stderr);

@@ -119,6 +119,26 @@ describe('eventfold CLI on Kafka', () => {
     assert.equal(p?.partition, partitionOf.get('order-1'));
   });
 
+  it('groups --consumer-group: the Kafka consumer group handled every event (committed offsets), lag 0', async () => {
+    const r = await eventfold(['groups', '--consumer-group', 'mailer', '--url', url, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const [group] = jsonLines(r);
+    assert.equal(group?.['lag'], 0, JSON.stringify(group));
+    const parts = group!['partitions'] as { partition: number; position: string | null; pending: number | null }[];
+    assert.deepEqual(
+      parts.map((p) => [p.partition, p.pending]),
+      [
+        [0, null],
+        [1, null],
+      ],
+      'Kafka keeps no pending count outside the member',
+    );
+    assert.ok(
+      parts.every((p) => p.position !== null),
+      'a position in every partition',
+    );
+  });
+
   it('dlq list and redrive the dead letters of a Kafka consumer group', async () => {
     const list = await eventfold(['dlq', 'list', 'mailer', '--url', url, '--json']);
     assert.equal(list.code, 0, list.stderr);

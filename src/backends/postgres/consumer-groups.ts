@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { ConsumerGroupDriver, DeadLetter, Delivery } from '../../core/driver.ts';
+import type { ConsumerGroupDriver, ConsumerGroupPartition, DeadLetter, Delivery } from '../../core/driver.ts';
 import type { PostgresNames } from './names.ts';
 import { EVENT_COLUMNS, type EventRow, STABLE_BOUND, toStoredEvent } from './rows.ts';
 
@@ -32,6 +32,20 @@ export class PostgresConsumerGroups implements ConsumerGroupDriver {
        ON CONFLICT (group_name) DO NOTHING`,
       [group, start === 'end'],
     );
+  }
+
+  /** The group's cursor (-1: nothing handed out yet) and its entries still waiting for an ack. */
+  async describeGroup(group: string): Promise<ConsumerGroupPartition[] | undefined> {
+    const n = this.#ctx.names;
+    const { rows } = await this.#ctx.query<{ cursor: string; pending: string }>(
+      `SELECT g.cursor, (SELECT count(*) FROM ${n.entries} x WHERE x.group_name = g.group_name) AS pending
+       FROM ${n.groups} g WHERE g.group_name = $1`,
+      [group],
+    );
+    const row = rows[0];
+    if (!row) return undefined;
+    const cursor = BigInt(row.cursor);
+    return [{ partition: 0, position: cursor < 0n ? undefined : cursor, pending: Number(row.pending) }];
   }
 
   /** Redriven entries first, then new events after the cursor; when there are none, waits for an append (up to `blockMs`) and looks once more. */

@@ -1,4 +1,4 @@
-import type { ConsumerGroupDriver, DeadLetter, Delivery, Position, StoredEvent } from '../../core/driver.ts';
+import type { ConsumerGroupDriver, ConsumerGroupPartition, DeadLetter, Delivery, Position, StoredEvent } from '../../core/driver.ts';
 import { arr, evalScript, fields, str, type RedisConnection, type Reply } from './connection.ts';
 import { idToOffset, type RedisKeys } from './keys.ts';
 
@@ -80,6 +80,27 @@ export class RedisConsumerGroups implements ConsumerGroupDriver {
         }
       }
     }
+  }
+
+  /** XINFO GROUPS of each partition log: the group's last delivered id and its pending entries count. */
+  async describeGroup(group: string): Promise<ConsumerGroupPartition[] | undefined> {
+    const c = this.#ctx.connection();
+    const out: ConsumerGroupPartition[] = [];
+    for (let partition = 0; partition < this.#ctx.partitions; partition++) {
+      const key = this.#ctx.keys.all(partition);
+      let groups: Reply[];
+      try {
+        groups = arr(await c.send(key, ['XINFO', 'GROUPS', key], true));
+      } catch (error) {
+        if (error instanceof Error && error.message.startsWith('ERR no such key')) return undefined;
+        throw error;
+      }
+      const info = groups.map((g) => fields(g)).find((f) => str(f.get('name')) === group);
+      if (!info) return undefined;
+      const last = str(info.get('last-delivered-id'));
+      out.push({ partition, position: last === '0-0' ? undefined : idToOffset(last), pending: Number(str(info.get('pending'))) });
+    }
+    return out;
   }
 
   async readPending(group: string, consumer: string, options: { limit: number }): Promise<Delivery[]> {

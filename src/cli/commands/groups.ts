@@ -2,16 +2,8 @@ import { Command } from 'commander';
 import { assertGroupName } from '../../core/group-name.ts';
 import { type CommandFactory, runCommand, UsageError } from '../context.ts';
 import { count } from '../format.ts';
-import type { Inspector } from '../inspector.ts';
-
-interface PartitionLag {
-  readonly partition: number;
-  /** Last processed offset; undefined: none saved (the group starts at the beginning). */
-  readonly position: bigint | undefined;
-  readonly head: bigint | undefined;
-  /** Events after the position, up to the head. */
-  readonly lag: number;
-}
+import { lagOf } from '../lag.ts';
+import { showConsumerGroups } from './consumer-group-lag.ts';
 
 /**
  * `eventfold groups [group…]`: the saved position of subscription groups (`store.subscribe`)
@@ -19,18 +11,23 @@ interface PartitionLag {
  * after the position (counted by reading them, since offsets may have gaps). Groups come from
  * the backend where it can list them (SQLite, Redis), else from the command line.
  *
- * Native consumer groups (`store.consume`: Redis XREADGROUP, Kafka groups) keep their
- * positions in the broker, and the driver contract has no read of them: they are not shown.
+ * `--consumer-group`: native consumer groups (`store.consume`) instead, named on the command
+ * line (consumer-group-lag.ts).
  */
 export const groupsCommand: CommandFactory = (io, done) =>
   new Command('groups')
     .description('positions and lag per partition of subscription groups (store.subscribe)')
     .argument('[group...]', 'groups to show (default: every group with a saved position, where the backend can list them)')
-    .action(async (names: string[], _options: unknown, command: Command) =>
+    .option('--consumer-group', 'native consumer groups (store.consume) instead, named: position, lag and pending per partition')
+    .action(async (names: string[], options: { consumerGroup?: boolean }, command: Command) =>
       done(
         await runCommand(command, io, async (ctx) => {
-          const inspector = await ctx.inspector();
           for (const n of names) assertGroupName(n);
+          if (options.consumerGroup) {
+            if (names.length === 0) throw new UsageError('name the consumer groups to show (eventfold groups --consumer-group <group>…)');
+            return showConsumerGroups(ctx, names);
+          }
+          const inspector = await ctx.inspector();
           if (names.length === 0 && !inspector.listsGroups) {
             throw new UsageError(`the ${inspector.backend} backend cannot list its groups: name them (eventfold groups <group>…)`);
           }
@@ -84,26 +81,3 @@ export const groupsCommand: CommandFactory = (io, done) =>
         }),
       ),
     );
-
-async function lagOf(
-  inspector: Inspector,
-  saved: readonly { partition: number; offset: bigint }[] | undefined,
-  heads: readonly (bigint | undefined)[],
-  onCount: (n: number) => void,
-): Promise<PartitionLag[]> {
-  const out: PartitionLag[] = [];
-  let counted = 0;
-  for (let partition = 0; partition < heads.length; partition++) {
-    const position = saved?.find((p) => p.partition === partition)?.offset;
-    const head = heads[partition];
-    let lag = 0;
-    if (head !== undefined && (position === undefined || position < head)) {
-      for await (const _ of inspector.scanPartition(partition, position, head)) {
-        lag++;
-        onCount(++counted);
-      }
-    }
-    out.push({ partition, position, head, lag });
-  }
-  return out;
-}

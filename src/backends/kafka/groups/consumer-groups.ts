@@ -4,7 +4,7 @@
  * class implements ConsumerGroupDriver by delegating to the parts in this folder; how membership,
  * acks, delivery counts, dead letters and redrive work: docs/architecture/kafka.md#consumer-groups.
  */
-import type { ConsumerGroupDriver, DeadLetter, Delivery } from '../../../core/driver.ts';
+import type { ConsumerGroupDriver, ConsumerGroupPartition, DeadLetter, Delivery } from '../../../core/driver.ts';
 import { OffsetCommits } from './commits.ts';
 import { type KafkaGroupContext, Lifecycle } from './context.ts';
 import { DeadLetters } from './dead-letters.ts';
@@ -64,6 +64,10 @@ export class KafkaConsumerGroups implements ConsumerGroupDriver {
    * Needs an empty group: this process's members leave first (a consumer still running rejoins
    * on its next read and continues from the new position).
    */
+  describeGroup(group: string): Promise<ConsumerGroupPartition[] | undefined> {
+    return this.#admin.describe(group);
+  }
+
   async resetGroup(group: string, to: 'beginning' | 'end'): Promise<void> {
     await this.#membership.leaveGroup(group);
     await this.#admin.resetOffsets(group, to);

@@ -1,4 +1,5 @@
 import { Admin } from '@platformatic/kafka';
+import type { ConsumerGroupPartition } from '../../../core/driver.ts';
 import { InvalidArgumentError } from '../../../core/errors.ts';
 import { ensureTopic, KEEP_FOREVER } from '../admin.ts';
 import { hasApiError } from '../errors.ts';
@@ -68,6 +69,23 @@ export class GroupAdmin {
    * Moves the group's events offsets to `to`. Kafka moves the offsets of an empty group only:
    * refused with `InvalidArgumentError` while members of other processes are in the group.
    */
+  /** The group's committed offsets: each partition's position is the event before its committed (next) offset. */
+  async describe(group: string): Promise<ConsumerGroupPartition[] | undefined> {
+    const { admin } = await this.sharedClient();
+    const committed = await committedOffsets(admin, this.#ctx.names.consumerGroup(group), this.#eventTopics());
+    if (committed.size === 0) return undefined;
+    const out: ConsumerGroupPartition[] = [];
+    for (const { topic, partitions } of this.#eventTopics()) {
+      for (const p of partitions) {
+        const partition = this.#ctx.layout.partitionFor(topic, p);
+        if (partition === undefined) continue;
+        const next = committed.get(`${topic}/${p}`)?.offset;
+        out.push({ partition, position: next === undefined || next === 0n ? undefined : next - 1n, pending: undefined });
+      }
+    }
+    return out.sort((a, b) => a.partition - b.partition);
+  }
+
   async resetOffsets(group: string, to: 'beginning' | 'end'): Promise<void> {
     const { admin } = await this.sharedClient();
     const groupId = this.#ctx.names.consumerGroup(group);

@@ -5,7 +5,7 @@
  * that partition's entries in order. Acks go to the subscription's cursor; an entry carrying
  * several events is acked once all of them are settled. Design: docs/architecture/pulsar.md.
  */
-import type { ConsumerGroupDriver, DeadLetter, Delivery } from '../../../core/driver.ts';
+import type { ConsumerGroupDriver, ConsumerGroupPartition, DeadLetter, Delivery } from '../../../core/driver.ts';
 import { InvalidArgumentError, StoreClosedError } from '../../../core/errors.ts';
 import type { PulsarAdmin } from '../admin.ts';
 import type { PulsarClient } from '../client/client.ts';
@@ -107,6 +107,10 @@ export class PulsarConsumerGroups implements ConsumerGroupDriver {
    * running joins again on its next read, from the new position), and members of other
    * processes make it refuse, as Kafka does (their acks in hand would land on the moved cursor).
    */
+  describeGroup(group: string): Promise<ConsumerGroupPartition[] | undefined> {
+    return this.#admin.describe(group);
+  }
+
   async resetGroup(group: string, to: 'beginning' | 'end'): Promise<void> {
     await Promise.all([...this.#members.values()].filter((m) => m.group === group).map((m) => this.#leave(m)));
     await this.#admin.ensureGroup(group, 'beginning');

@@ -2,7 +2,8 @@ import { DriverError } from '../../../core/errors.ts';
 import { sleep } from '../../../core/sleep.ts';
 import { PULSAR as NAME } from '../client/errors.ts';
 import type { PulsarAdmin } from '../admin.ts';
-import type { PulsarNames } from '../records.ts';
+import { ENTRY_SPAN, entryOffset, type PulsarNames } from '../records.ts';
+import type { ConsumerGroupPartition } from '../../../core/driver.ts';
 
 /** REST path of a topic: `persistent/<tenant>/<namespace>/<local name>`. */
 function path(topic: string): string {
@@ -71,6 +72,36 @@ export class GroupAdmin {
   }
 
   /** Consumers connected to the group's subscription, over its events partitions and redrive topic. */
+  /**
+   * Each events partition's cursor (internalStats: markDeletePosition), as the last offset of
+   * the entry it has acknowledged through: the group's events after it are not yet acknowledged,
+   * delivered or not (Pulsar keeps no separate "handed out" mark, so `pending` is left out).
+   * Undefined when the group has no subscription there.
+   */
+  async describe(group: string): Promise<ConsumerGroupPartition[] | undefined> {
+    const sub = this.#names.subscription(group);
+    const out: ConsumerGroupPartition[] = [];
+    for (let partition = 0; partition < this.#partitions; partition++) {
+      const res = await this.#ctx.admin.request('GET', `${path(this.#names.partition(partition))}/internalStats`);
+      if (res.status === 404) return undefined;
+      if (!res.ok) throw new DriverError(NAME, `internal stats of partition ${partition}: HTTP ${res.status}`);
+      const stats = (await res.json()) as { cursors?: Record<string, { markDeletePosition?: string } | undefined> };
+      // internalStats names cursors URL-encoded (`cg%3Dorders`).
+      const cursor = stats.cursors?.[encodeURIComponent(sub)] ?? stats.cursors?.[sub];
+      const mark = /^(-?\d+):(-?\d+)$/.exec(cursor?.markDeletePosition ?? '');
+      if (!mark) return undefined;
+      const [ledgerId, entryId] = [BigInt(mark[1]!), BigInt(mark[2]!)];
+      const position =
+        ledgerId < 0n
+          ? undefined
+          : entryId < 0n
+            ? entryOffset({ ledgerId, entryId: 0n, partition: -1, batchIndex: -1 }) - 1n
+            : entryOffset({ ledgerId, entryId, partition: -1, batchIndex: -1 }) + ENTRY_SPAN - 1n;
+      out.push({ partition, position: position === undefined || position < 0n ? undefined : position, pending: undefined });
+    }
+    return out;
+  }
+
   async consumers(group: string): Promise<number> {
     const sub = this.#names.subscription(group);
     const topics = [...Array.from({ length: this.#partitions }, (_, p) => this.#names.partition(p)), this.#names.redrive(group)];
