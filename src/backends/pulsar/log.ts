@@ -3,6 +3,8 @@ import type { PulsarClient } from './client/client.ts';
 import type { Consumer, Message } from './client/consumer.ts';
 import { compareMessageIds, EARLIEST, type MessageId } from './client/message-id.ts';
 import { ENTRY_SPAN, entryOffset, entryStart } from './records.ts';
+import { isRetriable } from './client/errors.ts';
+import { sleep } from '../../core/sleep.ts';
 
 /** Messages of one topic from an offset (see records.ts), and where the next read goes on. */
 export interface MessagePage {
@@ -28,6 +30,8 @@ interface Reader {
 const POOL = 4;
 /** A message the broker said exists that takes longer than this to arrive fails the read. */
 const RECEIVE_TIMEOUT_MS = 30_000;
+/** How long a read the broker refused with a retriable error is tried again (see `page`). */
+const READ_RETRY_MS = 15_000;
 
 const isNone = (id: MessageId): boolean => id.entryId > 1n << 62n || id.ledgerId > 1n << 62n;
 
@@ -45,8 +49,29 @@ export class PulsarLog {
     this.#client = client;
   }
 
-  /** Up to `max` messages of `topic` from the entry that holds offset `from` (0n: from the start). */
+  /**
+   * Up to `max` messages of `topic` from the entry that holds offset `from` (0n: from the start).
+   * A read is free of side effects, so one the broker refused for a moment (a retriable error:
+   * the topic changing hands after a fence answers MetadataError "Consumer not found" or
+   * ServiceNotReady) is read again on a fresh reader, for up to READ_RETRY_MS.
+   */
   async page(topic: string, from: bigint, max: number): Promise<MessagePage> {
+    return this.#retrying(() => this.#page(topic, from, max));
+  }
+
+  async #retrying<T>(read: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + READ_RETRY_MS;
+    for (let wait = 50; ; wait = Math.min(wait * 2, 1000)) {
+      try {
+        return await read();
+      } catch (error) {
+        if (this.#closed || !isRetriable(error) || Date.now() + wait > deadline) throw error;
+        await sleep(wait);
+      }
+    }
+  }
+
+  async #page(topic: string, from: bigint, max: number): Promise<MessagePage> {
     const reader = await this.#take(topic, from);
     try {
       const messages: Message[] = [];
@@ -88,13 +113,17 @@ export class PulsarLog {
 
   /** The last message of `topic`, or undefined when it has none. */
   async lastMessage(topic: string): Promise<Message | undefined> {
-    const reader = await this.#take(topic, undefined);
-    let last: MessageId;
-    try {
-      last = await reader.consumer.getLastMessageId();
-    } finally {
-      this.#give(topic, reader);
-    }
+    const last = await this.#retrying(async () => {
+      const reader = await this.#take(topic, undefined);
+      try {
+        const id = await reader.consumer.getLastMessageId();
+        this.#give(topic, reader);
+        return id;
+      } catch (error) {
+        await reader.consumer.close().catch(() => undefined);
+        throw error;
+      }
+    });
     if (isNone(last)) return undefined;
     const page = await this.page(topic, entryOffset(last), 1);
     return page.messages.find((m) => compareMessageIds({ ...m.messageId, batchIndex: -1 }, { ...last, batchIndex: -1 }) === 0);
