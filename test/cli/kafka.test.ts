@@ -148,9 +148,21 @@ describe('eventfold CLI on Kafka', () => {
       [['order-3', 2, 'Withdrawn']],
     );
     assert.match(String(letters[0]?.['reason']), /mail server said no/);
+    const show = jsonLines(
+      await eventfold(['dlq', 'show', 'mailer', String(letters[0]?.['id']), '--url', url, '--json', '--events', EVENTS]),
+    );
+    assert.deepEqual((show[0]!['event'] as { data: unknown }).data, { amount: 1 });
     const redrive = await eventfold(['dlq', 'redrive', 'mailer', '--url', url, '--json']);
     assert.equal(redrive.code, 0, redrive.stderr);
     assert.deepEqual(jsonLines(redrive), [{ group: 'mailer', redriven: 1 }]);
+  });
+
+  it('replay moves a subscription group back to the beginning: groups then shows every event as lag', async () => {
+    const group = `${prefix}-ledger`;
+    const r = await eventfold(['replay', group, '--from', 'beginning', '--url', url, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const [after] = jsonLines(await eventfold(['groups', group, '--url', url, '--json']));
+    assert.equal(after?.['lag'], 11, 'all 11 events are to be handled again');
   });
 
   it('tail follows new events on the log and stops on SIGINT', async () => {
