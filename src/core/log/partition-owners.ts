@@ -1,7 +1,8 @@
 import type { AppendRequest, AppendResult, PartitionLease, PartitionOwnerDriver } from '../driver.ts';
-import { DriverError, DuplicateEventIdError, ExpectedVersionConflictError, InvalidArgumentError, PartitionFencedError } from '../errors.ts';
+import { DriverError, ExpectedVersionConflictError, InvalidArgumentError, PartitionFencedError } from '../errors.ts';
 import { conflictIsCertain, matchesExpectedVersion } from '../expected-version.ts';
 import type { PartitionIndex, PartitionIndexes } from './partition-index.ts';
+import { storedIdError } from './stored-id.ts';
 
 /** A partition this writer owns: its lease, and the partition's index (complete up to the claim, then kept up by our appends). */
 interface OwnedPartition {
@@ -226,7 +227,7 @@ export class PartitionOwners {
           settled.add(waiting);
           continue;
         }
-        const duplicate = await this.#duplicate(owned.index, request);
+        const duplicate = await storedIdError(this.#driver, owned.index, request);
         if (duplicate) {
           // The index only grows, so a stored id is stored whatever the lease's freshness.
           waiting.reject(duplicate);
@@ -301,7 +302,7 @@ export class PartitionOwners {
           }
           throw new ExpectedVersionConflictError(request.streamId, request.expectedVersion, current, driver.name);
         }
-        const duplicate = await this.#duplicate(o.index, request);
+        const duplicate = await storedIdError(this.#driver, o.index, request);
         if (duplicate) throw duplicate;
         for (const event of request.events) {
           if (batchIds.has(event.id)) throw new InvalidArgumentError(`event id ${event.id} appears twice in one appendMany`);
@@ -360,18 +361,6 @@ export class PartitionOwners {
     if (index.sinceCheckpoint < Math.max(every, index.checkpointedAt / 4)) return;
     const { bytes } = index.checkpoint();
     write(bytes).catch(() => undefined);
-  }
-
-  /** The error for the first event id of `request` already stored in the partition, if any. */
-  async #duplicate(index: PartitionIndex, request: AppendRequest): Promise<DuplicateEventIdError | undefined> {
-    for (const event of request.events) {
-      const offset = index.idOffset(event.id);
-      if (offset === undefined) continue;
-      const [stored] = await this.#driver.readPartition(index.partition, { after: offset === 0n ? undefined : offset - 1n, limit: 1 });
-      const existing = stored?.id === event.id ? { streamId: stored.streamId, version: stored.version } : { streamId: '?', version: 0 };
-      return new DuplicateEventIdError(event.id, existing, this.#driver.name);
-    }
-    return undefined;
   }
 
   async #claim(partition: number): Promise<OwnedPartition> {
