@@ -3,9 +3,8 @@ import { arg } from '../../core/arguments.ts';
 import { InvalidArgumentError } from '../../core/errors.ts';
 import type { EventStore } from '../../core/event-store.ts';
 import type { Event } from '../../core/event-type.ts';
-import type { RecordedEvent } from '../../core/recorded-event.ts';
 import { postgresDialect, quoteIdent } from '../sql/dialect.ts';
-import { type ProjectionContext, type ProjectionTarget, SqlProjection } from '../sql/projection.ts';
+import { type ProjectionTarget, SqlProjection, type SqlProjectionLoop } from '../sql/projection.ts';
 import {
   checkProjectionLoop,
   projectionStatements,
@@ -32,23 +31,14 @@ export interface PostgresProjectionTx {
   ): Promise<boolean>;
 }
 
-export interface PostgresProjectionOptions<E extends Event> {
+/** What `sqlProjection` takes on PostgreSQL: where the read model is, and the loop's options (`SqlProjectionLoop`). */
+export interface PostgresProjectionOptions<E extends Event> extends SqlProjectionLoop<E, PostgresProjectionTx> {
   /** The read model's database: a pool you own (not ended by the projection)… */
   readonly pool?: pg.Pool;
   /** …or where to connect (the projection opens and ends its own pool). */
   readonly connectionString?: string;
-  /** Schema of the positions table `ef_projection_positions` (created if missing). Default `public`. */
+  /** Schema of the tables `ef_projection_positions` and `ef_projection_active` (created if missing). Default `public`. */
   readonly schema?: string;
-  readonly name: string;
-  readonly handle: (event: RecordedEvent<E>, tx: PostgresProjectionTx, context: ProjectionContext) => void | Promise<void>;
-  /** Read-model version; see `SqlProjectionLoop.version` (rebuild into new tables, then switch). Default 1. */
-  readonly version?: number;
-  /** Reader-facing tables, each a view of `<name>_v<version>`, switched when a version has caught up. */
-  readonly tables?: readonly string[];
-  /** Events per transaction. Default 100. */
-  readonly batchSize?: number;
-  /** Pause when caught up. Default 100 ms. */
-  readonly pollMs?: number;
 }
 
 export type PostgresProjection<E extends Event> = SqlProjection<E, PostgresProjectionTx>;

@@ -49,6 +49,7 @@ export interface ProjectionContext {
 }
 
 export interface SqlProjectionLoop<E extends Event, Tx> {
+  /** Names the projection's position row (with its version: `<name>.v<version>`). */
   readonly name: string;
   readonly handle: (event: RecordedEvent<E>, tx: Tx, context: ProjectionContext) => void | Promise<void>;
   /**
@@ -60,7 +61,9 @@ export interface SqlProjectionLoop<E extends Event, Tx> {
   readonly version?: number;
   /** Reader-facing table names that `version` switches (each a view of `<name>_v<version>`). Default none. */
   readonly tables?: readonly string[];
+  /** Events per transaction. Default 100. */
   readonly batchSize?: number;
+  /** Pause when caught up. Default 100 ms. */
   readonly pollMs?: number;
 }
 

@@ -2,9 +2,8 @@ import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
 import { arg } from '../../core/arguments.ts';
 import type { EventStore } from '../../core/event-store.ts';
 import type { Event } from '../../core/event-type.ts';
-import type { RecordedEvent } from '../../core/recorded-event.ts';
 import { sqliteDialect } from '../sql/dialect.ts';
-import { type ProjectionContext, type ProjectionTarget, SqlProjection } from '../sql/projection.ts';
+import { type ProjectionTarget, SqlProjection, type SqlProjectionLoop } from '../sql/projection.ts';
 import {
   checkProjectionLoop,
   projectionStatements,
@@ -31,20 +30,10 @@ export interface SqliteProjectionTx {
   ): boolean;
 }
 
-export interface SqliteProjectionOptions<E extends Event> {
+/** What `sqlProjection` takes on SQLite: the read model's database, and the loop's options (`SqlProjectionLoop`). */
+export interface SqliteProjectionOptions<E extends Event> extends SqlProjectionLoop<E, SqliteProjectionTx> {
   /** The read model's database (any file; not necessarily the event store's). */
   readonly database: DatabaseSync;
-  /** Names the projection's position row. */
-  readonly name: string;
-  readonly handle: (event: RecordedEvent<E>, tx: SqliteProjectionTx, context: ProjectionContext) => void | Promise<void>;
-  /** Read-model version; see `SqlProjectionLoop.version` (rebuild into new tables, then switch). Default 1. */
-  readonly version?: number;
-  /** Reader-facing tables, each a view of `<name>_v<version>`, switched when a version has caught up. */
-  readonly tables?: readonly string[];
-  /** Events per transaction. Default 100. */
-  readonly batchSize?: number;
-  /** Pause when caught up. Default 100 ms. */
-  readonly pollMs?: number;
 }
 
 export type SqliteProjection<E extends Event> = SqlProjection<E, SqliteProjectionTx>;
