@@ -28,11 +28,12 @@ interface Snippet {
   readonly file: string;
 }
 
+const EXPORTS = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { exports: Record<string, { default: string }> }).exports;
+
 /** `'eventfold/sqlite'` → the source file its "exports" entry is built from. */
 function sourceOf(specifier: string): string {
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { exports: Record<string, { default: string }> };
   const key = specifier === 'eventfold' ? '.' : `./${specifier.slice('eventfold/'.length)}`;
-  const built = pkg.exports[key]?.default;
+  const built = EXPORTS[key]?.default;
   assert.ok(built, `the README imports ${specifier}, which package.json does not export`);
   return join(ROOT, built.replace(/^\.\/dist\//, 'src/').replace(/\.js$/, '.ts'));
 }

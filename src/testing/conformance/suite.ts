@@ -2,7 +2,8 @@
  * The conformance suite: every semantic rule of eventfold, written once against the driver
  * interface and run unchanged on every backend (SQLite, Redis, Kafka, Pulsar, PostgreSQL) and on
  * a user's own driver. A backend is done when this suite is green on it against the real server.
- * It registers its tests with the runner it is given (node:test, vitest, jest).
+ * It registers its tests with the runner it is given (node:test, vitest, jest). One file on
+ * purpose: it is one list of rules sharing one set of fixtures and helpers, read top to bottom.
  */
 import assert from 'node:assert/strict';
 import { DatabaseSync } from 'node:sqlite';
