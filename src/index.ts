@@ -40,6 +40,8 @@ export type {
   DriverCapabilities,
   EncodedEvent,
   EventStoreDriver,
+  IndexCheckpointKind,
+  IndexCheckpoints,
   PartitionLease,
   PartitionOwnerDriver,
   PartitionRange,
