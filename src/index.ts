@@ -40,6 +40,7 @@ export type {
   DriverCapabilities,
   EncodedEvent,
   EventStoreDriver,
+  EventTypeDescription,
   PartitionLease,
   PartitionOwnerDriver,
   PartitionRange,
@@ -65,6 +66,7 @@ export {
   InvalidEventError,
   InvalidStreamNameError,
   PartitionFencedError,
+  SchemaIncompatibleError,
   StoreClosedError,
   UnknownEventTypeError,
 } from './core/errors.ts';
