@@ -40,6 +40,7 @@ export type {
   DriverCapabilities,
   EncodedEvent,
   EventStoreDriver,
+  EventTypeDescription,
   IndexCheckpointKind,
   IndexCheckpoints,
   PartitionLease,
@@ -67,6 +68,7 @@ export {
   InvalidEventError,
   InvalidStreamNameError,
   PartitionFencedError,
+  SchemaIncompatibleError,
   StoreClosedError,
   UnknownEventTypeError,
 } from './core/errors.ts';

@@ -101,6 +101,26 @@ export interface DriverBase {
   listStreams?(page: { readonly cursor: string | undefined; readonly limit: number }): Promise<StreamPage>;
   /** Optional, for tools (`eventfold groups`): the names of the groups with a saved checkpoint. */
   listCheckpointGroups?(): Promise<string[]>;
+
+  /**
+   * Optional: learns the store's event types, for a backend with a schema registry (Pulsar).
+   * The core calls it once after `open`, before any other use; if it throws (e.g.
+   * `SchemaIncompatibleError`), the open fails and the core closes the driver. It must not
+   * touch stored events.
+   */
+  registerEventTypes?(types: readonly EventTypeDescription[]): Promise<void>;
+}
+
+/** An event type as a driver sees it (`registerEventTypes`). */
+export interface EventTypeDescription {
+  readonly type: string;
+  readonly schemaVersion: number;
+  /**
+   * JSON Schema of the stored payload (the validator's output type), when the event's Standard
+   * Schema can emit one (`~standard.jsonSchema`, Standard JSON Schema v1: zod 4, …); undefined
+   * when it cannot.
+   */
+  readonly jsonSchema?: Readonly<Record<string, unknown>>;
 }
 
 /** A stream and its current version, as `listStreams` reports it. */

@@ -2,6 +2,7 @@ import type { ConnectionOptions } from 'node:tls';
 import type {
   AppendLimits,
   DriverCapabilities,
+  EventTypeDescription,
   PartitionOwnerDriver,
   PartitionRange,
   Position,
@@ -22,6 +23,7 @@ import { EntryCache } from './entry-cache.ts';
 import { PulsarConsumerGroups } from './groups/consumer-groups.ts';
 import { decodeCommit, ENTRY_SPAN, entryOffset, PulsarNames } from './records.ts';
 import { PulsarWriters } from './writers.ts';
+import { assertSchemaCompatibility, type PulsarSchemaCompatibility, PulsarSchemaRegistry } from './schema-registry.ts';
 
 export interface PulsarDriverOptions {
   /** Binary protocol: `pulsar://host:6650` or `pulsar+ssl://host:6651`. Default `pulsar://127.0.0.1:6650`. */
@@ -44,6 +46,12 @@ export interface PulsarDriverOptions {
   readonly operationTimeoutMs?: number;
   /** A commit with no receipt by then has an unknown outcome, which the writer settles before it answers. Default 30000 ms. */
   readonly sendTimeoutMs?: number;
+  /**
+   * Compatibility strategy of the namespace's schema registry, under which each event type's
+   * schema is registered on open (schema-registry.ts); an incompatible change fails the open
+   * with `SchemaIncompatibleError`. Default `BACKWARD`: the new schema reads what the old one wrote.
+   */
+  readonly schemaCompatibility?: PulsarSchemaCompatibility;
 }
 
 /**
@@ -68,6 +76,7 @@ export class PulsarDriver implements PartitionOwnerDriver {
   readonly #options: PulsarDriverOptions;
   readonly #tenant: string;
   readonly #namespace: string;
+  readonly #schemaCompatibility: PulsarSchemaCompatibility;
   /** Entries read lately, for `readAt`. */
   readonly #cache = new EntryCache();
   #client: PulsarClient | undefined;
@@ -94,6 +103,7 @@ export class PulsarDriver implements PartitionOwnerDriver {
     ] as const) {
       if (!name.test(value)) throw new InvalidArgumentError(`${what} ${JSON.stringify(value)} may only hold letters, digits and _ . = : -`);
     }
+    this.#schemaCompatibility = assertSchemaCompatibility(options.schemaCompatibility ?? 'BACKWARD');
     this.partitions = partitions;
     this.names = new PulsarNames(this.#tenant, this.#namespace, prefix);
     this.#options = options;
@@ -137,6 +147,12 @@ export class PulsarDriver implements PartitionOwnerDriver {
     this.#state = new KeyedTopic(this.names.state, client, log);
     this.#snapshots = new PulsarSnapshots(this.#state);
     this.#checkpoints = new PulsarCheckpoints(this.#state);
+  }
+
+  /** The event types' schemas in the broker's registry, under `schemaCompatibility` (schema-registry.ts). */
+  async registerEventTypes(types: readonly EventTypeDescription[]): Promise<void> {
+    if (!this.#admin) throw new DriverError(NAME, 'not connected');
+    await new PulsarSchemaRegistry(this.#admin, this.names, this.#schemaCompatibility).register(types);
   }
 
   async close(): Promise<void> {
