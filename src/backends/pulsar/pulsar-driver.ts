@@ -1,7 +1,10 @@
 import type { ConnectionOptions } from 'node:tls';
 import type {
   AppendLimits,
+  AppendRequest,
+  AppendResult,
   DriverCapabilities,
+  PartitionLease,
   PartitionOwnerDriver,
   PartitionRange,
   Position,
@@ -44,6 +47,13 @@ export interface PulsarDriverOptions {
   readonly operationTimeoutMs?: number;
   /** A commit with no receipt by then has an unknown outcome, which the writer settles before it answers. Default 30000 ms. */
   readonly sendTimeoutMs?: number;
+  /**
+   * `appendMany` across partitions is one Pulsar transaction (needs the broker's transaction
+   * coordinator): one its writer died in is aborted by the coordinator after this long, and
+   * until then readers and claims of its partitions wait. Use the same value on every process
+   * of a store. Default 10000 ms.
+   */
+  readonly transactionTimeoutMs?: number;
 }
 
 /**
@@ -94,6 +104,10 @@ export class PulsarDriver implements PartitionOwnerDriver {
     ] as const) {
       if (!name.test(value)) throw new InvalidArgumentError(`${what} ${JSON.stringify(value)} may only hold letters, digits and _ . = : -`);
     }
+    const txnTimeout = options.transactionTimeoutMs;
+    if (txnTimeout !== undefined && (!Number.isInteger(txnTimeout) || txnTimeout < 1)) {
+      throw new InvalidArgumentError('transactionTimeoutMs must be a positive integer (milliseconds)');
+    }
     this.partitions = partitions;
     this.names = new PulsarNames(this.#tenant, this.#namespace, prefix);
     this.#options = options;
@@ -133,7 +147,13 @@ export class PulsarDriver implements PartitionOwnerDriver {
     this.#admin = admin;
     this.#client = client;
     this.#log = log;
-    this.#writers = new PulsarWriters({ client, names: this.names, log, sendTimeoutMs: this.#options.sendTimeoutMs ?? 30_000 });
+    this.#writers = new PulsarWriters({
+      client,
+      names: this.names,
+      log,
+      sendTimeoutMs: this.#options.sendTimeoutMs ?? 30_000,
+      transactionTimeoutMs: this.#options.transactionTimeoutMs ?? 10_000,
+    });
     this.#state = new KeyedTopic(this.names.state, client, log);
     this.#snapshots = new PulsarSnapshots(this.#state);
     this.#checkpoints = new PulsarCheckpoints(this.#state);
@@ -152,6 +172,11 @@ export class PulsarDriver implements PartitionOwnerDriver {
 
   claimPartition(partition: number): Promise<PulsarPartitionLease> {
     return this.#connected().writers.claim(partition);
+  }
+
+  /** See `PartitionOwnerDriver.appendAcross`: one Pulsar transaction, each partition's commit through its lease (transaction-append.ts). */
+  appendAcross(leases: readonly PartitionLease[], requests: readonly AppendRequest[]): Promise<AppendResult[]> {
+    return this.#connected().writers.appendAcross(leases, requests);
   }
 
   /** See `PartitionOwnerDriver.readPartition`: commits of other streams are skipped after decoding (one message holds several streams). */
