@@ -1,8 +1,11 @@
 import type { ConnectionOptions } from 'node:tls';
 import type {
   AppendLimits,
+  AppendRequest,
+  AppendResult,
   DriverCapabilities,
   EventTypeDescription,
+  PartitionLease,
   PartitionOwnerDriver,
   PartitionRange,
   Position,
@@ -52,6 +55,13 @@ export interface PulsarDriverOptions {
    * with `SchemaIncompatibleError`. Default `BACKWARD`: the new schema reads what the old one wrote.
    */
   readonly schemaCompatibility?: PulsarSchemaCompatibility;
+  /**
+   * `appendMany` across partitions is one Pulsar transaction (needs the broker's transaction
+   * coordinator): one its writer died in is aborted by the coordinator after this long, and
+   * until then readers and claims of its partitions wait. Use the same value on every process
+   * of a store. Default 10000 ms.
+   */
+  readonly transactionTimeoutMs?: number;
 }
 
 /**
@@ -104,6 +114,10 @@ export class PulsarDriver implements PartitionOwnerDriver {
       if (!name.test(value)) throw new InvalidArgumentError(`${what} ${JSON.stringify(value)} may only hold letters, digits and _ . = : -`);
     }
     this.#schemaCompatibility = assertSchemaCompatibility(options.schemaCompatibility ?? 'BACKWARD');
+    const txnTimeout = options.transactionTimeoutMs;
+    if (txnTimeout !== undefined && (!Number.isInteger(txnTimeout) || txnTimeout < 1)) {
+      throw new InvalidArgumentError('transactionTimeoutMs must be a positive integer (milliseconds)');
+    }
     this.partitions = partitions;
     this.names = new PulsarNames(this.#tenant, this.#namespace, prefix);
     this.#options = options;
@@ -143,7 +157,13 @@ export class PulsarDriver implements PartitionOwnerDriver {
     this.#admin = admin;
     this.#client = client;
     this.#log = log;
-    this.#writers = new PulsarWriters({ client, names: this.names, log, sendTimeoutMs: this.#options.sendTimeoutMs ?? 30_000 });
+    this.#writers = new PulsarWriters({
+      client,
+      names: this.names,
+      log,
+      sendTimeoutMs: this.#options.sendTimeoutMs ?? 30_000,
+      transactionTimeoutMs: this.#options.transactionTimeoutMs ?? 10_000,
+    });
     this.#state = new KeyedTopic(this.names.state, client, log);
     this.#snapshots = new PulsarSnapshots(this.#state);
     this.#checkpoints = new PulsarCheckpoints(this.#state);
@@ -168,6 +188,11 @@ export class PulsarDriver implements PartitionOwnerDriver {
 
   claimPartition(partition: number): Promise<PulsarPartitionLease> {
     return this.#connected().writers.claim(partition);
+  }
+
+  /** See `PartitionOwnerDriver.appendAcross`: one Pulsar transaction, each partition's commit through its lease (transaction-append.ts). */
+  appendAcross(leases: readonly PartitionLease[], requests: readonly AppendRequest[]): Promise<AppendResult[]> {
+    return this.#connected().writers.appendAcross(leases, requests);
   }
 
   /** See `PartitionOwnerDriver.readPartition`: commits of other streams are skipped after decoding (one message holds several streams). */
