@@ -158,31 +158,7 @@ export class PulsarPartitionLease implements PartitionLease {
     if (this.#released) throw new DriverError(NAME, `the lease on partition ${this.partition} was released`);
     if (this.#dead !== undefined) throw new PartitionFencedError(NAME, this.partition, this.#dead);
     if (requests.length === 0) return [];
-    const events: CommitEvent[] = [];
-    const versions: number[] = [];
-    for (const request of requests) {
-      if (request.partition !== this.partition) {
-        throw new DriverError(NAME, `an append to partition ${request.partition} went to the lease of partition ${this.partition}`);
-      }
-      if (typeof request.expectedVersion !== 'number') {
-        throw new DriverError(
-          NAME,
-          'a lease appends after the exact current version of the stream, which the core passes as expectedVersion',
-        );
-      }
-      let version = request.expectedVersion;
-      for (const event of request.events) events.push({ streamId: request.streamId, version: ++version, event });
-      versions.push(version);
-    }
-    const streams = (): string[] => [...new Set(requests.map((r) => r.streamId))];
-    if (events.length > MAX_COMMIT_EVENTS) throw new AppendTooLargeError(NAME, streams(), events.length);
-    const results = (at: MessageId): AppendResult[] => {
-      let offset = entryOffset(at);
-      return requests.map((request, i) => ({
-        nextExpectedVersion: versions[i]!,
-        positions: request.events.map(() => ({ partition: this.partition, offset: offset++ })),
-      }));
-    };
+    const { events, streams, results } = this.planCommit(requests);
     const sequenceId = this.#sequenceId + 1n;
     try {
       const receipt = await this.#producer.send(encodeCommit(events), {
@@ -198,7 +174,7 @@ export class PulsarPartitionLease implements PartitionLease {
     } catch (error) {
       // From here on this producer is done: the core claims again for the next append.
       this.#dead = error;
-      if (error instanceof MessageTooLargeError) throw new AppendTooLargeError(NAME, streams(), events.length, error);
+      if (error instanceof MessageTooLargeError) throw new AppendTooLargeError(NAME, streams, events.length, error);
       let stored: MessageId | undefined;
       try {
         stored = await this.#settle({ id: this.id, position: this.#position, sequenceId, fenced: error instanceof ProducerFencedError });
