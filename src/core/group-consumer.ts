@@ -37,7 +37,7 @@ export interface ConsumeOptions<E extends Event> {
   readonly signal?: AbortSignal;
 }
 
-/** A running member of a consumer group. `done` settles when it stops. */
+/** A running member of a consumer group. `done` settles when it stops; it rejects (and `onBackgroundError` hears) when an error stopped it. */
 export class GroupConsumer<E extends Event> {
   readonly group: string;
   readonly consumer: string;
@@ -94,6 +94,12 @@ export class GroupConsumer<E extends Event> {
     const unobserve = this.#store.telemetry.observeLag('consumer_group', () => this.#lag());
     try {
       await this.#consume();
+    } catch (error) {
+      // `done` rejects with it too, but a caller that never awaits `done` must still hear why its
+      // consumer stopped (e.g. the store refused to open).
+      const closed = error instanceof EventfoldError && error.code === 'STORE_CLOSED';
+      if (!this.#stop.signal.aborted && !closed) this.#store.onBackgroundError(error);
+      throw error;
     } finally {
       unobserve();
       const { group, consumer } = this.#options;

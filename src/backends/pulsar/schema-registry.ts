@@ -94,15 +94,7 @@ export class PulsarSchemaRegistry {
     // schema type NONE"), so an unchanged registration is skipped by reading the latest first.
     const schema =
       type.jsonSchema === undefined ? { type: 'BYTES', data: '' } : { type: 'JSON', data: avroDefinition(type.type, type.jsonSchema) };
-    const latest = await this.#admin.request('GET', `schemas/${at}/schema`);
-    if (latest.ok) {
-      const found = (await latest.json()) as { type?: string; data?: string };
-      const same =
-        schema.type === 'BYTES' ? found.type === 'NONE' || found.type === 'BYTES' : found.type === 'JSON' && found.data === schema.data;
-      if (same) return;
-    } else if (latest.status !== 404) {
-      throw new DriverError(NAME, `admin GET schema of ${topic} answered ${latest.status}: ${(await latest.text()).slice(0, 500)}`);
-    }
+    if (await this.#registered(at, topic, schema)) return;
     const properties = {
       'eventfold.type': type.type,
       'eventfold.schemaVersion': String(type.schemaVersion),
@@ -111,6 +103,9 @@ export class PulsarSchemaRegistry {
     const res = await this.#admin.request('POST', `schemas/${at}/schema`, { type: schema.type, schema: schema.data, properties });
     if (res.ok) return;
     const reason = brokerReason(await res.text());
+    // Another process opening the same store may have registered this very schema between the
+    // read above and this post (the broker then refuses BYTES over NONE): equal is not a refusal.
+    if (res.status === 409 && (await this.#registered(at, topic, schema))) return;
     if (res.status === 409) {
       throw new SchemaIncompatibleError(
         NAME,
@@ -119,6 +114,17 @@ export class PulsarSchemaRegistry {
       );
     }
     throw new DriverError(NAME, `registering the schema of ${type.type} on ${topic} answered ${res.status}: ${reason}`);
+  }
+
+  /** Whether the lineage's latest version is `schema` already. */
+  async #registered(at: string, topic: string, schema: { type: string; data: string }): Promise<boolean> {
+    const latest = await this.#admin.request('GET', `schemas/${at}/schema`);
+    if (latest.status === 404) return false;
+    if (!latest.ok) {
+      throw new DriverError(NAME, `admin GET schema of ${topic} answered ${latest.status}: ${(await latest.text()).slice(0, 500)}`);
+    }
+    const found = (await latest.json()) as { type?: string; data?: string };
+    return schema.type === 'BYTES' ? found.type === 'NONE' || found.type === 'BYTES' : found.type === 'JSON' && found.data === schema.data;
   }
 }
 

@@ -16,7 +16,7 @@ const store = createEventStore({
   driver: pulsar({ serviceUrl: PULSAR_SERVICE_URL, adminUrl: PULSAR_URL, namespace, prefix, partitions: 2 }),
   events: [Deposited, Withdrawn],
 });
-store.consume({
+const c = store.consume({
   group,
   consumer,
   batchSize: 10,
@@ -26,4 +26,10 @@ store.consume({
     applyToReadModel(db, event, consumer);
     db.prepare('INSERT INTO partitions VALUES (?, ?, ?)').run(event.id, consumer, event.position.partition);
   },
+});
+
+// A consumer that stopped by itself (the store refused to open, say) ends the process, loudly.
+c.done.catch((error: unknown) => {
+  console.error(`worker ${consumer} stopped:`, error);
+  process.exit(3);
 });

@@ -177,6 +177,38 @@ describe('pulsar schema registry', () => {
     assert.equal((await versions(ns, 'OrderPlaced')).length, 1);
   });
 
+  it('a consumer whose store refuses to open stops, and says why through done and onBackgroundError', async () => {
+    const ns = uniqueName('ns-schema');
+    const first = open(ns, [placedV1]);
+    await first.append('order-1', placedV1({ orderId: 'o-1', total: 10 }));
+    await first.close();
+    const heard: unknown[] = [];
+    const store = createEventStore({ driver: driver(ns), events: [typeChanged], onBackgroundError: (e) => heard.push(e) });
+    const consumer = store.consume({ group: 'refused', consumer: 'c1', handler: () => undefined });
+    await assert.rejects(consumer.done, SchemaIncompatibleError);
+    await store.close();
+    assert.equal(heard.length, 1, 'reported once');
+    assert.ok(heard[0] instanceof SchemaIncompatibleError);
+  });
+
+  it('stores opening at once (N replicas starting) all open: a schema another one registered first is not a refusal', async () => {
+    const ns = uniqueName('ns-schema');
+    const noJsonSchema: StandardSchemaV1<{ n: number }> = {
+      '~standard': { version: 1, vendor: 'hand', validate: (value) => ({ value: value as { n: number } }) },
+    };
+    // Without a definition the broker refuses a second BYTES post over the NONE it stored.
+    const types = [...Array.from({ length: 6 }, (_, i) => defineEvent({ type: `Counted${i}`, schema: noJsonSchema })), placedV1];
+    const stores = Array.from({ length: 4 }, () => open(ns, types));
+    const opened = await Promise.allSettled(stores.map((s) => s.streamVersion('counter-1')));
+    await Promise.all(stores.map((s) => s.close()));
+    assert.deepEqual(
+      opened.map((o) => (o.status === 'fulfilled' ? 'opened' : String(o.reason))),
+      stores.map(() => 'opened'),
+    );
+    for (let i = 0; i < 6; i++) assert.equal((await versions(ns, `Counted${i}`)).length, 1);
+    assert.equal((await versions(ns, 'OrderPlaced')).length, 1);
+  });
+
   it('names: dots and dashes reach the registry encoded; a name defineEvent would refuse never reaches the broker', async () => {
     const ns = uniqueName('ns-schema');
     const Dotted = defineEvent({ type: 'billing.Invoice-Sent', schema: z.object({ id: z.string() }) });
