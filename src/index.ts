@@ -40,6 +40,9 @@ export type {
   DriverCapabilities,
   EncodedEvent,
   EventStoreDriver,
+  EventTypeDescription,
+  IndexCheckpointKind,
+  IndexCheckpoints,
   PartitionLease,
   PartitionOwnerDriver,
   PartitionRange,
@@ -65,6 +68,7 @@ export {
   InvalidEventError,
   InvalidStreamNameError,
   PartitionFencedError,
+  SchemaIncompatibleError,
   StoreClosedError,
   UnknownEventTypeError,
 } from './core/errors.ts';

@@ -101,6 +101,26 @@ export interface DriverBase {
   listStreams?(page: { readonly cursor: string | undefined; readonly limit: number }): Promise<StreamPage>;
   /** Optional, for tools (`eventfold groups`): the names of the groups with a saved checkpoint. */
   listCheckpointGroups?(): Promise<string[]>;
+
+  /**
+   * Optional: learns the store's event types, for a backend with a schema registry (Pulsar).
+   * The core calls it once after `open`, before any other use; if it throws (e.g.
+   * `SchemaIncompatibleError`), the open fails and the core closes the driver. It must not
+   * touch stored events.
+   */
+  registerEventTypes?(types: readonly EventTypeDescription[]): Promise<void>;
+}
+
+/** An event type as a driver sees it (`registerEventTypes`). */
+export interface EventTypeDescription {
+  readonly type: string;
+  readonly schemaVersion: number;
+  /**
+   * JSON Schema of the stored payload (the validator's output type), when the event's Standard
+   * Schema can emit one (`~standard.jsonSchema`, Standard JSON Schema v1: zod 4, …); undefined
+   * when it cannot.
+   */
+  readonly jsonSchema?: Readonly<Record<string, unknown>>;
 }
 
 /** A stream and its current version, as `listStreams` reports it. */
@@ -163,12 +183,13 @@ export interface PartitionOwnerDriver extends DriverBase {
    */
   appendAcross?(leases: readonly PartitionLease[], requests: readonly AppendRequest[]): Promise<AppendResult[]>;
   /**
-   * The last checkpoint of the core's index of a partition (bytes written through
-   * `PartitionLease.writeIndexCheckpoint`), or undefined when there is none. With it, a cold
-   * process restores the index and reads only the partition's tail after it.
+   * The last full checkpoint and the last delta of the core's index of a partition (bytes
+   * written through `PartitionLease.writeIndexCheckpoint`, each kind kept apart: a delta never
+   * replaces a full one), undefined where there is none. With them, a cold process restores the
+   * index and reads only the partition's tail after it.
    */
-  readIndexCheckpoint?(partition: number): Promise<Uint8Array | undefined>;
-  /** Events a partition's index grows by between two checkpoints (at least; later ones are spaced wider). Default 20000. */
+  readIndexCheckpoints?(partition: number): Promise<IndexCheckpoints>;
+  /** Events a partition's index grows by between two checkpoints (full or delta). Default 20000. */
   readonly indexCheckpointEvents?: number;
   /**
    * Writer processes of the store share the partitions out, and an append to a partition this
@@ -337,11 +358,19 @@ export interface PartitionLease {
   append(requests: readonly AppendRequest[]): Promise<AppendResult[]>;
   /**
    * Stores a checkpoint of the core's index of this partition (opaque bytes, possibly several
-   * MiB) in place of the earlier ones, atomically: a reader gets all of it or an earlier one.
-   * Drivers with `readIndexCheckpoint` implement it.
+   * MiB) in place of the earlier one of the same kind, atomically: a reader gets all of it or
+   * an earlier one. Drivers with `readIndexCheckpoints` implement it.
    */
-  writeIndexCheckpoint?(bytes: Uint8Array): Promise<void>;
+  writeIndexCheckpoint?(bytes: Uint8Array, kind: IndexCheckpointKind): Promise<void>;
   release(): Promise<void>;
+}
+
+/** A full checkpoint of a partition's index, or a delta: what it gained since the last full one (core/log/index-checkpoint.ts). */
+export type IndexCheckpointKind = 'full' | 'delta';
+
+export interface IndexCheckpoints {
+  readonly full: Uint8Array | undefined;
+  readonly delta: Uint8Array | undefined;
 }
 
 export interface Position {

@@ -19,7 +19,8 @@ export type EventfoldErrorCode =
   | 'COMMAND_REJECTED'
   | 'PARTITION_FENCED'
   | 'APPEND_TOO_LARGE'
-  | 'BACKEND_UNAVAILABLE';
+  | 'BACKEND_UNAVAILABLE'
+  | 'SCHEMA_INCOMPATIBLE';
 
 export class EventfoldError extends Error {
   readonly code: EventfoldErrorCode;
@@ -252,6 +253,33 @@ export class AppendTooLargeError extends EventfoldError {
     );
     this.streamIds = streamIds;
     this.events = events;
+  }
+}
+
+/**
+ * The backend's schema registry refused an event type's schema: the change breaks the
+ * compatibility strategy the store runs under (Pulsar: the namespace's). Raised when the store
+ * opens, before anything is read or written; nothing stored is touched. Not a `DriverError`:
+ * the backend works, the code's event schema is what must change (or get a new `schemaVersion`
+ * with an upcaster).
+ */
+export class SchemaIncompatibleError extends EventfoldError {
+  readonly eventType: string;
+  readonly schemaVersion: number;
+  /** The strategy the change was checked under, e.g. `BACKWARD`. */
+  readonly strategy: string;
+  /** What the registry said. */
+  readonly reason: string;
+  constructor(backend: string, at: { eventType: string; schemaVersion: number; strategy: string }, reason: string) {
+    super(
+      'SCHEMA_INCOMPATIBLE',
+      `the schema of event type ${at.eventType} (schema version ${at.schemaVersion}) is incompatible under ${at.strategy} with the one registered: ${reason}`,
+      { backend },
+    );
+    this.eventType = at.eventType;
+    this.schemaVersion = at.schemaVersion;
+    this.strategy = at.strategy;
+    this.reason = reason;
   }
 }
 

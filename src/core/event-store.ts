@@ -5,6 +5,7 @@ import type { AppendRequest, AppendResult, EventStoreDriver, Position, StoredEve
 import { InvalidArgumentError } from './errors.ts';
 import { EventCodec } from './event-codec.ts';
 import type { AnyEventType, Event, EventOf } from './event-type.ts';
+import { describeEventTypes } from './event-type-description.ts';
 import { assertExpectedVersion, type ExpectedVersion } from './expected-version.ts';
 import { arg } from './arguments.ts';
 import { partitionOf } from './partition.ts';
@@ -100,7 +101,8 @@ export class EventStore<E extends Event = Event> {
     arg.optional(options.validateOnRead, (v) => arg.boolean(v, 'validateOnRead'));
     arg.optional(options.onBackgroundError, (f) => arg.function(f, 'onBackgroundError'));
     arg.optional(options.clock, (f) => arg.function(f, 'clock'));
-    this.#runtime = new RuntimeDriver(options.driver);
+    const events = options.events;
+    this.#runtime = new RuntimeDriver(options.driver, () => describeEventTypes(events));
     this.#codec = new EventCodec<E>({
       types: options.events,
       codec: options.codec ?? jsonCodec(),

@@ -57,7 +57,8 @@ export type EventOf<T extends AnyEventType | readonly AnyEventType[]> = T extend
     ? Event<Type, Output>
     : never;
 
-const EVENT_TYPE_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,127}$/;
+/** What an event type's name may hold (also what reaches a backend's names built from it, such as Pulsar's schema topics). */
+export const EVENT_TYPE_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,127}$/;
 
 /**
  * Defines an event type once: its name, its schema (any Standard Schema validator — zod,

@@ -1,4 +1,4 @@
-import type { EventStoreDriver } from './driver.ts';
+import type { EventStoreDriver, EventTypeDescription } from './driver.ts';
 import { DriverError, EventfoldError, StoreClosedError } from './errors.ts';
 
 /**
@@ -7,12 +7,15 @@ import { DriverError, EventfoldError, StoreClosedError } from './errors.ts';
  */
 export class RuntimeDriver {
   readonly driver: EventStoreDriver;
+  /** The store's event types, asked for only when the driver has `registerEventTypes`. */
+  readonly #eventTypes: (() => readonly EventTypeDescription[]) | undefined;
   #opening: Promise<void> | undefined;
   #closed = false;
   #inFlight = new Set<Promise<unknown>>();
 
-  constructor(driver: EventStoreDriver) {
+  constructor(driver: EventStoreDriver, eventTypes?: () => readonly EventTypeDescription[]) {
     this.driver = driver;
+    this.#eventTypes = eventTypes;
   }
 
   get closed(): boolean {
@@ -27,7 +30,7 @@ export class RuntimeDriver {
   /** Runs `fn` against the open driver. */
   async use<T>(fn: (driver: EventStoreDriver) => Promise<T>): Promise<T> {
     if (this.#closed) throw new StoreClosedError();
-    this.#opening ??= this.driver.open().catch((error: unknown) => {
+    this.#opening ??= this.#open().catch((error: unknown) => {
       this.#opening = undefined;
       throw wrap(this.driver.name, error, 'open failed');
     });
@@ -41,6 +44,18 @@ export class RuntimeDriver {
       return await run;
     } finally {
       this.#inFlight.delete(run);
+    }
+  }
+
+  /** Opens the driver and tells it the event types; a refusal closes it again, so the next use opens afresh. */
+  async #open(): Promise<void> {
+    await this.driver.open();
+    if (!this.driver.registerEventTypes || !this.#eventTypes) return;
+    try {
+      await this.driver.registerEventTypes(this.#eventTypes());
+    } catch (error) {
+      await this.driver.close().catch(() => undefined);
+      throw error;
     }
   }
 

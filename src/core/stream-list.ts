@@ -1,6 +1,6 @@
 import type { EventStoreDriver, StreamPage } from './driver.ts';
 import { InvalidArgumentError } from './errors.ts';
-import { decodeIndex } from './log/index-checkpoint.ts';
+import { combineIndex } from './log/index-checkpoint.ts';
 
 const SCAN_PAGE = 1000;
 
@@ -19,9 +19,9 @@ export async function listStreams(driver: EventStoreDriver, page: { cursor: stri
   if (partition >= driver.partitions) return { streams: [], cursor: undefined };
   const versions = new Map<string, number>();
   let after: bigint | undefined;
-  if (driver.concurrency === 'partition-owner' && driver.readIndexCheckpoint) {
-    const bytes = await driver.readIndexCheckpoint(partition);
-    const state = bytes ? decodeIndex(bytes) : undefined;
+  if (driver.concurrency === 'partition-owner' && driver.readIndexCheckpoints) {
+    const checkpoints = await driver.readIndexCheckpoints(partition);
+    const state = combineIndex(checkpoints.full, checkpoints.delta)?.state;
     if (state) {
       for (const [streamId, offsets] of state.streams) versions.set(streamId, offsets.length);
       after = state.through;

@@ -2,6 +2,7 @@
 // and checkpoints that restore it exactly.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { decodeIndexDelta } from '../../src/core/log/index-checkpoint.ts';
 import { CHECKPOINT_IDS, ID_WINDOW, ID_WINDOW_SLACK, PartitionIndex } from '../../src/core/log/partition-index.ts';
 import type { PartitionOwnerDriver, PartitionRange, StoredEvent } from '../../src/index.ts';
 
@@ -13,7 +14,11 @@ const event = (streamId: string, version: number, offset: number): Pick<StoredEv
 });
 
 /** A driver that serves a checkpoint and a tail of events, and counts what it was asked for. */
-function logDriver(checkpoint: Uint8Array | undefined, tail: StoredEvent[]): PartitionOwnerDriver & { reads: PartitionRange[] } {
+function logDriver(
+  full: Uint8Array | undefined,
+  tail: StoredEvent[],
+  delta?: Uint8Array,
+): PartitionOwnerDriver & { reads: PartitionRange[] } {
   const reads: PartitionRange[] = [];
   return {
     reads,
@@ -37,7 +42,7 @@ function logDriver(checkpoint: Uint8Array | undefined, tail: StoredEvent[]): Par
     claimPartition: async () => {
       throw new Error('not used');
     },
-    readIndexCheckpoint: async () => checkpoint,
+    readIndexCheckpoints: async () => ({ full, delta }),
   };
 }
 
@@ -86,6 +91,112 @@ describe('partition index', () => {
     assert.equal(cold.idOffset('s-9/5000'), 49_999n, 'a recent id is in the window');
     assert.equal(cold.idOffset(`s-0/${5000 - CHECKPOINT_IDS / 10}`), undefined, 'an id older than the checkpoint carries is not');
     assert.equal(cold.idOffset(`s-0/${5001 - CHECKPOINT_IDS / 10}`), BigInt(50_000 - CHECKPOINT_IDS), 'the oldest it carries');
+  });
+
+  it('restores a full checkpoint and the delta after it, and reads only the tail after the delta', async () => {
+    const source = new PartitionIndex(0);
+    for (let i = 0; i < 40_000; i++) source.add(event(`s-${i % 10}`, Math.floor(i / 10) + 1, i));
+    const full = source.checkpoint('full');
+    assert.equal(full.through, 39_999n);
+    // After it: 5,000 more events of s-0..s-4 and a new stream, then a delta.
+    for (let i = 0; i < 5_000; i++)
+      source.add(event(i < 4_000 ? `s-${i % 5}` : 's-late', i < 4_000 ? 4001 + Math.floor(i / 5) : i - 3_999, 40_000 + i));
+    const delta = source.checkpoint('delta');
+    assert.equal(delta.through, 44_999n);
+    const decoded = decodeIndexDelta(delta.bytes);
+    assert.equal(decoded?.from, 39_999n);
+    assert.deepEqual(
+      [...decoded!.streams].map(([id, offsets]) => [id, offsets.length]),
+      [
+        ['s-0', 800],
+        ['s-1', 800],
+        ['s-2', 800],
+        ['s-3', 800],
+        ['s-4', 800],
+        ['s-late', 1000],
+      ],
+      'a delta holds only what was added',
+    );
+    assert.equal(decoded!.ids.length, 5_000);
+    const driver = logDriver(full.bytes, [], delta.bytes);
+    const cold = new PartitionIndex(0);
+    await cold.catchUp(driver);
+    assert.deepEqual(driver.reads[0], { after: 44_999n, limit: 1000 }, 'the scan starts after the delta');
+    assert.equal(cold.size, 45_000);
+    assert.equal(cold.version('s-4'), 4800);
+    assert.equal(cold.version('s-7'), 4000);
+    assert.equal(cold.version('s-late'), 1000);
+    assert.equal(cold.offsetOf('s-4', 4800), 43_999n);
+    assert.equal(cold.offsetOf('s-4', 4000), 39_994n);
+    assert.equal(cold.idOffset('s-late/1000'), 44_999n, "the delta's ids are in the window");
+    assert.equal(cold.idOffset('s-9/4000'), 39_999n, "and the full checkpoint's");
+    // The restored index checkpoints on as its writer would have: the next one is a delta from the same full one.
+    for (let i = 0; i < 1_000; i++) cold.add(event('s-late', 1001 + i, 45_000 + i));
+    assert.equal(cold.checkpointDue(1_000), 'delta');
+    const next = cold.checkpoint('delta');
+    const again = new PartitionIndex(0);
+    await again.catchUp(logDriver(full.bytes, [], next.bytes));
+    assert.equal(again.size, 46_000);
+    assert.equal(again.version('s-4'), 4800, 'the second delta still holds what the first held');
+    assert.equal(again.version('s-late'), 2000);
+  });
+
+  it('uses a delta only where it fits the full checkpoint', async () => {
+    const source = new PartitionIndex(0);
+    for (let i = 0; i < 1_000; i++) source.add(event(`s-${i % 10}`, Math.floor(i / 10) + 1, i));
+    const first = source.checkpoint('full');
+    for (let i = 1_000; i < 1_500; i++) source.add(event(`s-${i % 10}`, Math.floor(i / 10) + 1, i));
+    const deltaOfFirst = source.checkpoint('delta');
+    for (let i = 1_500; i < 2_000; i++) source.add(event(`s-${i % 10}`, Math.floor(i / 10) + 1, i));
+    const deltaOfFirstLater = source.checkpoint('delta');
+    const second = source.checkpoint('full'); // through 1,999
+    const restore = async (full: Uint8Array, delta: Uint8Array) => {
+      const driver = logDriver(full, [], delta);
+      const cold = new PartitionIndex(0);
+      await cold.catchUp(driver);
+      return { after: driver.reads[0]!.after, size: cold.size, version: cold.version('s-3') };
+    };
+    assert.deepEqual(await restore(first.bytes, deltaOfFirst.bytes), { after: 1_499n, size: 1_500, version: 150 });
+    assert.deepEqual(
+      await restore(second.bytes, deltaOfFirst.bytes),
+      { after: 1_999n, size: 2_000, version: 200 },
+      'a delta the full one already covers is ignored',
+    );
+    const middle = new PartitionIndex(0);
+    for (let i = 0; i < 1_200; i++) middle.add(event(`s-${i % 10}`, Math.floor(i / 10) + 1, i));
+    const fullAt1200 = middle.checkpoint('full');
+    assert.deepEqual(
+      await restore(fullAt1200.bytes, deltaOfFirstLater.bytes),
+      { after: 1_999n, size: 2_000, version: 200 },
+      "a delta of an older full one applies past this one's end",
+    );
+    for (let i = 2_000; i < 2_100; i++) source.add(event(`s-${i % 10}`, Math.floor(i / 10) + 1, i));
+    const deltaOfSecond = source.checkpoint('delta'); // from 1,999
+    assert.deepEqual(
+      await restore(first.bytes, deltaOfSecond.bytes),
+      { after: 999n, size: 1_000, version: 100 },
+      'a delta that leaves a gap is ignored',
+    );
+    assert.deepEqual(await restore(first.bytes, new TextEncoder().encode('EFD1garbage')), { after: 999n, size: 1_000, version: 100 });
+  });
+
+  it('spaces full checkpoints by a quarter of the index, with deltas every interval between', () => {
+    const index = new PartitionIndex(0);
+    const kinds: string[] = [];
+    for (let i = 0; i < 20_000; i++) {
+      index.add(event(`s-${i % 10}`, Math.floor(i / 10) + 1, i));
+      const kind = index.checkpointDue(1_000);
+      if (kind) {
+        kinds.push(`${i + 1}:${kind}`);
+        index.checkpoint(kind);
+      }
+    }
+    assert.deepEqual(kinds.slice(0, 6), ['1000:full', '2000:full', '3000:full', '4000:full', '5000:full', '6000:delta']);
+    const fulls = kinds.filter((k) => k.endsWith(':full')).map((k) => Number(k.split(':')[0]));
+    assert.equal(kinds.length, 20, 'one checkpoint per 1,000 events');
+    for (let i = 1; i < fulls.length; i++)
+      assert.ok(fulls[i]! - fulls[i - 1]! >= Math.min(1_000, fulls[i - 1]! / 4), `full checkpoints at ${fulls.join(', ')}`);
+    assert.ok(fulls.length <= 10, `fewer full checkpoints than intervals (${fulls.join(', ')})`);
   });
 
   it('ignores a checkpoint it cannot read and scans from the start', async () => {

@@ -5,6 +5,7 @@ import type {
   AppendResult,
   AppendRouting,
   DriverCapabilities,
+  IndexCheckpoints,
   PartitionLease,
   PartitionOwnerDriver,
   PartitionRange,
@@ -241,8 +242,8 @@ export class KafkaDriver implements PartitionOwnerDriver {
     return this.#writers.appendAcross(leases, requests);
   }
 
-  /** The last complete checkpoint of the core's index of a partition (index-checkpoints.ts). */
-  async readIndexCheckpoint(partition: number): Promise<Uint8Array | undefined> {
+  /** The last complete checkpoints of the core's index of a partition (index-checkpoints.ts). */
+  async readIndexCheckpoints(partition: number): Promise<IndexCheckpoints> {
     const at = this.layout.at(partition);
     const assembler = new CheckpointAssembler();
     await scanLog(this.#pages(this.names.index(at.category), at.partition), 0n, (record) => {

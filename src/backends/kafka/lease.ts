@@ -1,5 +1,5 @@
 import type { Producer } from '@platformatic/kafka';
-import type { AppendRequest, AppendResult, PartitionLease } from '../../core/driver.ts';
+import type { AppendRequest, AppendResult, IndexCheckpointKind, PartitionLease } from '../../core/driver.ts';
 import { AppendTooLargeError, DriverError, PartitionFencedError } from '../../core/errors.ts';
 import { errorMessage } from '../../core/errors.ts';
 import { isFenced, isTooLarge, KAFKA as NAME } from './errors.ts';
@@ -87,13 +87,13 @@ export class KafkaPartitionLease implements PartitionLease {
    * under the broker's size limit). A failure leaves this lease unusable like a failed append:
    * the next append claims again.
    */
-  writeIndexCheckpoint(bytes: Uint8Array): Promise<void> {
+  writeIndexCheckpoint(bytes: Uint8Array, kind: IndexCheckpointKind): Promise<void> {
     return this.#enqueue([this], async () => {
       this.#usable();
       let transaction: Transaction | undefined;
       try {
         transaction = await this.#producer.beginTransaction();
-        for (const record of checkpointRecords(this.#indexTarget, bytes)) await transaction.send({ messages: [record] as never });
+        for (const record of checkpointRecords(this.#indexTarget, bytes, kind)) await transaction.send({ messages: [record] as never });
         await transaction.commit();
       } catch (error) {
         this.#dead = error;

@@ -4,6 +4,7 @@ import { PulsarDriver, type PulsarDriverOptions } from './pulsar-driver.ts';
 
 export { PulsarDriver };
 export type { PulsarDriverOptions };
+export type { PulsarSchemaCompatibility } from './schema-registry.ts';
 
 /** `pulsar({ serviceUrl: 'pulsar://127.0.0.1:6650', adminUrl: 'http://127.0.0.1:8080', namespace: 'orders', partitions: 8 })`; pass as `createEventStore({ driver })`. */
 export function pulsar(options?: PulsarDriverOptions): PulsarDriver {

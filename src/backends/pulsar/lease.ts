@@ -3,7 +3,16 @@ import { AppendTooLargeError, DriverError, errorMessage, PartitionFencedError } 
 import { MessageTooLargeError, ProducerFencedError, PULSAR as NAME } from './client/errors.ts';
 import type { MessageId } from './client/message-id.ts';
 import type { Producer } from './client/producer.ts';
+import type { TxnId } from './client/transactions.ts';
 import { type CommitEvent, encodeCommit, entryOffset, MAX_COMMIT_EVENTS, P } from './records.ts';
+
+/** A partition's commit of an `appendAcross`, checked and laid out before its transaction starts (`planCommit`). */
+export interface CommitPlan {
+  readonly events: readonly CommitEvent[];
+  readonly streams: readonly string[];
+  /** The append's results once the commit is stored at `at`. */
+  results(at: MessageId): AppendResult[];
+}
 
 /** How a lease learns what became of a commit whose send failed (writers.ts). */
 export type Settle = (lease: { id: string; position: MessageId; sequenceId: bigint; fenced: boolean }) => Promise<MessageId | undefined>;
@@ -60,18 +69,19 @@ export class PulsarPartitionLease implements PartitionLease {
     return run;
   }
 
-  async release(): Promise<void> {
-    if (this.#released) return;
-    this.#released = true;
-    this.#onRelease();
-    await this.#queue;
-    await this.#producer.close().catch(() => undefined);
+  /**
+   * Runs `fn` after everything queued on these leases; later work on any of them waits for it
+   * (`appendAcross`, transaction-append.ts, holds every lease of its transaction at once).
+   */
+  static inTurn<T>(leases: readonly PulsarPartitionLease[], fn: () => Promise<T>): Promise<T> {
+    const run = Promise.all(leases.map((l) => l.#queue)).then(fn);
+    const tail = run.catch(() => undefined);
+    for (const lease of leases) lease.#queue = tail;
+    return run;
   }
 
-  async #commit(requests: readonly AppendRequest[]): Promise<AppendResult[]> {
-    if (this.#released) throw new DriverError(NAME, `the lease on partition ${this.partition} was released`);
-    if (this.#dead !== undefined) throw new PartitionFencedError(NAME, this.partition, this.#dead);
-    if (requests.length === 0) return [];
+  /** This partition's commit of `requests` (checked by the core), as `#commit` lays it out; throws AppendTooLargeError past MAX_COMMIT_EVENTS. */
+  planCommit(requests: readonly AppendRequest[]): CommitPlan {
     const events: CommitEvent[] = [];
     const versions: number[] = [];
     for (const request of requests) {
@@ -88,15 +98,75 @@ export class PulsarPartitionLease implements PartitionLease {
       for (const event of request.events) events.push({ streamId: request.streamId, version: ++version, event });
       versions.push(version);
     }
-    const streams = (): string[] => [...new Set(requests.map((r) => r.streamId))];
-    if (events.length > MAX_COMMIT_EVENTS) throw new AppendTooLargeError(NAME, streams(), events.length);
-    const results = (at: MessageId): AppendResult[] => {
-      let offset = entryOffset(at);
-      return requests.map((request, i) => ({
-        nextExpectedVersion: versions[i]!,
-        positions: request.events.map(() => ({ partition: this.partition, offset: offset++ })),
-      }));
+    const streams = [...new Set(requests.map((r) => r.streamId))];
+    if (events.length > MAX_COMMIT_EVENTS) throw new AppendTooLargeError(NAME, streams, events.length);
+    return {
+      events,
+      streams,
+      results: (at) => {
+        let offset = entryOffset(at);
+        return requests.map((request, i) => ({
+          nextExpectedVersion: versions[i]!,
+          positions: request.events.map(() => ({ partition: this.partition, offset: offset++ })),
+        }));
+      },
     };
+  }
+
+  /**
+   * Sends a planned commit inside transaction `txn`, in turn (`inTurn`): stored, and visible
+   * once the transaction commits, in the same format as any commit (readers cannot tell). Its
+   * sequence id is the lease's next, as for `append`. Resolves with the commit's id and a way to
+   * learn later whether it became visible (an END_TXN without an answer): the lease's settle
+   * from the entry before it. Any failure kills the lease; the caller aborts the transaction.
+   */
+  async sendInTransaction(plan: CommitPlan, txn: TxnId): Promise<{ at: MessageId; settle: () => Promise<MessageId | undefined> }> {
+    if (this.#released) throw new DriverError(NAME, `the lease on partition ${this.partition} was released`);
+    if (this.#dead !== undefined) throw new PartitionFencedError(NAME, this.partition, this.#dead);
+    const sequenceId = this.#sequenceId + 1n;
+    const prior = this.#position;
+    const publishTime = this.#publishTime(plan.events);
+    try {
+      const receipt = await this.#producer.send(encodeCommit(plan.events), {
+        sequenceId,
+        txn,
+        properties: { [P.kind]: 'commit', [P.lease]: this.id },
+        eventTime: Math.max(0, Math.floor(plan.events[0]!.event.time)),
+        publishTime,
+      });
+      if (receipt.duplicate) throw new DriverError(NAME, `sequence id ${sequenceId} was already stored on partition ${this.partition}`);
+      this.#sequenceId = sequenceId;
+      this.#published = publishTime;
+      this.#position = receipt.messageId;
+      return {
+        at: receipt.messageId,
+        settle: () => this.#settle({ id: this.id, position: prior, sequenceId, fenced: false }),
+      };
+    } catch (error) {
+      this.#dead = error;
+      if (error instanceof MessageTooLargeError) throw new AppendTooLargeError(NAME, plan.streams, plan.events.length, error);
+      throw error;
+    }
+  }
+
+  /** The transaction of a commit sent through this lease failed or is in doubt: no append through it any more (the core claims again). */
+  kill(cause: unknown): void {
+    this.#dead ??= cause;
+  }
+
+  async release(): Promise<void> {
+    if (this.#released) return;
+    this.#released = true;
+    this.#onRelease();
+    await this.#queue;
+    await this.#producer.close().catch(() => undefined);
+  }
+
+  async #commit(requests: readonly AppendRequest[]): Promise<AppendResult[]> {
+    if (this.#released) throw new DriverError(NAME, `the lease on partition ${this.partition} was released`);
+    if (this.#dead !== undefined) throw new PartitionFencedError(NAME, this.partition, this.#dead);
+    if (requests.length === 0) return [];
+    const { events, streams, results } = this.planCommit(requests);
     const sequenceId = this.#sequenceId + 1n;
     const publishTime = this.#publishTime(events);
     try {
@@ -115,7 +185,7 @@ export class PulsarPartitionLease implements PartitionLease {
     } catch (error) {
       // From here on this producer is done: the core claims again for the next append.
       this.#dead = error;
-      if (error instanceof MessageTooLargeError) throw new AppendTooLargeError(NAME, streams(), events.length, error);
+      if (error instanceof MessageTooLargeError) throw new AppendTooLargeError(NAME, streams, events.length, error);
       let stored: MessageId | undefined;
       try {
         stored = await this.#settle({ id: this.id, position: this.#position, sequenceId, fenced: error instanceof ProducerFencedError });

@@ -116,9 +116,27 @@ export class PulsarLog {
     }
   }
 
+  /**
+   * The id of the last message of `topic` readers can get (undefined: none). An open
+   * transaction holds it before its first message, whatever lies after (the broker's
+   * maxReadPosition; checked on 4.0.7), so it passes an entry only once everything before that
+   * entry is committed or aborted.
+   */
+  async lastMessageId(topic: string): Promise<MessageId | undefined> {
+    const last = await this.#lastId(topic);
+    return isNone(last) ? undefined : last;
+  }
+
   /** The last message of `topic`, or undefined when it has none. */
   async lastMessage(topic: string): Promise<Message | undefined> {
-    const last = await this.#retrying(async () => {
+    const last = await this.#lastId(topic);
+    if (isNone(last)) return undefined;
+    const page = await this.page(topic, entryOffset(last), 1);
+    return page.messages.find((m) => compareMessageIds({ ...m.messageId, batchIndex: -1 }, { ...last, batchIndex: -1 }) === 0);
+  }
+
+  #lastId(topic: string): Promise<MessageId> {
+    return this.#retrying(async () => {
       const reader = await this.#take(topic, undefined);
       try {
         const id = await reader.consumer.getLastMessageId();
@@ -129,9 +147,6 @@ export class PulsarLog {
         throw error;
       }
     });
-    if (isNone(last)) return undefined;
-    const page = await this.page(topic, entryOffset(last), 1);
-    return page.messages.find((m) => compareMessageIds({ ...m.messageId, batchIndex: -1 }, { ...last, batchIndex: -1 }) === 0);
   }
 
   async close(): Promise<void> {

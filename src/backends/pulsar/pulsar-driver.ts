@@ -1,7 +1,11 @@
 import type { ConnectionOptions } from 'node:tls';
 import type {
   AppendLimits,
+  AppendRequest,
+  AppendResult,
   DriverCapabilities,
+  EventTypeDescription,
+  PartitionLease,
   PartitionOwnerDriver,
   PartitionRange,
   Position,
@@ -24,6 +28,7 @@ import { decodeCommit, ENTRY_SPAN, entryOffset, PulsarNames } from './records.ts
 import { PulsarWriters } from './writers.ts';
 import { applyNamespacePolicies, checkPolicies, type PulsarPolicies } from './policies.ts';
 import { firstEntryAtTime } from './time-index.ts';
+import { assertSchemaCompatibility, type PulsarSchemaCompatibility, PulsarSchemaRegistry } from './schema-registry.ts';
 
 export interface PulsarDriverOptions {
   /** Binary protocol: `pulsar://host:6650` or `pulsar+ssl://host:6651`. Default `pulsar://127.0.0.1:6650`. */
@@ -48,6 +53,19 @@ export interface PulsarDriverOptions {
   readonly operationTimeoutMs?: number;
   /** A commit with no receipt by then has an unknown outcome, which the writer settles before it answers. Default 30000 ms. */
   readonly sendTimeoutMs?: number;
+  /**
+   * Compatibility strategy of the namespace's schema registry, under which each event type's
+   * schema is registered on open (schema-registry.ts); an incompatible change fails the open
+   * with `SchemaIncompatibleError`. Default `BACKWARD`: the new schema reads what the old one wrote.
+   */
+  readonly schemaCompatibility?: PulsarSchemaCompatibility;
+  /**
+   * `appendMany` across partitions is one Pulsar transaction (needs the broker's transaction
+   * coordinator): one its writer died in is aborted by the coordinator after this long, and
+   * until then readers and claims of its partitions wait. Use the same value on every process
+   * of a store. Default 10000 ms.
+   */
+  readonly transactionTimeoutMs?: number;
 }
 
 /**
@@ -73,6 +91,7 @@ export class PulsarDriver implements PartitionOwnerDriver {
   readonly #tenant: string;
   readonly #namespace: string;
   readonly #policies: PulsarPolicies;
+  readonly #schemaCompatibility: PulsarSchemaCompatibility;
   /** Entries read lately, for `readAt`. */
   readonly #cache = new EntryCache();
   #client: PulsarClient | undefined;
@@ -104,6 +123,11 @@ export class PulsarDriver implements PartitionOwnerDriver {
       }
     }
     this.#policies = checkPolicies(options.policies);
+    this.#schemaCompatibility = assertSchemaCompatibility(options.schemaCompatibility ?? 'BACKWARD');
+    const txnTimeout = options.transactionTimeoutMs;
+    if (txnTimeout !== undefined && (!Number.isInteger(txnTimeout) || txnTimeout < 1)) {
+      throw new InvalidArgumentError('transactionTimeoutMs must be a positive integer (milliseconds)');
+    }
     this.partitions = partitions;
     this.names = new PulsarNames(this.#tenant, this.#namespace, prefix);
     this.#options = options;
@@ -145,10 +169,22 @@ export class PulsarDriver implements PartitionOwnerDriver {
     this.#admin = admin;
     this.#client = client;
     this.#log = log;
-    this.#writers = new PulsarWriters({ client, names: this.names, log, sendTimeoutMs: this.#options.sendTimeoutMs ?? 30_000 });
+    this.#writers = new PulsarWriters({
+      client,
+      names: this.names,
+      log,
+      sendTimeoutMs: this.#options.sendTimeoutMs ?? 30_000,
+      transactionTimeoutMs: this.#options.transactionTimeoutMs ?? 10_000,
+    });
     this.#state = new KeyedTopic(this.names.state, client, log);
     this.#snapshots = new PulsarSnapshots(this.#state);
     this.#checkpoints = new PulsarCheckpoints(this.#state);
+  }
+
+  /** The event types' schemas in the broker's registry, under `schemaCompatibility` (schema-registry.ts). */
+  async registerEventTypes(types: readonly EventTypeDescription[]): Promise<void> {
+    if (!this.#admin) throw new DriverError(NAME, 'not connected');
+    await new PulsarSchemaRegistry(this.#admin, this.names, this.#schemaCompatibility).register(types);
   }
 
   async close(): Promise<void> {
@@ -164,6 +200,11 @@ export class PulsarDriver implements PartitionOwnerDriver {
 
   claimPartition(partition: number): Promise<PulsarPartitionLease> {
     return this.#connected().writers.claim(partition);
+  }
+
+  /** See `PartitionOwnerDriver.appendAcross`: one Pulsar transaction, each partition's commit through its lease (transaction-append.ts). */
+  appendAcross(leases: readonly PartitionLease[], requests: readonly AppendRequest[]): Promise<AppendResult[]> {
+    return this.#connected().writers.appendAcross(leases, requests);
   }
 
   /** See `PartitionOwnerDriver.readPartition`: commits of other streams are skipped after decoding (one message holds several streams). */

@@ -1,5 +1,6 @@
 import type { EncodedEvent, StoredEvent } from '../../core/driver.ts';
-import { DriverError } from '../../core/errors.ts';
+import { DriverError, InvalidArgumentError } from '../../core/errors.ts';
+import { EVENT_TYPE_NAME } from '../../core/event-type.ts';
 import { PULSAR as NAME } from './client/errors.ts';
 import type { Message } from './client/consumer.ts';
 import type { MessageId } from './client/message-id.ts';
@@ -75,6 +76,20 @@ export class PulsarNames {
   /** Where redriven dead letters go to be delivered to the group again. */
   redrive(group: string): string {
     return `persistent://${this.namespace}/${this.prefix}-cg=${group}-redrive`;
+  }
+  /**
+   * The schema-only topic holding one event type's registry lineage for one schema version
+   * (schema-registry.ts). Event type names hold no "=", so the type is what lies between the
+   * two; the name is checked here again, since it becomes part of admin URLs.
+   */
+  schema(type: string, schemaVersion: number): string {
+    if (typeof type !== 'string' || !EVENT_TYPE_NAME.test(type)) {
+      throw new InvalidArgumentError(`event type name ${JSON.stringify(type)} must match ${EVENT_TYPE_NAME}`);
+    }
+    if (!Number.isSafeInteger(schemaVersion) || schemaVersion < 1) {
+      throw new InvalidArgumentError(`schema version of ${type} must be a positive integer, got ${String(schemaVersion)}`);
+    }
+    return `persistent://${this.namespace}/${this.prefix}-schema=${type}=v${schemaVersion}`;
   }
   /** Producer name of a partition's writer: deduplication keeps its sequence ids across owners. */
   writer(p: number): string {

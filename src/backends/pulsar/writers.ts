@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { AppendRequest, AppendResult, PartitionLease } from '../../core/driver.ts';
 import { DriverError, PartitionFencedError } from '../../core/errors.ts';
 import { sleep } from '../../core/sleep.ts';
 import type { PulsarClient } from './client/client.ts';
@@ -7,9 +8,11 @@ import { ProducerFencedError, PULSAR as NAME, PulsarServerError } from './client
 import { ServerError } from './client/proto/PulsarApi_pb.ts';
 import type { MessageId } from './client/message-id.ts';
 import type { Producer } from './client/producer.ts';
+import { TransactionCoordinators } from './client/transactions.ts';
 import { PulsarPartitionLease } from './lease.ts';
 import type { PulsarLog } from './log.ts';
 import { ENTRY_SPAN, entryOffset, kindOf, lastEventOffset, P, type PulsarNames } from './records.ts';
+import { appendInTransaction } from './transaction-append.ts';
 
 export interface PulsarWritersContext {
   readonly client: PulsarClient;
@@ -17,7 +20,12 @@ export interface PulsarWritersContext {
   readonly log: PulsarLog;
   /** Send timeout of the writers: a send with no receipt by then has an unknown outcome and is settled. */
   readonly sendTimeoutMs: number;
+  /** How long an `appendAcross` transaction may stay open before the coordinator aborts it. */
+  readonly transactionTimeoutMs: number;
 }
+
+/** A claim waits this much longer than a transaction may stay open for its marker to become readable. */
+const READABLE_MARGIN_MS = 10_000;
 
 /** How long a fenced lease waits for the new owner's claim marker before it claims again itself to settle. */
 const FENCED_SETTLE_MS = 10_000;
@@ -42,6 +50,7 @@ const MAX_CLAIM_TRIES = 10;
 export class PulsarWriters {
   readonly #ctx: PulsarWritersContext;
   readonly #leases = new Set<PulsarPartitionLease>();
+  #coordinators: TransactionCoordinators | undefined;
 
   constructor(ctx: PulsarWritersContext) {
     this.#ctx = ctx;
@@ -82,6 +91,9 @@ export class PulsarWriters {
       // Publish times never go back along the partition (lease.ts): at least 1, so a reset of a group to time 0 is before all.
       let published = Math.max(1, last?.publishTime ?? 1);
       const { marker, sequenceId } = await this.#mark(producer, id, last, before, published);
+      // An open transaction (another lease's appendAcross) may hold a commit before our marker
+      // that readers do not get yet: catching up now could miss it if it commits later.
+      await this.readable(partition, marker);
       const caughtUpTo = await this.#headBetween(
         partition,
         last === undefined ? 0n : entryOffset(last.messageId) + ENTRY_SPAN,
@@ -107,6 +119,50 @@ export class PulsarWriters {
     } catch (error) {
       await producer.close().catch(() => undefined);
       throw error;
+    }
+  }
+
+  /** One transaction over the leases' partitions (transaction-append.ts). */
+  appendAcross(leases: readonly PartitionLease[], requests: readonly AppendRequest[]): Promise<AppendResult[]> {
+    const own = leases.map((lease) => {
+      if (!(lease instanceof PulsarPartitionLease) || !this.#leases.has(lease)) {
+        throw new DriverError(NAME, 'appendAcross takes current leases of this Pulsar store');
+      }
+      return lease;
+    });
+    this.#coordinators ??= new TransactionCoordinators(this.#ctx.client);
+    return appendInTransaction(
+      {
+        coordinators: this.#coordinators,
+        names: this.#ctx.names,
+        timeoutMs: this.#ctx.transactionTimeoutMs,
+        readable: (partition, id) => this.readable(partition, id),
+      },
+      own,
+      requests,
+    );
+  }
+
+  /**
+   * Waits until readers of the partition get `id`: they get nothing past the first message of
+   * an open transaction, so this returns once every transaction with a message before `id` is
+   * committed or aborted (within the transaction timeout, if every process of the store uses
+   * the same one).
+   */
+  async readable(partition: number, id: MessageId): Promise<void> {
+    const topic = this.#ctx.names.partition(partition);
+    const waitMs = this.#ctx.transactionTimeoutMs + READABLE_MARGIN_MS;
+    const deadline = Date.now() + waitMs;
+    for (let wait = 5; ; wait = Math.min(wait * 2, 200)) {
+      const last = await this.#ctx.log.lastMessageId(topic);
+      if (last !== undefined && entryOffset(last) >= entryOffset(id)) return;
+      if (Date.now() > deadline) {
+        throw new DriverError(
+          NAME,
+          `partition ${partition}: entry ${id.ledgerId}:${id.entryId} did not become readable within ${waitMs} ms (a transaction before it is still open; is transactionTimeoutMs the same on every process of the store?)`,
+        );
+      }
+      await sleep(wait);
     }
   }
 

@@ -1,26 +1,52 @@
 // A partition index as bytes, for its checkpoints: what a cold process restores instead of
 // reading the partition from the start (see partition-index.ts).
 //
-// Format 1: "EFX1", then unsigned LEB128 varints: through + 1 (0: nothing indexed); the number
-// of streams, and per stream its id (byte length, UTF-8), its event count, the offset of its
-// first event and the gap to each next one; the number of recent event ids, and per id its
-// bytes and the gap from the previous id's offset (the first from 0). Gaps keep an offset at
-// one or two bytes: about 2–3 bytes per event plus each stream's id once.
+// Two kinds. A full checkpoint ("EFX1") is the whole index up to `through`. A delta ("EFD1")
+// is what the index gained after a full one's `through` (`from`): the offsets past it of each
+// stream that grew, and the recent event ids past it. A cold process restores the last full
+// checkpoint and the last delta that starts at or before it (`combineIndex`), then reads the
+// tail. So checkpoints can be frequent (a delta costs what was added since the full one) and a
+// cold start's tail short, whatever the history.
+//
+// Format: the magic, then unsigned LEB128 varints: (delta only: from + 1;) through + 1 (0:
+// nothing indexed); the number of streams, and per stream its id (byte length, UTF-8), its
+// offset count, the first offset and the gap to each next one; the number of event ids, and per
+// id its bytes and the gap from the previous id's offset (the first from 0). Gaps keep an offset
+// at one or two bytes: about 2–3 bytes per event plus each stream's id once.
 
-const MAGIC = 'EFX1';
+const FULL = 'EFX1';
+const DELTA = 'EFD1';
 
 export interface IndexState {
   /** Offset up to which the index was complete. */
   readonly through: bigint | undefined;
-  /** Stream id -> offset of each version, ascending. */
+  /** Stream id -> offset of each version, ascending (a delta: only the offsets past `from`). */
   readonly streams: ReadonlyMap<string, readonly number[]>;
   /** Recent event ids -> offset, in offset order. */
   readonly ids: readonly (readonly [string, number])[];
 }
 
+/** What the index gained after `from` (the `through` of the full checkpoint it extends). */
+export interface IndexDelta extends IndexState {
+  readonly from: bigint;
+}
+
 export function encodeIndex(state: IndexState): Uint8Array {
   const out = new ByteWriter();
-  out.text(MAGIC);
+  out.text(FULL);
+  writeBody(out, state);
+  return out.bytes();
+}
+
+export function encodeIndexDelta(delta: IndexDelta): Uint8Array {
+  const out = new ByteWriter();
+  out.text(DELTA);
+  out.varint(Number(delta.from) + 1);
+  writeBody(out, delta);
+  return out.bytes();
+}
+
+function writeBody(out: ByteWriter, state: IndexState): void {
   out.varint(state.through === undefined ? 0 : Number(state.through) + 1);
   out.varint(state.streams.size);
   for (const [streamId, offsets] of state.streams) {
@@ -39,38 +65,101 @@ export function encodeIndex(state: IndexState): Uint8Array {
     out.varint(offset - previous);
     previous = offset;
   }
-  return out.bytes();
 }
 
-/** The state in `bytes`, or undefined when they are not a checkpoint this version can read. */
-export function decodeIndex(bytes: Uint8Array): (IndexState & { readonly streams: Map<string, number[]> }) | undefined {
+/** A decoded checkpoint, with mutable collections (restoring moves them into the index). */
+interface Decoded {
+  readonly through: bigint | undefined;
+  readonly streams: Map<string, number[]>;
+  readonly ids: [string, number][];
+}
+
+/** The state in `bytes`, or undefined when they are not a full checkpoint this version can read. */
+export function decodeIndex(bytes: Uint8Array): Decoded | undefined {
   try {
     const input = new ByteReader(bytes);
-    if (input.text(MAGIC.length) !== MAGIC) return undefined;
-    const through = input.varint();
-    const streams = new Map<string, number[]>();
-    for (let s = input.varint(); s > 0; s--) {
-      const streamId = input.string();
-      const offsets: number[] = [];
-      let offset = 0;
-      for (let i = 0, n = input.varint(); i < n; i++) {
-        offset = i === 0 ? input.varint() : offset + input.varint();
-        offsets.push(offset);
-      }
-      streams.set(streamId, offsets);
-    }
-    const ids: [string, number][] = [];
-    let offset = 0;
-    for (let i = input.varint(); i > 0; i--) {
-      const id = input.string();
-      offset += input.varint();
-      ids.push([id, offset]);
-    }
-    if (!input.done) return undefined;
-    return { through: through === 0 ? undefined : BigInt(through - 1), streams, ids };
+    if (input.text(FULL.length) !== FULL) return undefined;
+    return readBody(input);
   } catch {
     return undefined;
   }
+}
+
+/** The delta in `bytes`, or undefined when they are not a delta this version can read. */
+export function decodeIndexDelta(bytes: Uint8Array): (Decoded & { readonly from: bigint }) | undefined {
+  try {
+    const input = new ByteReader(bytes);
+    if (input.text(DELTA.length) !== DELTA) return undefined;
+    const from = input.varint();
+    const body = readBody(input);
+    if (!body || from === 0 || body.through === undefined || BigInt(from - 1) > body.through) return undefined;
+    return { ...body, from: BigInt(from - 1) };
+  } catch {
+    return undefined;
+  }
+}
+
+function readBody(input: ByteReader): Decoded | undefined {
+  const through = input.varint();
+  const streams = new Map<string, number[]>();
+  for (let s = input.varint(); s > 0; s--) {
+    const streamId = input.string();
+    const offsets: number[] = [];
+    let offset = 0;
+    for (let i = 0, n = input.varint(); i < n; i++) {
+      offset = i === 0 ? input.varint() : offset + input.varint();
+      offsets.push(offset);
+    }
+    streams.set(streamId, offsets);
+  }
+  const ids: [string, number][] = [];
+  let offset = 0;
+  for (let i = input.varint(); i > 0; i--) {
+    const id = input.string();
+    offset += input.varint();
+    ids.push([id, offset]);
+  }
+  if (!input.done) return undefined;
+  return { through: through === 0 ? undefined : BigInt(through - 1), streams, ids };
+}
+
+/** A restored index, and what its checkpoints say about it. */
+export interface RestoredIndex {
+  readonly state: Decoded;
+  /** `through` of the full checkpoint, and the events it holds. */
+  readonly fullThrough: bigint | undefined;
+  readonly fullEvents: number;
+  /** Streams that grew after the full checkpoint (from the delta). */
+  readonly grown: ReadonlySet<string>;
+}
+
+/**
+ * The index a cold process starts from: the full checkpoint, extended by the delta when the
+ * delta starts at or before the full one's end and reaches past it (a delta of an older full
+ * checkpoint holds everything after that one's end, so the part past this one's end applies
+ * too). Undefined when the full checkpoint is missing or unreadable; the delta is ignored when
+ * it is unreadable or does not fit.
+ */
+export function combineIndex(full: Uint8Array | undefined, delta: Uint8Array | undefined): RestoredIndex | undefined {
+  const base = full && decodeIndex(full);
+  if (!base) return undefined;
+  let fullEvents = 0;
+  for (const offsets of base.streams.values()) fullEvents += offsets.length;
+  const grown = new Set<string>();
+  const restored = { state: base, fullThrough: base.through, fullEvents, grown };
+  const extra = delta && decodeIndexDelta(delta);
+  if (!extra || base.through === undefined || extra.from > base.through || extra.through! <= base.through) return restored;
+  const end = Number(base.through);
+  for (const [streamId, offsets] of extra.streams) {
+    const past = offsets.filter((o) => o > end);
+    if (past.length === 0) continue;
+    grown.add(streamId);
+    const known = base.streams.get(streamId);
+    if (!known) base.streams.set(streamId, past);
+    else for (const offset of past) known.push(offset);
+  }
+  for (const entry of extra.ids) if (entry[1] > end) base.ids.push(entry);
+  return { ...restored, state: { through: extra.through, streams: base.streams, ids: base.ids } };
 }
 
 class ByteWriter {

@@ -1,6 +1,6 @@
-import type { PartitionOwnerDriver, StoredEvent } from '../driver.ts';
+import type { IndexCheckpointKind, PartitionOwnerDriver, StoredEvent } from '../driver.ts';
 import { Exclusive } from '../exclusive.ts';
-import { decodeIndex, encodeIndex } from './index-checkpoint.ts';
+import { combineIndex, encodeIndex, encodeIndexDelta } from './index-checkpoint.ts';
 
 /** Events read per page while an index catches up. */
 const CATCH_UP_PAGE = 1000;
@@ -31,11 +31,12 @@ export const ID_WINDOW_SLACK = ID_WINDOW / 8;
  * checkpoint's last `CHECKPOINT_IDS` and those since). An exact retry with an expected version
  * is recognised whatever its age (the core compares the stream's events at those versions).
  *
- * Cold start: where the driver keeps index checkpoints (`readIndexCheckpoint`), a new index
- * starts from the last one and reads only the partition's tail after it. A checkpoint is exact
- * by construction: the index is a function of the log up to `through`, and the log up to there
- * never changes. It carries every stream's offsets but only the partition's last
- * `CHECKPOINT_IDS` event ids.
+ * Cold start: where the driver keeps index checkpoints (`readIndexCheckpoints`), a new index
+ * starts from the last full one and the last delta after it (index-checkpoint.ts) and reads only
+ * the partition's tail after them. A checkpoint is exact by construction: the index is a
+ * function of the log up to `through`, and the log up to there never changes. It carries every
+ * stream's offsets but only the partition's last `CHECKPOINT_IDS` event ids (a full one and its
+ * delta: the last of each).
  */
 export class PartitionIndex {
   readonly partition: number;
@@ -48,8 +49,14 @@ export class PartitionIndex {
   readonly #catchUp = new Exclusive();
   /** Whether the driver's checkpoint was looked for (once, before the first scan). */
   #restoreTried = false;
-  /** Events indexed when the last checkpoint was written or restored. */
-  #checkpointedAt = 0;
+  /** Whether a full checkpoint was written or restored, its `through` and its events. */
+  #hasFull = false;
+  #fullThrough: bigint | undefined;
+  #fullEvents = 0;
+  /** Events indexed when the last checkpoint (full or delta) was written or restored. */
+  #checkpointEvents = 0;
+  /** Streams that grew since the last full checkpoint: what a delta holds. */
+  readonly #grown = new Set<string>();
 
   constructor(partition: number) {
     this.partition = partition;
@@ -65,13 +72,15 @@ export class PartitionIndex {
     return this.#events;
   }
 
-  /** Events indexed since the last checkpoint this process wrote or restored. */
-  get sinceCheckpoint(): number {
-    return this.#events - this.#checkpointedAt;
-  }
-
-  get checkpointedAt(): number {
-    return this.#checkpointedAt;
+  /**
+   * Which checkpoint to write now, if any: none until the index has grown by `every` events
+   * since the last one; then a delta, unless the last full checkpoint is missing or the index
+   * has grown by a quarter since it (so a delta stays under a quarter of a full one, and full
+   * checkpoints of a long history are spaced wider: their total size stays a few times one's).
+   */
+  checkpointDue(every: number): IndexCheckpointKind | undefined {
+    if (this.#events - this.#checkpointEvents < every) return undefined;
+    return this.#hasFull && this.#events - this.#fullEvents < this.#fullEvents / 4 ? 'delta' : 'full';
   }
 
   version(streamId: string): number {
@@ -106,6 +115,7 @@ export class PartitionIndex {
     // readers skip it too (the driver reads by version), so the index must not count it.
     if (event.version === offsets.length + 1) {
       offsets.push(Number(offset));
+      this.#grown.add(event.streamId);
       this.#ids.set(event.id, Number(offset));
       this.#events++;
       if (this.#ids.size > ID_WINDOW + ID_WINDOW_SLACK) this.#dropOldIds();
@@ -127,10 +137,10 @@ export class PartitionIndex {
     return this.#catchUp.run(async () => {
       if (!this.#restoreTried) {
         this.#restoreTried = true;
-        if (this.#through === undefined && driver.readIndexCheckpoint) {
+        if (this.#through === undefined && driver.readIndexCheckpoints) {
           // A checkpoint that cannot be read only costs the scan it would have saved.
-          const bytes = await driver.readIndexCheckpoint(this.partition).catch(() => undefined);
-          if (bytes) this.#restore(bytes);
+          const checkpoints = await driver.readIndexCheckpoints(this.partition).catch(() => undefined);
+          if (checkpoints) this.#restore(checkpoints.full, checkpoints.delta);
         }
       }
       while (end === undefined || this.#through === undefined || this.#through < end) {
@@ -154,30 +164,65 @@ export class PartitionIndex {
   }
 
   /**
-   * The index as checkpoint bytes, complete up to `through` (which it returns too): every
-   * stream's offsets and the last `CHECKPOINT_IDS` event ids. Marks this size as checkpointed.
+   * The index as checkpoint bytes, complete up to `through` (which it returns too). Full: every
+   * stream's offsets and the last `CHECKPOINT_IDS` event ids. Delta (after a full one): the
+   * offsets of the streams that grew since it and the last `CHECKPOINT_IDS` ids since it.
    */
-  checkpoint(): { bytes: Uint8Array; through: bigint | undefined } {
+  checkpoint(kind: IndexCheckpointKind = 'full'): { bytes: Uint8Array; through: bigint | undefined } {
+    if (kind === 'delta' && this.#hasFull && this.#fullThrough !== undefined) {
+      const end = Number(this.#fullThrough);
+      const streams = new Map<string, number[]>();
+      for (const streamId of this.#grown) {
+        const offsets = this.#streams.get(streamId)!;
+        streams.set(streamId, offsets.slice(firstPast(offsets, end)));
+      }
+      const ids: [string, number][] = [];
+      for (const entry of this.#ids) if (entry[1] > end) ids.push(entry);
+      const bytes = encodeIndexDelta({ from: this.#fullThrough, through: this.#through, streams, ids: ids.slice(-CHECKPOINT_IDS) });
+      this.#checkpointEvents = this.#events;
+      return { bytes, through: this.#through };
+    }
     const ids = [...this.#ids];
     const bytes = encodeIndex({ through: this.#through, streams: this.#streams, ids: ids.slice(-CHECKPOINT_IDS) });
-    this.#checkpointedAt = this.#events;
+    this.#markFull(this.#through, this.#events);
+    this.#grown.clear();
     return { bytes, through: this.#through };
   }
 
-  /** Starts the (empty) index from a checkpoint; unreadable bytes are ignored (the scan starts from the beginning). */
-  #restore(bytes: Uint8Array): void {
-    const state = decodeIndex(bytes);
-    if (!state || this.#through !== undefined) return;
+  #markFull(through: bigint | undefined, events: number): void {
+    this.#hasFull = true;
+    this.#fullThrough = through;
+    this.#fullEvents = events;
+    this.#checkpointEvents = this.#events;
+  }
+
+  /** Starts the (empty) index from checkpoints; unreadable ones are ignored (the scan starts from the beginning). */
+  #restore(full: Uint8Array | undefined, delta: Uint8Array | undefined): void {
+    const restored = combineIndex(full, delta);
+    if (!restored || this.#through !== undefined) return;
     let events = 0;
-    for (const [streamId, offsets] of state.streams) {
+    for (const [streamId, offsets] of restored.state.streams) {
       this.#streams.set(streamId, offsets);
       events += offsets.length;
     }
-    for (const [id, offset] of state.ids) this.#ids.set(id, offset);
-    this.#through = state.through;
+    for (const [id, offset] of restored.state.ids) this.#ids.set(id, offset);
+    for (const streamId of restored.grown) this.#grown.add(streamId);
+    this.#through = restored.state.through;
     this.#events = events;
-    this.#checkpointedAt = events;
+    this.#markFull(restored.fullThrough, restored.fullEvents);
   }
+}
+
+/** Index of the first offset past `end` in ascending `offsets` (its length when none is). */
+function firstPast(offsets: readonly number[], end: number): number {
+  let low = 0;
+  let high = offsets.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (offsets[mid]! > end) high = mid;
+    else low = mid + 1;
+  }
+  return low;
 }
 
 /** The store's indexes, one per partition, made on first use. */

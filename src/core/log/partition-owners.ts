@@ -348,19 +348,21 @@ export class PartitionOwners {
 
   /**
    * Writes a checkpoint of the partition's index through the lease once the index has grown by
-   * `indexCheckpointEvents` since the last one (and by a quarter of its size, so checkpoints of a
-   * long history are spaced wider and their total size stays a few times one's). In the
-   * background, queued on the lease behind the append just made; a failure waits for the next
-   * interval (a fenced lease fails the next append, which claims again as usual).
+   * `indexCheckpointEvents` since the last one: a delta, or a full one when the index has grown
+   * by a quarter since the last full one (`PartitionIndex.checkpointDue`). So a cold start reads
+   * at most about `indexCheckpointEvents` events of tail, and the bytes written stay a small
+   * multiple of the index's size. In the background, queued on the lease behind the append just
+   * made; a failure waits for the next interval (a fenced lease fails the next append, which
+   * claims again as usual).
    */
   #maybeCheckpoint(owned: OwnedPartition): void {
     const write = owned.lease.writeIndexCheckpoint?.bind(owned.lease);
     const index = owned.index;
-    if (!write || !this.#driver.readIndexCheckpoint) return;
-    const every = this.#driver.indexCheckpointEvents ?? DEFAULT_CHECKPOINT_EVENTS;
-    if (index.sinceCheckpoint < Math.max(every, index.checkpointedAt / 4)) return;
-    const { bytes } = index.checkpoint();
-    write(bytes).catch(() => undefined);
+    if (!write || !this.#driver.readIndexCheckpoints) return;
+    const kind = index.checkpointDue(this.#driver.indexCheckpointEvents ?? DEFAULT_CHECKPOINT_EVENTS);
+    if (!kind) return;
+    const { bytes } = index.checkpoint(kind);
+    write(bytes, kind).catch(() => undefined);
   }
 
   async #claim(partition: number): Promise<OwnedPartition> {

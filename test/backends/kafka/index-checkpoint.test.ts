@@ -8,7 +8,7 @@ import { kafka, type KafkaDriver } from '../../../src/backends/kafka/index.ts';
 import { CheckpointAssembler, checkpointRecords } from '../../../src/backends/kafka/index-checkpoints.ts';
 import type { LogRecord } from '../../../src/backends/kafka/log.ts';
 import { KafkaNames } from '../../../src/backends/kafka/topics.ts';
-import { decodeIndex, encodeIndex } from '../../../src/core/log/index-checkpoint.ts';
+import { combineIndex, decodeIndex, encodeIndex } from '../../../src/core/log/index-checkpoint.ts';
 import { createEventStore, DuplicateEventIdError, ExpectedVersionConflictError } from '../../../src/index.ts';
 import { accountEvents, Deposited } from '../../conformance/fixtures.ts';
 import { KAFKA_BROKERS, uniqueName } from '../../services/env.ts';
@@ -68,8 +68,9 @@ describe('index checkpoints', () => {
     const prefix = uniqueName('kidx');
     prefixes.push(prefix);
     const writer = open(prefix);
-    // 3,000 events over 30 streams, written 100 per append: checkpoints at 500, 1000, …
-    for (let round = 0; round < 30; round++) {
+    // 4,000 events over 30 streams, written 100 per append: full checkpoints at 500, …, 2500
+    // and 3500, deltas at 3000 and 4000 (once a quarter of the index is more than 500 events).
+    for (let round = 0; round < 40; round++) {
       await writer.store.append(
         `account-${round % 30}`,
         Array.from({ length: 100 }, () => Deposited({ amount: 1 })),
@@ -78,17 +79,20 @@ describe('index checkpoints', () => {
     // A stream whose last append's ids the duplicate check must still know after a restore.
     const last = Deposited({ amount: 7 });
     await writer.store.append('account-last', last);
-    const checkpoint = await writer.driver.readIndexCheckpoint(0);
-    assert.ok(checkpoint, 'the writer wrote a checkpoint');
-    const state = decodeIndex(checkpoint!);
-    assert.ok(state && state.through !== undefined, 'it decodes');
-    const covered = [...state!.streams.values()].reduce((n, offsets) => n + offsets.length, 0);
-    assert.ok(covered >= 2500, `the checkpoint covers most of the partition (${covered} of 3001 events)`);
+    const checkpoints = await writer.driver.readIndexCheckpoints(0);
+    assert.ok(checkpoints.full && checkpoints.delta, 'the writer wrote a full checkpoint and a delta');
+    const full = decodeIndex(checkpoints.full);
+    const restored = combineIndex(checkpoints.full, checkpoints.delta);
+    assert.ok(full && restored && restored.state.through !== undefined, 'they decode');
+    const count = (streams: Map<string, number[]>) => [...streams.values()].reduce((n, offsets) => n + offsets.length, 0);
+    const covered = count(restored!.state.streams);
+    assert.ok(count(full!.streams) <= 3500, 'the full checkpoint alone covers at most 3,500 events');
+    assert.ok(covered >= 3900, `full and delta cover most of the partition (${covered} of 4001 events)`);
 
     const reader = open(prefix);
-    assert.equal(await reader.store.streamVersion('account-3'), 100);
+    assert.equal(await reader.store.streamVersion('account-3'), 200);
     const fetched = reader.driver.recordsFetched;
-    assert.ok(fetched <= 3001 - covered + 100, `the cold reader fetched ${fetched} event records, not the partition's 3001`);
+    assert.ok(fetched <= 4001 - covered + 100, `the cold reader fetched ${fetched} event records, not the partition's 4001`);
     const events = [];
     for await (const e of reader.store.readStream('account-29', { fromVersion: 91 })) events.push(e.version);
     assert.deepEqual(
@@ -99,15 +103,15 @@ describe('index checkpoints', () => {
     // The cold writer checks versions and recent ids against the restored index.
     const coldWriter = open(prefix);
     await assert.rejects(
-      coldWriter.store.append('account-5', Deposited({ amount: 1 }), { expectedVersion: 99 }),
+      coldWriter.store.append('account-5', Deposited({ amount: 1 }), { expectedVersion: 199 }),
       ExpectedVersionConflictError,
     );
     const retry = await coldWriter.store.append('account-last', last, { expectedVersion: 0 });
     assert.equal(retry.alreadyStored, true, 'an exact retry of the last append is recognised');
     await assert.rejects(coldWriter.store.append('account-other', last), DuplicateEventIdError, 'a recent id is refused in another stream');
-    const next = await coldWriter.store.append('account-5', Deposited({ amount: 1 }), { expectedVersion: 100 });
-    assert.equal(next.nextExpectedVersion, 101);
-    assert.equal(await writer.store.streamVersion('account-5'), 101, 'the first writer sees it');
+    const next = await coldWriter.store.append('account-5', Deposited({ amount: 1 }), { expectedVersion: 200 });
+    assert.equal(next.nextExpectedVersion, 201);
+    assert.equal(await writer.store.streamVersion('account-5'), 201, 'the first writer sees it');
   });
 });
 
@@ -123,7 +127,7 @@ describe('index checkpoint chunks', () => {
     assert.equal(chunks.length, 3, 'split in 512 KiB chunks');
     const assembler = new CheckpointAssembler();
     for (const r of [...asRead(older), ...asRead(chunks, 10)]) assembler.add(r);
-    assert.deepEqual(Buffer.from(assembler.latest!), Buffer.from(big));
+    assert.deepEqual(Buffer.from(assembler.latest.full!), Buffer.from(big));
   });
 
   it('ignores an incomplete checkpoint and stray chunks of older ones (compaction leftovers)', () => {
@@ -132,6 +136,16 @@ describe('index checkpoint chunks', () => {
     const partial = checkpointRecords(target, new Uint8Array(1_200_000).fill(9)).slice(0, 2); // no chunk 2
     const assembler = new CheckpointAssembler();
     for (const r of [...asRead(stray), ...asRead(complete, 5), ...asRead(partial, 20)]) assembler.add(r);
-    assert.deepEqual(Buffer.from(assembler.latest!), Buffer.from(new Uint8Array(700_000).fill(7)));
+    assert.deepEqual(Buffer.from(assembler.latest.full!), Buffer.from(new Uint8Array(700_000).fill(7)));
+  });
+
+  it('keeps a full checkpoint and a delta apart: a delta never replaces the full one', () => {
+    const full = checkpointRecords(target, new Uint8Array(600_000).fill(3));
+    const delta = checkpointRecords(target, new Uint8Array(10).fill(4), 'delta');
+    assert.ok(delta.every((r) => r.key.toString().startsWith('delta-')) && full.every((r) => r.key.toString().startsWith('chunk-')));
+    const assembler = new CheckpointAssembler();
+    for (const r of [...asRead(full), ...asRead(delta, 5)]) assembler.add(r);
+    assert.deepEqual(Buffer.from(assembler.latest.full!), Buffer.from(new Uint8Array(600_000).fill(3)));
+    assert.deepEqual(Buffer.from(assembler.latest.delta!), Buffer.from(new Uint8Array(10).fill(4)));
   });
 });

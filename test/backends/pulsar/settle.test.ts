@@ -68,7 +68,7 @@ async function commits(): Promise<string[]> {
 }
 
 describe('pulsar: settling a send without a receipt', () => {
-  const writers = (): PulsarWriters => new PulsarWriters({ client, names, log, sendTimeoutMs: 30_000 });
+  const writers = (): PulsarWriters => new PulsarWriters({ client, names, log, sendTimeoutMs: 30_000, transactionTimeoutMs: 10_000 });
 
   it('stored although the receipt was lost: the append stands, with its position, stored once', async () => {
     const lease = await writers().claim(0);

@@ -117,7 +117,15 @@ export class TransactionCoordinators {
     return conn;
   }
 
-  private connect(): Promise<Connection[]> {
+  private async connect(): Promise<Connection[]> {
+    // A broker closes a whole connection when a producer on it was fenced (its next send), and
+    // the coordinators may share it: connect again rather than keep a closed one.
+    const current = this.coordinators;
+    if (current !== undefined) {
+      const conns = await current.catch(() => undefined);
+      if (conns?.every((c) => !c.closed)) return conns;
+      if (this.coordinators === current) this.coordinators = undefined;
+    }
     this.coordinators ??= this.connectAll().catch((e: unknown) => {
       this.coordinators = undefined;
       throw e;
