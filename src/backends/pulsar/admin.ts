@@ -51,10 +51,8 @@ export class PulsarAdmin {
   }
 
   /**
-   * The tenant (on every cluster the broker knows, when it has to be made), the namespace, and
-   * the policies an event store cannot do without: infinite retention (the default 0/0 deletes
-   * what every subscription acknowledged, and a log's readers are non-durable) and
-   * deduplication (a writer's resends after a reconnect are stored once).
+   * The tenant (on every cluster the broker knows, when it has to be made) and the namespace.
+   * Its policies are policies.ts's (retention, deduplication…), applied after.
    */
   async ensureNamespace(tenant: string, namespace: string): Promise<void> {
     const found = await this.request('GET', `tenants/${tenant}`);
@@ -64,14 +62,7 @@ export class PulsarAdmin {
     } else if (!found.ok) {
       throw new DriverError(NAME, `admin GET tenants/${tenant} answered ${found.status}: ${(await found.text()).slice(0, 500)}`);
     }
-    const ns = `${tenant}/${namespace}`;
-    await this.ok('PUT', `namespaces/${ns}`, undefined, [409]);
-    const retention = await this.json<{ retentionTimeInMinutes?: number; retentionSizeInMB?: number } | null>(`namespaces/${ns}/retention`);
-    if (retention?.retentionTimeInMinutes !== -1 || retention.retentionSizeInMB !== -1) {
-      await this.ok('POST', `namespaces/${ns}/retention`, { retentionTimeInMinutes: -1, retentionSizeInMB: -1 });
-    }
-    const dedup = await (await this.ok('GET', `namespaces/${ns}/deduplication`)).text();
-    if (dedup.trim() !== 'true') await this.ok('POST', `namespaces/${ns}/deduplication`, true);
+    await this.ok('PUT', `namespaces/${tenant}/${namespace}`, undefined, [409]);
   }
 
   /** A partitioned topic with `partitions` partitions; an existing one must have that many. */

@@ -34,6 +34,8 @@ export class PulsarPartitionLease implements PartitionLease {
   /** Our last entry: the claim marker, then each commit. */
   #position: MessageId;
   #sequenceId: bigint;
+  /** Publish time of our last entry: a commit's is never below it (see `publishTime`). */
+  #published: number;
   #queue: Promise<unknown> = Promise.resolve();
   #dead: unknown;
   #released = false;
@@ -45,6 +47,8 @@ export class PulsarPartitionLease implements PartitionLease {
     producer: Producer;
     marker: MessageId;
     sequenceId: bigint;
+    /** The highest publish time on the partition up to the marker. */
+    published: number;
     settle: Settle;
     onRelease: () => void;
   }) {
@@ -54,6 +58,7 @@ export class PulsarPartitionLease implements PartitionLease {
     this.#producer = options.producer;
     this.#position = options.marker;
     this.#sequenceId = options.sequenceId;
+    this.#published = options.published;
     this.#settle = options.settle;
     this.#onRelease = options.onRelease;
   }
@@ -120,15 +125,18 @@ export class PulsarPartitionLease implements PartitionLease {
     if (this.#dead !== undefined) throw new PartitionFencedError(NAME, this.partition, this.#dead);
     const sequenceId = this.#sequenceId + 1n;
     const prior = this.#position;
+    const publishTime = this.#publishTime(plan.events);
     try {
       const receipt = await this.#producer.send(encodeCommit(plan.events), {
         sequenceId,
         txn,
         properties: { [P.kind]: 'commit', [P.lease]: this.id },
         eventTime: Math.max(0, Math.floor(plan.events[0]!.event.time)),
+        publishTime,
       });
       if (receipt.duplicate) throw new DriverError(NAME, `sequence id ${sequenceId} was already stored on partition ${this.partition}`);
       this.#sequenceId = sequenceId;
+      this.#published = publishTime;
       this.#position = receipt.messageId;
       return {
         at: receipt.messageId,
@@ -160,15 +168,18 @@ export class PulsarPartitionLease implements PartitionLease {
     if (requests.length === 0) return [];
     const { events, streams, results } = this.planCommit(requests);
     const sequenceId = this.#sequenceId + 1n;
+    const publishTime = this.#publishTime(events);
     try {
       const receipt = await this.#producer.send(encodeCommit(events), {
         sequenceId,
         properties: { [P.kind]: 'commit', [P.lease]: this.id },
         eventTime: Math.max(0, Math.floor(events[0]!.event.time)),
+        publishTime,
       });
       // A duplicate receipt carries no position: what is stored under this sequence id is not known here.
       if (receipt.duplicate) throw new DriverError(NAME, `sequence id ${sequenceId} was already stored on partition ${this.partition}`);
       this.#sequenceId = sequenceId;
+      this.#published = publishTime;
       this.#position = receipt.messageId;
       return results(receipt.messageId);
     } catch (error) {
@@ -189,5 +200,16 @@ export class PulsarPartitionLease implements PartitionLease {
       if (stored !== undefined) return results(stored);
       throw new PartitionFencedError(NAME, this.partition, error);
     }
+  }
+
+  /**
+   * The time index (time-index.ts): a commit's publish time is the latest time of its events
+   * (the core's clock, not the broker's), raised to the last entry's so that publish times
+   * never go back along the partition and the broker's binary search by time stays exact.
+   */
+  #publishTime(events: readonly CommitEvent[]): number {
+    let time = this.#published;
+    for (const { event } of events) time = Math.max(time, Math.floor(event.time));
+    return time;
   }
 }

@@ -26,6 +26,8 @@ import { EntryCache } from './entry-cache.ts';
 import { PulsarConsumerGroups } from './groups/consumer-groups.ts';
 import { decodeCommit, ENTRY_SPAN, entryOffset, PulsarNames } from './records.ts';
 import { PulsarWriters } from './writers.ts';
+import { applyNamespacePolicies, checkPolicies, type PulsarPolicies } from './policies.ts';
+import { firstEntryAtTime } from './time-index.ts';
 import { assertSchemaCompatibility, type PulsarSchemaCompatibility, PulsarSchemaRegistry } from './schema-registry.ts';
 
 export interface PulsarDriverOptions {
@@ -35,8 +37,10 @@ export interface PulsarDriverOptions {
   readonly adminUrl?: string;
   /** Tenant of the store's namespace, made if missing. Default `public`. */
   readonly tenant?: string;
-  /** Namespace (one per bounded context), made if missing with infinite retention and deduplication. Default `eventfold`. */
+  /** Namespace (one per bounded context), made if missing; its policies are `policies`. Default `eventfold`. */
   readonly namespace?: string;
+  /** The namespace's retention, offload, backlog quota, deduplication and the dead letters' TTL (policies.ts), set on open. */
+  readonly policies?: PulsarPolicies;
   /** Prefix of the store's topics in the namespace. Default `eventfold`. */
   readonly prefix?: string;
   /** Partitions of the events topic, fixed for the life of the data. Default 8. */
@@ -77,7 +81,7 @@ export class PulsarDriver implements PartitionOwnerDriver {
   readonly name = NAME;
   readonly partitions: number;
   readonly concurrency = 'partition-owner';
-  readonly capabilities: DriverCapabilities = { timeIndex: false };
+  readonly capabilities: DriverCapabilities = { timeIndex: true };
   /** Under the broker's 5 MiB message limit; at most MAX_COMMIT_EVENTS events per commit (records.ts). */
   readonly appendLimits: AppendLimits = { maxAppends: 100, maxBytes: 256 * 1024 };
   readonly names: PulsarNames;
@@ -86,6 +90,7 @@ export class PulsarDriver implements PartitionOwnerDriver {
   readonly #options: PulsarDriverOptions;
   readonly #tenant: string;
   readonly #namespace: string;
+  readonly #policies: PulsarPolicies;
   readonly #schemaCompatibility: PulsarSchemaCompatibility;
   /** Entries read lately, for `readAt`. */
   readonly #cache = new EntryCache();
@@ -102,7 +107,7 @@ export class PulsarDriver implements PartitionOwnerDriver {
     if (!Number.isInteger(partitions) || partitions < 1 || partitions > 10_000) {
       throw new InvalidArgumentError('partitions must be an integer from 1 to 10000');
     }
-    const name = /^[A-Za-z0-9_.=:-]+$/;
+    const name = /^[A-Za-z0-9_.=:-]{1,100}$/;
     this.#tenant = options.tenant ?? 'public';
     this.#namespace = options.namespace ?? 'eventfold';
     const prefix = options.prefix ?? 'eventfold';
@@ -111,8 +116,13 @@ export class PulsarDriver implements PartitionOwnerDriver {
       ['namespace', this.#namespace],
       ['prefix', prefix],
     ] as const) {
-      if (!name.test(value)) throw new InvalidArgumentError(`${what} ${JSON.stringify(value)} may only hold letters, digits and _ . = : -`);
+      if (!name.test(value) || /^\.+$/.test(value)) {
+        throw new InvalidArgumentError(
+          `${what} ${JSON.stringify(value).slice(0, 120)} must be 1 to 100 of letters, digits and _ . = : - (not only dots)`,
+        );
+      }
     }
+    this.#policies = checkPolicies(options.policies);
     this.#schemaCompatibility = assertSchemaCompatibility(options.schemaCompatibility ?? 'BACKWARD');
     const txnTimeout = options.transactionTimeoutMs;
     if (txnTimeout !== undefined && (!Number.isInteger(txnTimeout) || txnTimeout < 1)) {
@@ -137,6 +147,7 @@ export class PulsarDriver implements PartitionOwnerDriver {
       },
       names: this.names,
       partitions,
+      deadLetterTtlSeconds: this.#policies.deadLetterTtlSeconds,
     });
   }
 
@@ -145,6 +156,7 @@ export class PulsarDriver implements PartitionOwnerDriver {
     const tokenFn = token === undefined ? undefined : typeof token === 'function' ? token : () => token;
     const admin = new PulsarAdmin({ url: this.#options.adminUrl ?? 'http://127.0.0.1:8080', token: tokenFn });
     await admin.ensureNamespace(this.#tenant, this.#namespace);
+    await applyNamespacePolicies(admin, this.names.namespace, this.#policies);
     await admin.ensurePartitionedTopic(this.names.events, this.partitions);
     await admin.ensureTopic(this.names.state);
     const client = new PulsarClient({
@@ -236,6 +248,13 @@ export class PulsarDriver implements PartitionOwnerDriver {
     const { log, writers } = this.#connected();
     const last = await log.lastMessage(this.names.partition(partition));
     return last === undefined ? undefined : writers.headAt(partition, last);
+  }
+
+  /** See `EventStoreDriver.firstOffsetAtTime`: the broker's search by publish time, which a commit sets from its events' times (lease.ts). */
+  firstOffsetAtTime(partition: number, time: number): Promise<bigint | undefined> {
+    const { log } = this.#connected();
+    if (!this.#admin) throw new DriverError(NAME, 'not connected');
+    return firstEntryAtTime(this.#admin, log, this.names.partition(partition), time);
   }
 
   readSnapshot(streamId: string, name: string): Promise<StoredSnapshot | undefined> {

@@ -88,7 +88,9 @@ export class PulsarWriters {
       const id = randomUUID();
       const last = await this.#ctx.log.lastMessage(topic);
       const before = last === undefined ? undefined : await this.headAt(partition, last);
-      const { marker, sequenceId } = await this.#mark(producer, id, last, before);
+      // Publish times never go back along the partition (lease.ts): at least 1, so a reset of a group to time 0 is before all.
+      let published = Math.max(1, last?.publishTime ?? 1);
+      const { marker, sequenceId } = await this.#mark(producer, id, last, before, published);
       // An open transaction (another lease's appendAcross) may hold a commit before our marker
       // that readers do not get yet: catching up now could miss it if it commits later.
       await this.readable(partition, marker);
@@ -97,6 +99,9 @@ export class PulsarWriters {
         last === undefined ? 0n : entryOffset(last.messageId) + ENTRY_SPAN,
         marker,
         before,
+        (m) => {
+          published = Math.max(published, m.publishTime);
+        },
       );
       const lease: PulsarPartitionLease = new PulsarPartitionLease({
         partition,
@@ -105,6 +110,7 @@ export class PulsarWriters {
         producer,
         marker,
         sequenceId,
+        published,
         settle: (l) => this.#settle(partition, l),
         onRelease: () => this.#leases.delete(lease),
       });
@@ -184,11 +190,13 @@ export class PulsarWriters {
     id: string,
     last: Message | undefined,
     head: bigint | undefined,
+    publishTime: number,
   ): Promise<{ marker: MessageId; sequenceId: bigint }> {
     let sequenceId = producer.lastSequenceId + 1n;
     for (let tries = 0; tries < MAX_MARKER_TRIES; tries++, sequenceId++) {
       const receipt = await producer.send(Buffer.alloc(0), {
         sequenceId,
+        publishTime,
         properties: {
           [P.kind]: 'claim',
           [P.lease]: id,
@@ -202,8 +210,14 @@ export class PulsarWriters {
     throw new DriverError(NAME, `the claim marker of ${producer.topic} was taken for a duplicate ${MAX_MARKER_TRIES} times`);
   }
 
-  /** The last event offset of commits in [from, to], else `fallback`. */
-  async #headBetween(partition: number, from: bigint, to: MessageId, fallback: bigint | undefined): Promise<bigint | undefined> {
+  /** The last event offset of commits in [from, to], else `fallback`; `seen` gets each entry in that range. */
+  async #headBetween(
+    partition: number,
+    from: bigint,
+    to: MessageId,
+    fallback: bigint | undefined,
+    seen?: (m: Message) => void,
+  ): Promise<bigint | undefined> {
     const end = entryOffset(to);
     let head = fallback;
     let at = from;
@@ -211,7 +225,9 @@ export class PulsarWriters {
       const page = await this.#ctx.log.page(this.#ctx.names.partition(partition), at, 500);
       for (const m of page.messages) {
         if (entryOffset(m.messageId) > end) return head;
-        if (entryOffset(m.messageId) >= from && kindOf(m) === 'commit') head = lastEventOffset(m);
+        if (entryOffset(m.messageId) < from) continue;
+        seen?.(m);
+        if (kindOf(m) === 'commit') head = lastEventOffset(m);
       }
       if (page.next <= at || page.end) break;
       at = page.next;

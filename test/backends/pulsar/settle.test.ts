@@ -13,6 +13,7 @@ import type { Producer } from '../../../src/backends/pulsar/client/producer.ts';
 import { PulsarLog } from '../../../src/backends/pulsar/log.ts';
 import { decodeCommit, kindOf, PulsarNames } from '../../../src/backends/pulsar/records.ts';
 import { PulsarWriters } from '../../../src/backends/pulsar/writers.ts';
+import { applyNamespacePolicies } from '../../../src/backends/pulsar/policies.ts';
 import { PULSAR_SERVICE_URL, PULSAR_URL, uniqueName } from '../../services/env.ts';
 import { dropNamespace } from './support.ts';
 
@@ -26,6 +27,7 @@ let mode: 'normal' | 'receipt-lost' | 'never-sent' = 'normal';
 before(async () => {
   const admin = new PulsarAdmin({ url: PULSAR_URL });
   await admin.ensureNamespace('public', namespace);
+  await applyNamespacePolicies(admin, names.namespace, {});
   await admin.ensurePartitionedTopic(names.events, 1);
   client = new PulsarClient({ serviceUrl: PULSAR_SERVICE_URL });
   const create = client.createProducer.bind(client);

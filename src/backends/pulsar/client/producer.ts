@@ -61,6 +61,8 @@ export interface SendOptions {
   readonly key?: string | undefined;
   readonly properties?: Readonly<Record<string, string>> | undefined;
   readonly eventTime?: number | undefined;
+  /** Publish time (ms) to record instead of now: seeks by time and `messageid/{time}` search it. */
+  readonly publishTime?: number | undefined;
   /** Send inside this transaction (see transactions.ts). */
   readonly txn?: TxnId | undefined;
 }
@@ -145,7 +147,7 @@ export class Producer {
     const metadata = create(MessageMetadataSchema, {
       producerName: this.name,
       sequenceId,
-      publishTime: BigInt(Date.now()),
+      publishTime: BigInt(options.publishTime ?? Date.now()),
       properties: Object.entries(options.properties ?? {}).map(([key, value]) => create(KeyValueSchema, { key, value })),
       uncompressedSize: payload.length,
       ...(options.key === undefined ? {} : { partitionKey: options.key }),

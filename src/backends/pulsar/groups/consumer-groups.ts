@@ -22,6 +22,8 @@ export interface PulsarGroupContext {
   readonly log: PulsarLog;
   readonly names: PulsarNames;
   readonly partitions: number;
+  /** Topic-level TTL of each group's dead-letter topic (policies.ts), when set. */
+  readonly deadLetterTtlSeconds?: number | undefined;
 }
 
 /** Entries a member's consumer may hold ahead of the reads, per source. */

@@ -2,12 +2,18 @@ import { DriverError } from '../../../core/errors.ts';
 import { sleep } from '../../../core/sleep.ts';
 import { PULSAR as NAME } from '../client/errors.ts';
 import type { PulsarAdmin } from '../admin.ts';
+import { applyDeadLetterTtl } from '../policies.ts';
 import { ENTRY_SPAN, entryOffset, type PulsarNames } from '../records.ts';
 import type { ConsumerGroupPartition } from '../../../core/driver.ts';
 
 /** REST path of a topic: `persistent/<tenant>/<namespace>/<local name>`. */
 function path(topic: string): string {
   return `persistent/${topic.slice('persistent://'.length)}`;
+}
+
+interface GroupAdminContext {
+  readonly admin: PulsarAdmin;
+  readonly deadLetterTtlSeconds?: number | undefined;
 }
 
 interface TopicStats {
@@ -20,13 +26,13 @@ interface TopicStats {
  * one on the group's redrive topic.
  */
 export class GroupAdmin {
-  readonly #ctx: { readonly admin: PulsarAdmin };
+  readonly #ctx: GroupAdminContext;
   readonly #names: PulsarNames;
   readonly #partitions: number;
   readonly #topicsMade = new Set<string>();
 
   /** `ctx.admin` is read when used (the driver connects after it is made). */
-  constructor(ctx: { readonly admin: PulsarAdmin }, names: PulsarNames, partitions: number) {
+  constructor(ctx: GroupAdminContext, names: PulsarNames, partitions: number) {
     this.#ctx = ctx;
     this.#names = names;
     this.#partitions = partitions;
@@ -62,11 +68,14 @@ export class GroupAdmin {
     }
   }
 
-  /** The group's DLQ and redrive topics (non-partitioned), once per process. */
+  /** The group's DLQ (with its TTL, when one is set) and redrive topics (non-partitioned), once per process. */
   async ensureTopics(group: string): Promise<void> {
-    for (const topic of [this.#names.deadLetters(group), this.#names.redrive(group)]) {
+    const dlq = this.#names.deadLetters(group);
+    for (const topic of [dlq, this.#names.redrive(group)]) {
       if (this.#topicsMade.has(topic)) continue;
       await this.#ctx.admin.ok('PUT', path(topic), undefined, [409]);
+      const ttl = this.#ctx.deadLetterTtlSeconds;
+      if (topic === dlq && ttl !== undefined) await applyDeadLetterTtl(this.#ctx.admin, topic, ttl);
       this.#topicsMade.add(topic);
     }
   }
