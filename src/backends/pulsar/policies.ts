@@ -209,3 +209,16 @@ export async function applyDeadLetterTtl(admin: PulsarAdmin, topic: string, ttlS
     await write(admin, 'deadLetterTtlSeconds (retention)', where, 'POST', `${path}/retention`, want);
   }
 }
+
+/**
+ * A topic-level retention of `minutes` (size unlimited) on `topic`, for topics whose messages
+ * are worth nothing once handled (the namespace keeps events forever). Read, compare, write.
+ */
+export async function applyTopicRetention(admin: PulsarAdmin, topic: string, minutes: number): Promise<void> {
+  const path = `persistent/${topic.slice('persistent://'.length)}/retention`;
+  const want: RetentionBody = { retentionTimeInMinutes: minutes, retentionSizeInMB: -1 };
+  const r = await admin.json<RetentionBody | null>(path);
+  if (r?.retentionTimeInMinutes !== want.retentionTimeInMinutes || r.retentionSizeInMB !== want.retentionSizeInMB) {
+    await write(admin, 'retention', `topic ${topic}`, 'POST', path, want);
+  }
+}

@@ -1,6 +1,7 @@
 import type { ConnectionOptions } from 'node:tls';
 import type {
   AppendLimits,
+  AppendRouting,
   AppendRequest,
   AppendResult,
   DriverCapabilities,
@@ -25,6 +26,7 @@ import { PulsarLog } from './log.ts';
 import { EntryCache } from './entry-cache.ts';
 import { PulsarConsumerGroups } from './groups/consumer-groups.ts';
 import { decodeCommit, ENTRY_SPAN, entryOffset, PulsarNames } from './records.ts';
+import { PulsarWriterGroup } from './routing/writer-group.ts';
 import { PulsarWriters } from './writers.ts';
 import { applyNamespacePolicies, checkPolicies, type PulsarPolicies } from './policies.ts';
 import { firstEntryAtTime } from './time-index.ts';
@@ -66,6 +68,13 @@ export interface PulsarDriverOptions {
    * of a store. Default 10000 ms.
    */
   readonly transactionTimeoutMs?: number;
+  /**
+   * The writer processes of a store share the partitions out (a Failover subscription on a
+   * requests topic; routing/writer-group.ts), and an append to a partition another process owns
+   * is sent to it. Without it, each writer takes a partition over when it appends there (fine
+   * for one writer process). Experimental: default off until it survives the multi-process tests.
+   */
+  readonly routing?: boolean;
 }
 
 /**
@@ -87,6 +96,8 @@ export class PulsarDriver implements PartitionOwnerDriver {
   readonly names: PulsarNames;
   /** `store.consume`: Failover subscriptions per group (groups/consumer-groups.ts). */
   readonly consumerGroups: PulsarConsumerGroups;
+  /** The writer group (routing/), with `routing: true`. */
+  readonly routing: AppendRouting | undefined;
   readonly #options: PulsarDriverOptions;
   readonly #tenant: string;
   readonly #namespace: string;
@@ -149,6 +160,11 @@ export class PulsarDriver implements PartitionOwnerDriver {
       partitions,
       deadLetterTtlSeconds: this.#policies.deadLetterTtlSeconds,
     });
+    if (options.routing !== undefined && typeof options.routing !== 'boolean') throw new InvalidArgumentError('routing must be a boolean');
+    this.routing =
+      options.routing !== true
+        ? undefined
+        : new PulsarWriterGroup(() => ({ ...connected(), names: this.names, partitions: this.partitions }));
   }
 
   async open(): Promise<void> {

@@ -91,6 +91,21 @@ export class PulsarNames {
     }
     return `persistent://${this.namespace}/${this.prefix}-schema=${type}=v${schemaVersion}`;
   }
+  /**
+   * Appends routed to a partition's owner (routing/writer-group.ts), partitioned like the
+   * events; the "=" keeps it apart from every group's and schema's topics.
+   */
+  get requests(): string {
+    return `persistent://${this.namespace}/${this.prefix}-writers=requests`;
+  }
+  /** Answers to routed appends, read by their senders. */
+  get replies(): string {
+    return `persistent://${this.namespace}/${this.prefix}-writers=replies`;
+  }
+  /** The writers' Failover subscription on the requests topic. */
+  get writers(): string {
+    return 'writers';
+  }
   /** Producer name of a partition's writer: deduplication keeps its sequence ids across owners. */
   writer(p: number): string {
     return `${this.prefix}-writer-${p}`;
