@@ -12,7 +12,7 @@ import { ClosedError, isRetriable, ProtocolError, PulsarClientError, PulsarServe
 import { command, type Frame } from './frame.ts';
 import type { ConsumerOptions, Message, SubscriptionType } from './consumer-types.ts';
 import type { TxnId } from './transactions.ts';
-import { compareMessageIds, EARLIEST, type MessageId, toMessageId, toMessageIdData } from './message-id.ts';
+import { compareMessageIds, EARLIEST, LATEST, type MessageId, toMessageId, toMessageIdData } from './message-id.ts';
 import {
   BaseCommand_Type as T,
   CommandAck_AckType as AckType,
@@ -392,7 +392,9 @@ export class Consumer {
     const seek = this.seekStart;
     const exclusiveStart = this.lastDequeued ?? this.options.startMessageId ?? EARLIEST;
     const start = seek ?? exclusiveStart;
-    this.skipUpTo = !durable && seek === undefined && exclusiveStart !== EARLIEST ? exclusiveStart : undefined;
+    // Nothing to skip from EARLIEST, nor from LATEST (the broker sends only what comes after).
+    const endless = compareMessageIds(exclusiveStart, EARLIEST) === 0 || compareMessageIds(exclusiveStart, LATEST) === 0;
+    this.skipUpTo = !durable && seek === undefined && !endless ? exclusiveStart : undefined;
     const gen = ++this.generation;
     this.queue.length = 0;
     this.permits = 0;

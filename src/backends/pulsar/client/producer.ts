@@ -176,14 +176,23 @@ export class Producer {
     });
   }
 
-  /** Closes the producer on the broker; sends still in flight reject with ClosedError (outcome unknown). */
+  /**
+   * Closes the producer on the broker; sends still in flight reject with ClosedError (outcome
+   * unknown). An ExclusiveWithFencing producer is only dropped here, never closed with
+   * CLOSE_PRODUCER: Pulsar 4.0.7 deadlocks the topic (and then the broker's IO threads) when a
+   * CLOSE_PRODUCER meets another client's fencing producer on the same topic (Producer.close
+   * holds the producer's monitor and wants the topic's lock; the fencing add holds the lock and
+   * closes the old producer). The broker drops it when the next one fences it or when the
+   * connection closes, both safe paths.
+   */
   async close(): Promise<void> {
     if (this.state === 'closed') return;
     const conn = this.state === 'ready' ? this.conn : undefined;
     this.state = 'closed';
     this.stop.abort();
     this.failAll(new ClosedError(`producer on ${this.topic} was closed; messages without a receipt may or may not be stored`));
-    if (conn !== undefined && !conn.closed) {
+    if (conn !== undefined && this.options.accessMode === 'ExclusiveWithFencing') conn.unregisterProducer(this.id);
+    else if (conn !== undefined && !conn.closed) {
       conn.unregisterProducer(this.id);
       const requestId = conn.newRequestId();
       const body = create(CommandCloseProducerSchema, { producerId: this.id, requestId });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { PulsarClient } from '../../../../src/backends/pulsar/client/client.ts';
 import type { Consumer, Message } from '../../../../src/backends/pulsar/client/consumer.ts';
-import { compareMessageIds, EARLIEST, type MessageId } from '../../../../src/backends/pulsar/client/message-id.ts';
+import { compareMessageIds, EARLIEST, LATEST, type MessageId } from '../../../../src/backends/pulsar/client/message-id.ts';
 import { adminOk, str, TestNamespace, text } from './support.ts';
 
 let ns: TestNamespace;
@@ -168,6 +168,18 @@ test('a reader starts after its start id; GetLastMessageId names the last messag
   const empty = await client.subscribe({ topic: ns.topic('empty'), subscription: 'r', durable: false });
   const last = await empty.getLastMessageId();
   assert.ok(compareMessageIds(last, ids[0]!) < 0 || last.entryId >= 1n << 63n, `last of an empty topic: ${last.ledgerId}:${last.entryId}`);
+});
+
+test('a reader from LATEST gets what is sent after it subscribed, and nothing before', async () => {
+  const client = ns.client();
+  const { topic } = await filled(client, 'latest', 3);
+  const reader = await client.subscribe({ topic, subscription: 'r', durable: false, startMessageId: LATEST });
+  const producer = await client.createProducer({ topic });
+  await producer.send(text('after-1'));
+  await producer.send(text('after-2'));
+  assert.deepEqual(payloads(await take(reader, 2)), ['after-1', 'after-2']);
+  await assert.rejects(reader.receive(300), /no message/);
+  await producer.close();
 });
 
 test('a consumer resubscribes after its connection drops and goes on where the app left off', async () => {

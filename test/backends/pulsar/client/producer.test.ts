@@ -72,6 +72,27 @@ test('a second ExclusiveWithFencing producer fences the first: its next send fai
   );
 });
 
+test('closing a fencing producer while another client fences it, again and again, never wedges the topic', {
+  timeout: 180_000,
+}, async () => {
+  // Pulsar 4.0.7 deadlocks a topic's IO threads when CLOSE_PRODUCER meets a fencing producer's
+  // registration (Producer.close vs incrementTopicEpochIfNeeded): close drops it instead.
+  const topic = ns.topic('close-vs-fence');
+  const [one, two] = [ns.client(), ns.client()];
+  let owner = await one.createProducer({ topic, name: 'owner', accessMode: 'ExclusiveWithFencing', createTimeoutMs: 10_000 });
+  for (let round = 0; round < 150; round++) {
+    const next = round % 2 === 0 ? two : one;
+    const [, taker] = await Promise.all([
+      owner.close(),
+      next.createProducer({ topic, name: 'owner', accessMode: 'ExclusiveWithFencing', createTimeoutMs: 10_000 }),
+    ]);
+    owner = taker;
+  }
+  const receipt = await owner.send(text('still served'));
+  assert.equal(receipt.duplicate, false);
+  await owner.close();
+});
+
 test('a second Exclusive producer is refused with ProducerFencedError; Shared producers coexist', async () => {
   const topic = ns.topic('exclusive');
   const owner = await ns.client().createProducer({ topic, accessMode: 'Exclusive' });
