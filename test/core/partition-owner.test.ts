@@ -70,6 +70,45 @@ describe('partition ownership', () => {
     await store.close();
   });
 
+  it('appends from many concurrent loops all settle: none is left waiting by the group commit', { timeout: 60_000 }, async () => {
+    // Each loop appends again as soon as its last append settles, from the settling microtask:
+    // a drain that found nothing to do must not drop the queue those appends wait in.
+    const driver = fencedSqlite(join(dir, 'loops.db'));
+    // A broker's latency: appends and claims take a moment, in random order.
+    const later = () => new Promise((r) => setTimeout(r, Math.random() * 3));
+    const claim = driver.claimPartition.bind(driver);
+    driver.claimPartition = async (partition) => {
+      await later();
+      const lease = await claim(partition);
+      const append = lease.append.bind(lease);
+      return Object.assign(lease, {
+        append: async (requests: Parameters<typeof append>[0]) => {
+          await later();
+          return append(requests);
+        },
+      });
+    };
+    const store = createEventStore({ driver, events });
+    const LOOPS = 8;
+    const EACH = 60;
+    let settled = 0;
+    const loop = async (l: number) => {
+      for (let i = 0; i < EACH; i++) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const stuck = new Promise<'stuck'>((resolve) => {
+          timer = setTimeout(() => resolve('stuck'), 15_000);
+        });
+        const outcome = await Promise.race([store.append(`account-${(l + i) % 3}`, Deposited({ amount: 1 })), stuck]);
+        clearTimeout(timer);
+        assert.notEqual(outcome, 'stuck', `append ${i} of loop ${l} settled within 15 s`);
+        settled++;
+      }
+    };
+    await Promise.all(Array.from({ length: LOOPS }, (_, l) => loop(l)));
+    assert.equal(settled, LOOPS * EACH);
+    await store.close();
+  });
+
   it('a fenced lease cannot append: nothing of it becomes visible', async () => {
     const path = join(dir, 'fenced.db');
     const driver = fencedSqlite(path);

@@ -164,6 +164,12 @@ export class PartitionOwners {
       take++;
     }
     const batch = queue.splice(0, take);
+    // A drain queued twice for one queue (a push while the last one ran, then its own
+    // reschedule) finds it empty: nothing to do, and above all no queue of others to drop.
+    if (batch.length === 0) {
+      if (this.#waiting.get(partition) === queue) this.#waiting.delete(partition);
+      return;
+    }
     let deferred: Waiting[] = [];
     try {
       deferred = await this.#appendGroup(partition, batch);
@@ -172,8 +178,12 @@ export class PartitionOwners {
     } finally {
       // Appends that must wait for the outcome of another one in this batch go first next time.
       queue.unshift(...deferred);
-      if (queue.length === 0) this.#waiting.delete(partition);
-      else this.#scheduleDrain(partition);
+      // Only our own queue: another one may have been made meanwhile, with its own drain
+      // queued and appends waiting in it (deleting that one stranded them: routed appends on
+      // Pulsar waited forever).
+      if (queue.length === 0) {
+        if (this.#waiting.get(partition) === queue) this.#waiting.delete(partition);
+      } else this.#scheduleDrain(partition);
     }
   }
 

@@ -1,181 +1,30 @@
-// Several writer processes of one store on a real broker, as N replicas of a service: the writer
-// group shares the partitions out and appends to another process's partition are routed to it
-// (core/log/append-router.ts). Callers only ever see success or a version conflict; nothing
-// acknowledged is lost or stored twice, and a SIGKILLed writer's partitions move to the others.
-import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { after, describe, it } from 'node:test';
-import { createEventStore } from '../../../src/index.ts';
+// The routed-append process tests (test/conformance/routing-processes.ts) on the real Kafka broker.
+import { after } from 'node:test';
 import { kafka } from '../../../src/backends/kafka/index.ts';
-import { Deposited, Withdrawn } from '../../conformance/fixtures.ts';
+import { runRoutingProcessesSuite } from '../../conformance/routing-processes.ts';
 import { KAFKA_BROKERS, uniqueName } from '../../services/env.ts';
 import { deleteStoreTopics } from './cleanup.ts';
 
-const prefixes: string[] = [];
-after(async () => {
-  await deleteStoreTopics(prefixes, 'routing-test-cleanup');
-});
-
-const worker = new URL('./routing-worker.ts', import.meta.url).pathname;
 const PARTITIONS = 8;
+const SESSION_TIMEOUT_MS = 6000;
+const prefixes: string[] = [];
+after(() => deleteStoreTopics(prefixes, 'routing-test-cleanup'));
 
-interface Ack {
-  readonly stream: string;
-  readonly version: number;
-  readonly id: string;
-}
-interface Summary {
-  readonly ok: number;
-  readonly conflicts: number;
-  readonly fenced: number;
-  readonly failed: number;
-  readonly errors: string[];
-}
-interface Run {
-  readonly child: ChildProcess;
-  readonly acks: { ack: Ack[]; at: number }[];
-  readonly ready: Promise<void>;
-  readonly done: Promise<Summary | undefined>;
-}
-
-function start(config: Record<string, unknown>): Run {
-  const child = spawn(process.execPath, [worker, JSON.stringify({ brokers: KAFKA_BROKERS, partitions: PARTITIONS, ...config })], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const acks: Run['acks'] = [];
-  let summary: Summary | undefined;
-  let buffered = '';
-  let err = '';
-  let ready: () => void = () => undefined;
-  const readyP = new Promise<void>((resolve) => {
-    ready = resolve;
-  });
-  child.stdout!.on('data', (d: Buffer) => {
-    buffered += d.toString();
-    const lines = buffered.split('\n');
-    buffered = lines.pop()!;
-    for (const line of lines) {
-      const value = JSON.parse(line) as { ready?: true; done?: true; ack?: Ack[]; at?: number } & Summary;
-      if (value.ready) ready();
-      else if (value.done) summary = value;
-      else acks.push({ ack: value.ack!, at: value.at! });
-    }
-  });
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const done = new Promise<Summary | undefined>((resolve, reject) => {
-    child.on('exit', (code, signal) => {
-      if (signal === 'SIGKILL') return resolve(undefined);
-      if (code !== 0) return reject(new Error(`worker exited ${code}: ${err}`));
-      resolve(summary);
-    });
-  });
-  return { child, acks, ready: readyP, done };
-}
-
-async function storedEvents(prefix: string): Promise<{ stream: string; version: number; id: string; type: string }[]> {
-  const store = createEventStore({
-    driver: kafka({ brokers: KAFKA_BROKERS, prefix, partitions: PARTITIONS }),
-    events: [Deposited, Withdrawn],
-  });
-  const out: { stream: string; version: number; id: string; type: string }[] = [];
-  for await (const e of store.readAll()) out.push({ stream: e.streamId, version: e.version, id: e.id, type: e.type });
-  await store.close();
-  return out;
-}
-
-/** Every acknowledged append is stored once, at the acknowledged version; no event is stored twice; versions have no gaps. */
-function assertNothingLostOrDoubled(stored: Awaited<ReturnType<typeof storedEvents>>, acks: readonly Ack[]): void {
-  assert.equal(new Set(stored.map((e) => e.id)).size, stored.length, 'no event stored twice');
-  const byId = new Map(stored.map((e) => [e.id, e]));
-  for (const a of acks) {
-    const s = byId.get(a.id);
-    assert.ok(s, `acknowledged event ${a.id} of ${a.stream} is stored (nothing lost)`);
-    assert.equal(s.stream, a.stream);
-    assert.equal(s.version, a.version, `acknowledged at version ${a.version} of ${a.stream}`);
-  }
-  const versions = new Map<string, number[]>();
-  for (const e of stored) versions.set(e.stream, [...(versions.get(e.stream) ?? []), e.version]);
-  for (const [stream, list] of versions) {
-    assert.deepEqual(
-      list,
-      list.map((_, i) => i + 1),
-      `versions of ${stream} are 1..n in order`,
-    );
-  }
-}
-
-describe('kafka: writer processes share the partitions (routed appends)', () => {
-  it('4 processes doing transfers (appendMany) over 8 partitions: no fenced error reaches a caller, money is conserved', {
-    timeout: 120_000,
-  }, async (t) => {
-    const prefix = uniqueName('kroute-transfers');
-    prefixes.push(prefix);
-    await storedEvents(prefix);
-    const startAt = Date.now() + 6000;
-    const stopAt = startAt + 10_000;
-    const runs = Array.from({ length: 4 }, () => start({ prefix, mode: 'transfers', accounts: 20, inFlight: 4, startAt, stopAt }));
-    const summaries = await Promise.all(runs.map((r) => r.done));
-    for (const s of summaries) {
-      assert.ok(s);
-      assert.deepEqual(s.errors, [], 'no error other than a version conflict');
-      assert.equal(s.fenced, 0, 'no PartitionFencedError reaches a caller');
-      assert.ok(s.ok > 0, 'every process completes transfers');
-    }
-    const stored = await storedEvents(prefix);
-    const acks = runs.flatMap((r) => r.acks.flatMap((a) => a.ack));
-    assertNothingLostOrDoubled(stored, acks);
-    const accounts = stored.filter((e) => /^account-\d+$/.test(e.stream));
-    const debits = accounts.filter((e) => e.type === 'Withdrawn').length;
-    const credits = accounts.filter((e) => e.type === 'Deposited').length;
-    assert.equal(debits, credits, 'each transfer stored both halves or neither');
-    assert.equal(debits, acks.length / 2, 'every stored transfer was acknowledged once');
-    t.diagnostic(
-      `transfers ${debits} in 10 s by 4 processes × 4 in flight; per process ok/conflicts: ${summaries.map((s) => `${s!.ok}/${s!.conflicts}`).join(', ')}`,
-    );
-  });
-
-  it('a SIGKILLed writer: its partitions move to the others within the session timeout, nothing acknowledged is lost', {
-    timeout: 120_000,
-  }, async (t) => {
-    const prefix = uniqueName('kroute-kill');
-    prefixes.push(prefix);
-    await storedEvents(prefix);
-    const sessionTimeoutMs = 6000;
-    const startAt = Date.now() + 6000;
-    const stopAt = startAt + 16_000;
-    const runs = Array.from({ length: 3 }, () =>
-      start({ prefix, mode: 'appends', accounts: 40, inFlight: 4, startAt, stopAt, sessionTimeoutMs }),
-    );
-    await Promise.all(runs.map((r) => r.ready));
-    await new Promise((r) => setTimeout(r, startAt + 4000 - Date.now()));
-    const victim = runs[0]!;
-    victim.child.kill('SIGKILL');
-    const killedAt = Date.now();
-    const summaries = await Promise.all(runs.map((r) => r.done));
-    for (const s of summaries.slice(1)) {
-      assert.ok(s);
-      assert.deepEqual(s.errors, [], 'survivors see no error');
-      assert.equal(s.fenced, 0, 'no PartitionFencedError reaches a caller');
-    }
-    const stored = await storedEvents(prefix);
-    const acks = runs.flatMap((r) => r.acks.flatMap((a) => a.ack));
-    assertNothingLostOrDoubled(stored, acks);
-    // Per partition: the first append acknowledged to a survivor after the kill that was still
-    // waiting on it (its owner may have been the victim): the recovery time is the longest.
-    const driver = kafka({ prefix, partitions: PARTITIONS });
-    const firstAfter = new Map<number, number>();
-    for (const run of runs.slice(1)) {
-      for (const a of run.acks) {
-        if (a.at < killedAt) continue;
-        const p = driver.partitionOf(a.ack[0]!.stream);
-        firstAfter.set(p, Math.min(firstAfter.get(p) ?? Number.POSITIVE_INFINITY, a.at));
-      }
-    }
-    assert.equal(firstAfter.size, PARTITIONS, 'every partition takes appends again after the kill');
-    const recovery = Math.max(...[...firstAfter.values()].map((at) => at - killedAt));
-    assert.ok(recovery <= sessionTimeoutMs + 4000, `every partition served again within the session timeout + 4 s (took ${recovery} ms)`);
-    t.diagnostic(
-      `recovery after SIGKILL: ${recovery} ms (session timeout ${sessionTimeoutMs} ms); stored ${stored.length}, lost 0, duplicated 0`,
-    );
-  });
+runRoutingProcessesSuite({
+  name: 'kafka',
+  partitions: PARTITIONS,
+  uniqueName: (label) => uniqueName(`k${label}`),
+  made: (prefix) => prefixes.push(prefix),
+  worker: (prefix, kill) => ({
+    backend: 'kafka',
+    options: {
+      brokers: KAFKA_BROKERS,
+      prefix,
+      partitions: PARTITIONS,
+      ...(kill ? { routing: { sessionTimeoutMs: SESSION_TIMEOUT_MS } } : {}),
+    },
+  }),
+  driver: (prefix) => kafka({ brokers: KAFKA_BROKERS, prefix, partitions: PARTITIONS }),
+  // The group notices a dead member after its session timeout; then a takeover.
+  recoveryMs: SESSION_TIMEOUT_MS + 4000,
 });

@@ -75,6 +75,10 @@ export function isRetriable(error: unknown): boolean {
     error.serverError === ServerError.MetadataError ||
     error.serverError === ServerError.PersistenceError ||
     error.serverError === ServerError.ProducerBusy ||
-    error.serverError === ServerError.ConsumerBusy
+    error.serverError === ServerError.ConsumerBusy ||
+    // The broker's answer to an internal failure, e.g. Pulsar 4.0.7's StackOverflowError in
+    // AbstractDispatcherSingleActiveConsumer.addConsumer when a reader resubscribes while its
+    // old registration is still being removed: gone on the next try (as the Java client retries it).
+    error.serverError === ServerError.UnknownError
   );
 }

@@ -1,33 +1,31 @@
-// Child process for the routed-append tests (routing.test.ts): one writer process of a store,
+// Child process for the routed-append tests (routing-processes.ts): one writer process of a store,
 // like one replica of a service. Until `stopAt` it runs `inFlight` loops, each doing either a
 // transfer (appendMany of a Withdrawn and a Deposited between two random accounts, each at the
 // version it just read) or a plain append to a random stream. Prints a JSON line per
 // acknowledged append ({ ack: [{ stream, version, id }], at }), then a summary line.
 //   node routing-worker.ts <json config>
-import { createEventStore, ExpectedVersionConflictError, PartitionFencedError } from '../../../src/index.ts';
-import { kafka } from '../../../src/backends/kafka/index.ts';
-import { Deposited, Withdrawn } from '../../conformance/fixtures.ts';
+import { kafka, type KafkaDriverOptions } from '../../src/backends/kafka/index.ts';
+import { pulsar, type PulsarDriverOptions } from '../../src/backends/pulsar/index.ts';
+import { createEventStore, ExpectedVersionConflictError, PartitionFencedError } from '../../src/index.ts';
+import { Deposited, Withdrawn } from './fixtures.ts';
+
+/** The driver of a worker, as JSON: which backend, and its options. */
+export type WorkerDriver =
+  | { readonly backend: 'kafka'; readonly options: KafkaDriverOptions }
+  | { readonly backend: 'pulsar'; readonly options: PulsarDriverOptions };
 
 interface Config {
-  readonly brokers: string[];
-  readonly prefix: string;
-  readonly partitions: number;
+  readonly driver: WorkerDriver;
   readonly mode: 'transfers' | 'appends';
   readonly accounts: number;
   readonly inFlight: number;
   readonly startAt: number;
   readonly stopAt: number;
-  readonly sessionTimeoutMs?: number;
 }
 
 const config = JSON.parse(process.argv[2]!) as Config;
 const store = createEventStore({
-  driver: kafka({
-    brokers: config.brokers,
-    prefix: config.prefix,
-    partitions: config.partitions,
-    ...(config.sessionTimeoutMs ? { routing: { sessionTimeoutMs: config.sessionTimeoutMs } } : {}),
-  }),
+  driver: config.driver.backend === 'kafka' ? kafka(config.driver.options) : pulsar(config.driver.options),
   events: [Deposited, Withdrawn],
 });
 const account = (i: number): string => `account-${i}`;
