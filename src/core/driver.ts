@@ -185,8 +185,9 @@ export interface PartitionOwnerDriver extends DriverBase {
   /**
    * The last full checkpoint and the last delta of the core's index of a partition (bytes
    * written through `PartitionLease.writeIndexCheckpoint`, each kind kept apart: a delta never
-   * replaces a full one), undefined where there is none. With them, a cold process restores the
-   * index and reads only the partition's tail after it.
+   * replaces a full one), undefined where there is none; a delta older than the full one may be
+   * left out (it extends an older full one). With them, a cold process restores the index and
+   * reads only the partition's tail after it.
    */
   readIndexCheckpoints?(partition: number): Promise<IndexCheckpoints>;
   /** Events a partition's index grows by between two checkpoints (full or delta). Default 20000. */

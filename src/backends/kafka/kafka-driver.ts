@@ -23,7 +23,8 @@ import { PartitionLog, type LogRecord } from './log.ts';
 import { storedEvent } from './records.ts';
 import { KafkaNames } from './topics.ts';
 import { TopicLayout } from './layout.ts';
-import { CheckpointAssembler, INDEX_TOPIC_CONFIG } from './index-checkpoints.ts';
+import { INDEX_TOPIC_CONFIG } from './index-checkpoints.ts';
+import { indexPartition, searchIndexCheckpoints } from './index-checkpoint-read.ts';
 import { KafkaSnapshots } from './snapshots.ts';
 import { KafkaWaiter } from './waiter.ts';
 import { KafkaWriters } from './writers.ts';
@@ -242,15 +243,10 @@ export class KafkaDriver implements PartitionOwnerDriver {
     return this.#writers.appendAcross(leases, requests);
   }
 
-  /** The last complete checkpoints of the core's index of a partition (index-checkpoints.ts). */
+  /** The last complete full checkpoint of the core's index of a partition and the last delta after it, read backwards (index-checkpoint-read.ts). */
   async readIndexCheckpoints(partition: number): Promise<IndexCheckpoints> {
     const at = this.layout.at(partition);
-    const assembler = new CheckpointAssembler();
-    await scanLog(this.#pages(this.names.index(at.category), at.partition), 0n, (record) => {
-      assembler.add(record);
-      return undefined;
-    });
-    return assembler.latest;
+    return searchIndexCheckpoints(indexPartition(this.#logOf(), this.names.index(at.category), at.partition));
   }
 
   /** Topic and Kafka partition of a store partition, as arguments for `PartitionLog`. */

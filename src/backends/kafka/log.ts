@@ -210,17 +210,27 @@ export class PartitionLog {
 
   /** Last stable offset (ListOffsets, read_committed): the first offset not yet readable. */
   lastStable(topic: string, partition: number): Promise<bigint> {
-    return this.#latest(topic, partition, FetchIsolationLevels.READ_COMMITTED);
+    return this.#listOffset(topic, partition, FetchIsolationLevels.READ_COMMITTED);
   }
 
   /** High watermark (ListOffsets, read_uncommitted): one past the last record written, committed or not. */
   highWatermark(topic: string, partition: number): Promise<bigint> {
-    return this.#latest(topic, partition, FetchIsolationLevels.READ_UNCOMMITTED);
+    return this.#listOffset(topic, partition, FetchIsolationLevels.READ_UNCOMMITTED);
   }
 
-  async #latest(topic: string, partition: number, isolationLevel: FetchIsolationLevelValue): Promise<bigint> {
+  /** Log start offset (ListOffsets EARLIEST): retention and deleteRecords move it up; nothing below it can be fetched. */
+  logStart(topic: string, partition: number): Promise<bigint> {
+    return this.#listOffset(topic, partition, FetchIsolationLevels.READ_UNCOMMITTED, ListOffsetTimestamps.EARLIEST);
+  }
+
+  async #listOffset(
+    topic: string,
+    partition: number,
+    isolationLevel: FetchIsolationLevelValue,
+    timestamp: bigint = ListOffsetTimestamps.LATEST,
+  ): Promise<bigint> {
     const [t] = await this.#admin.listOffsets({
-      topics: [{ name: topic, partitions: [{ partitionIndex: partition, timestamp: ListOffsetTimestamps.LATEST }] }],
+      topics: [{ name: topic, partitions: [{ partitionIndex: partition, timestamp }] }],
       isolationLevel,
     });
     const offset = t?.partitions.find((x) => x.partitionIndex === partition)?.offset;
