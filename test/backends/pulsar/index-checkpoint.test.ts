@@ -35,7 +35,11 @@ after(async () => {
 });
 
 const STREAMS = 7;
-const buf = (bytes: Uint8Array | undefined): Buffer | undefined => bytes && Buffer.from(bytes);
+/** Byte equality with a short message (assert's diff of two MiB-sized buffers takes minutes). */
+function sameBytes(actual: Uint8Array | undefined, expected: Uint8Array, message: string): void {
+  const equal = actual !== undefined && Buffer.compare(Buffer.from(actual), Buffer.from(expected)) === 0;
+  assert.ok(equal, `${message}: got ${actual === undefined ? 'nothing' : `${actual.byteLength} bytes`}, expected ${expected.byteLength}`);
+}
 const names = (prefix: string) => new PulsarNames('public', namespace, prefix);
 
 function driverOf(prefix: string, scan = false): PulsarDriver {
@@ -184,7 +188,7 @@ describe('pulsar index checkpoints', { timeout: 600_000 }, () => {
     assert.equal(torn.length, 3);
     await sendRaw(prefix, [...torn.slice(0, 2), checkpointChunks(new Uint8Array(CHUNK_BYTES + 1).fill(8), 'full')[1]!]);
     const after = await readCheckpoints(prefix);
-    assert.deepEqual(buf(after.full), buf(before.full), 'the complete checkpoint before the torn one');
+    sameBytes(after.full, before.full!, 'the complete checkpoint before the torn one');
     const cold = open(prefix);
     assert.equal((await cold.store.append('account-0', Deposited({ amount: 1 }), { expectedVersion: 5 })).nextExpectedVersion, 6);
     const received = cold.driver.messagesReceived;
@@ -216,7 +220,7 @@ describe('pulsar index checkpoints', { timeout: 600_000 }, () => {
     const large = new Uint8Array(CHUNK_BYTES * 2 + 12_345).map((_, i) => i % 251);
     await leaseB.writeIndexCheckpoint(large, 'full');
     const read = await readCheckpoints(prefix);
-    assert.deepEqual(buf(read.full), buf(large), "the new owner's checkpoint, whole; nothing of the fenced one");
+    sameBytes(read.full, large, "the new owner's checkpoint, whole; nothing of the fenced one");
     const stored = await rawMessages(prefix);
     assert.deepEqual(
       stored.map((m) => m.payload.byteLength),
@@ -240,8 +244,8 @@ describe('pulsar index checkpoints', { timeout: 600_000 }, () => {
     const deltas = Array.from({ length: 12 }, (_, i) => checkpointChunks(new Uint8Array([i]), 'delta')).flat();
     await sendRaw(prefix, deltas);
     const read = await readCheckpoints(prefix);
-    assert.deepEqual(buf(read.full), buf(full), 'the full checkpoint in the older ledger');
-    assert.deepEqual(buf(read.delta), buf(new Uint8Array([11])), 'and the last delta after it');
+    sameBytes(read.full, full, 'the full checkpoint in the older ledger');
+    sameBytes(read.delta, new Uint8Array([11]), 'and the last delta after it');
     assert.ok(read.received <= 13, `${read.received} messages received (windows of 8 and 16, of 13 entries)`);
   });
 });
@@ -271,7 +275,7 @@ describe('pulsar index checkpoint chunks', () => {
     );
     const found = assemble(asRead(chunks));
     assert.equal(found.length, 1);
-    assert.deepEqual(Buffer.from(bytesOf(found[0]!)), Buffer.from(big));
+    sameBytes(bytesOf(found[0]!), big, 'reassembled');
   });
 
   it('skips torn checkpoints and stray chunks; keeps the last full one and the last delta after it', () => {
@@ -281,8 +285,8 @@ describe('pulsar index checkpoint chunks', () => {
     const stray = asRead(checkpointChunks(new Uint8Array(CHUNK_BYTES + 1), 'delta')).slice(1);
     const delta = asRead(checkpointChunks(new Uint8Array([3]), 'delta'));
     const { full: f, delta: d } = latest(assemble([...oldDelta, ...full, ...torn, ...stray, ...delta]));
-    assert.deepEqual(f && [...bytesOf(f)], [1]);
-    assert.deepEqual(d && [...bytesOf(d)], [3]);
+    sameBytes(f && bytesOf(f), new Uint8Array([1]), 'the last complete full checkpoint');
+    sameBytes(d && bytesOf(d), new Uint8Array([3]), 'the last delta after it');
     assert.equal(
       latest(assemble([...full, ...oldDelta, ...asRead(checkpointChunks(new Uint8Array([4]), 'full'))])).delta,
       undefined,
