@@ -11,6 +11,7 @@ export const PULSAR_PARAMS = {
   adminUrl: 'string',
   operationTimeoutMs: 'positiveInt',
   sendTimeoutMs: 'positiveInt',
+  indexCheckpointEvents: 'positiveInt',
 } as const;
 
 /**
@@ -49,6 +50,7 @@ export function pulsarOptions(url: ConnectionUrl, env: Readonly<Record<string, s
     ...(params.partitions === undefined ? {} : { partitions: params.partitions }),
     ...(params.operationTimeoutMs === undefined ? {} : { operationTimeoutMs: params.operationTimeoutMs }),
     ...(params.sendTimeoutMs === undefined ? {} : { sendTimeoutMs: params.sendTimeoutMs }),
+    ...(params.indexCheckpointEvents === undefined ? {} : { indexCheckpointEvents: params.indexCheckpointEvents }),
   };
 }
 

@@ -19,5 +19,6 @@ export function pulsar(options?: PulsarDriverOptions): PulsarDriver {
   arg.optional(o.tls, (t) => arg.object(t, 'tls'));
   arg.optional(o.operationTimeoutMs, (n) => arg.positiveInt(n, 'operationTimeoutMs'));
   arg.optional(o.sendTimeoutMs, (n) => arg.positiveInt(n, 'sendTimeoutMs'));
+  arg.optional(o.indexCheckpointEvents, (n) => arg.positiveInt(n, 'indexCheckpointEvents'));
   return new PulsarDriver(o);
 }

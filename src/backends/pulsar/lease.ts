@@ -1,9 +1,10 @@
-import type { AppendRequest, AppendResult, PartitionLease } from '../../core/driver.ts';
+import type { AppendRequest, AppendResult, IndexCheckpointKind, PartitionLease } from '../../core/driver.ts';
 import { AppendTooLargeError, DriverError, errorMessage, PartitionFencedError } from '../../core/errors.ts';
 import { MessageTooLargeError, ProducerFencedError, PULSAR as NAME } from './client/errors.ts';
 import type { MessageId } from './client/message-id.ts';
 import type { Producer } from './client/producer.ts';
 import type { TxnId } from './client/transactions.ts';
+import { checkpointChunks, type FullRef, IP } from './index-checkpoints.ts';
 import { type CommitEvent, encodeCommit, entryOffset, MAX_COMMIT_EVENTS, P } from './records.ts';
 
 /** A partition's commit of an `appendAcross`, checked and laid out before its transaction starts (`planCommit`). */
@@ -12,6 +13,19 @@ export interface CommitPlan {
   readonly streams: readonly string[];
   /** The append's results once the commit is stored at `at`. */
   results(at: MessageId): AppendResult[];
+}
+
+/**
+ * The lease's ExclusiveWithFencing producer on the partition's index partition (opened by the
+ * claim after its events producer and before its marker, so a later claim fences it too), and
+ * where the driver keeps the last full checkpoint known of the partition (for the deltas).
+ */
+export interface IndexWriter {
+  readonly producer: Producer | undefined;
+  /** Why there is no producer (the claim could not open one): checkpoints are refused with it. */
+  readonly missing?: unknown;
+  full(): FullRef | undefined;
+  setFull(ref: FullRef): void;
 }
 
 /** How a lease learns what became of a commit whose send failed (writers.ts). */
@@ -37,6 +51,9 @@ export class PulsarPartitionLease implements PartitionLease {
   /** Publish time of our last entry: a commit's is never below it (see `publishTime`). */
   #published: number;
   #queue: Promise<unknown> = Promise.resolve();
+  readonly #index: IndexWriter;
+  /** Checkpoints one at a time (their chunks must be consecutive), apart from the appends. */
+  #indexQueue: Promise<unknown> = Promise.resolve();
   #dead: unknown;
   #released = false;
 
@@ -51,6 +68,7 @@ export class PulsarPartitionLease implements PartitionLease {
     published: number;
     settle: Settle;
     onRelease: () => void;
+    index: IndexWriter;
   }) {
     this.partition = options.partition;
     this.caughtUpTo = options.caughtUpTo;
@@ -61,6 +79,7 @@ export class PulsarPartitionLease implements PartitionLease {
     this.#published = options.published;
     this.#settle = options.settle;
     this.#onRelease = options.onRelease;
+    this.#index = options.index;
   }
 
   append(requests: readonly AppendRequest[]): Promise<AppendResult[]> {
@@ -154,12 +173,54 @@ export class PulsarPartitionLease implements PartitionLease {
     this.#dead ??= cause;
   }
 
+  /**
+   * Sends a checkpoint of the core's index (index-checkpoints.ts) through the lease's fenced
+   * index producer, chunk by chunk, after the one before it. A later owner's claim fenced that
+   * producer (ProducerFencedError; a reconnect registers again with the old topic epoch, which
+   * the broker refuses), so a taken-over lease cannot write one: PartitionFencedError, and the
+   * lease is done (like a fenced append; the core claims again). A torn checkpoint (a failure
+   * between chunks) is skipped by readers.
+   */
+  writeIndexCheckpoint(bytes: Uint8Array, kind: IndexCheckpointKind): Promise<void> {
+    const run = this.#indexQueue.then(() => this.#checkpoint(bytes, kind));
+    this.#indexQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  async #checkpoint(bytes: Uint8Array, kind: IndexCheckpointKind): Promise<void> {
+    if (this.#released) throw new DriverError(NAME, `the lease on partition ${this.partition} was released`);
+    if (this.#dead !== undefined) throw new PartitionFencedError(NAME, this.partition, this.#dead);
+    const producer = this.#index.producer;
+    if (!producer) {
+      throw new DriverError(NAME, `partition ${this.partition}: the claim opened no index producer (${errorMessage(this.#index.missing)})`);
+    }
+    const chunks = checkpointChunks(bytes, kind, kind === 'delta' ? this.#index.full() : undefined);
+    let first: MessageId | undefined;
+    try {
+      for (const chunk of chunks) {
+        const receipt = await producer.send(chunk.payload, { properties: chunk.properties });
+        if (receipt.duplicate)
+          throw new DriverError(NAME, `an index checkpoint chunk of partition ${this.partition} was taken for a duplicate`);
+        first ??= receipt.messageId;
+      }
+    } catch (error) {
+      if (!(error instanceof ProducerFencedError)) throw error;
+      this.#dead ??= error;
+      throw new PartitionFencedError(NAME, this.partition, error);
+    }
+    if (kind === 'full' && first) {
+      this.#index.setFull({ at: { ...first, batchIndex: -1 }, generation: chunks[0]!.properties[IP.generation]!, parts: chunks.length });
+    }
+  }
+
   async release(): Promise<void> {
     if (this.#released) return;
     this.#released = true;
     this.#onRelease();
     await this.#queue;
+    await this.#indexQueue;
     await this.#producer.close().catch(() => undefined);
+    await this.#index.producer?.close().catch(() => undefined);
   }
 
   async #commit(requests: readonly AppendRequest[]): Promise<AppendResult[]> {

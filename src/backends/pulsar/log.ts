@@ -24,10 +24,14 @@ interface Reader {
   last: Message | undefined;
   /** The topic's last message id when last asked; ahead of `next`, messages are on their way. */
   end: MessageId | undefined;
+  /** Its receiver queue: what the broker pushes ahead of the reads. */
+  readonly queue: number;
 }
 
 /** Idle readers kept per topic: a few concurrent scans (a catch-up, a subscription) each keep theirs. */
 const POOL = 4;
+/** Receiver queue of a reader made for pages of up to this many messages (a scan's); smaller pages get one as small as they are. */
+const QUEUE = 500;
 /** A message the broker said exists that takes longer than this to arrive fails the read. */
 const RECEIVE_TIMEOUT_MS = 30_000;
 /** How long a read the broker refused with a retriable error is tried again (see `page`). */
@@ -45,10 +49,13 @@ const isNone = (id: MessageId): boolean => id.entryId > 1n << 62n || id.ledgerId
 export class PulsarLog {
   readonly #client: PulsarClient;
   readonly #idle = new Map<string, Reader[]>();
+  readonly #counter: { received: number } | undefined;
   #closed = false;
 
-  constructor(client: PulsarClient) {
+  /** `counter` counts the messages the broker delivers to these readers. */
+  constructor(client: PulsarClient, counter?: { received: number }) {
     this.#client = client;
+    this.#counter = counter;
   }
 
   /**
@@ -77,7 +84,7 @@ export class PulsarLog {
   }
 
   async #page(topic: string, from: bigint, max: number): Promise<MessagePage> {
-    const reader = await this.#take(topic, from);
+    const reader = await this.#take(topic, from, max);
     try {
       const messages: Message[] = [];
       // A page that starts inside the entry the reader delivered last gets that entry first.
@@ -137,7 +144,7 @@ export class PulsarLog {
 
   #lastId(topic: string): Promise<MessageId> {
     return this.#retrying(async () => {
-      const reader = await this.#take(topic, undefined);
+      const reader = await this.#take(topic, undefined, 1);
       try {
         const id = await reader.consumer.getLastMessageId();
         this.#give(topic, reader);
@@ -156,16 +163,22 @@ export class PulsarLog {
     await Promise.allSettled(readers.map((r) => r.consumer.close()));
   }
 
-  /** An idle reader positioned for `from` (any, when undefined), else a new one at its entry. */
-  async #take(topic: string, from: bigint | undefined): Promise<Reader> {
+  /**
+   * An idle reader positioned for `from` (any, when undefined) with a queue for pages of `max`,
+   * else a new one at its entry. The queue is no larger than the page: a point read (`readAt`,
+   * a look at the last message) has the broker push one message ahead, not a scan's 500.
+   */
+  async #take(topic: string, from: bigint | undefined, max: number): Promise<Reader> {
     const idle = this.#idle.get(topic) ?? [];
+    const queue = Math.min(QUEUE, Math.max(1, max));
     const fits = (r: Reader): boolean =>
       from === undefined ||
-      r.next === from ||
-      (r.last !== undefined &&
-        from >= entryOffset(r.last.messageId) &&
-        from < r.next &&
-        r.next === entryOffset(r.last.messageId) + ENTRY_SPAN);
+      (r.queue >= queue &&
+        (r.next === from ||
+          (r.last !== undefined &&
+            from >= entryOffset(r.last.messageId) &&
+            from < r.next &&
+            r.next === entryOffset(r.last.messageId) + ENTRY_SPAN)));
     const i = idle.findIndex(fits);
     if (i >= 0) return idle.splice(i, 1)[0]!;
     const start = from === undefined || from === 0n ? 0n : from - (from % ENTRY_SPAN);
@@ -174,9 +187,10 @@ export class PulsarLog {
       subscription: `eventfold-reader-${randomUUID()}`,
       durable: false,
       startMessageId: start === 0n ? EARLIEST : entryStart(start),
-      receiverQueueSize: 500,
+      receiverQueueSize: queue,
+      counter: this.#counter,
     });
-    return { consumer, next: start, last: undefined, end: undefined };
+    return { consumer, next: start, last: undefined, end: undefined, queue };
   }
 
   #give(topic: string, reader: Reader): void {

@@ -6,6 +6,7 @@ import type {
   AppendResult,
   DriverCapabilities,
   EventTypeDescription,
+  IndexCheckpoints,
   PartitionLease,
   PartitionOwnerDriver,
   PartitionRange,
@@ -20,6 +21,8 @@ import { PulsarClient } from './client/client.ts';
 import { tokenAuth } from './client/connection.ts';
 import type { Message } from './client/consumer.ts';
 import { PULSAR as NAME } from './client/errors.ts';
+import type { FullRef } from './index-checkpoints.ts';
+import { readIndexCheckpoints } from './index-reader.ts';
 import { KeyedTopic, PulsarCheckpoints, PulsarSnapshots } from './keyed.ts';
 import type { PulsarPartitionLease } from './lease.ts';
 import { PulsarLog } from './log.ts';
@@ -75,6 +78,12 @@ export interface PulsarDriverOptions {
    * for one writer process). Experimental: default off until it survives the multi-process tests.
    */
   readonly routing?: boolean;
+  /**
+   * Events a partition's index grows by between two index checkpoints (`<prefix>-index`,
+   * index-checkpoints.ts): a cold process reads the last ones and about this many events of tail
+   * instead of the partition's whole history. Default 20000.
+   */
+  readonly indexCheckpointEvents?: number;
 }
 
 /**
@@ -94,6 +103,7 @@ export class PulsarDriver implements PartitionOwnerDriver {
   /** Under the broker's 5 MiB message limit; at most MAX_COMMIT_EVENTS events per commit (records.ts). */
   readonly appendLimits: AppendLimits = { maxAppends: 100, maxBytes: 256 * 1024 };
   readonly names: PulsarNames;
+  readonly indexCheckpointEvents: number;
   /** `store.consume`: Failover subscriptions per group (groups/consumer-groups.ts). */
   readonly consumerGroups: PulsarConsumerGroups;
   /** The writer group (routing/), with `routing: true`. */
@@ -105,6 +115,10 @@ export class PulsarDriver implements PartitionOwnerDriver {
   readonly #schemaCompatibility: PulsarSchemaCompatibility;
   /** Entries read lately, for `readAt`. */
   readonly #cache = new EntryCache();
+  /** What the readers received from the broker (`messagesReceived`). */
+  readonly #reads = { received: 0 };
+  /** The last full index checkpoint known of each partition (writers.ts, for the deltas). */
+  readonly #indexRefs = new Map<number, FullRef>();
   #client: PulsarClient | undefined;
   #admin: PulsarAdmin | undefined;
   #log: PulsarLog | undefined;
@@ -138,6 +152,10 @@ export class PulsarDriver implements PartitionOwnerDriver {
     const txnTimeout = options.transactionTimeoutMs;
     if (txnTimeout !== undefined && (!Number.isInteger(txnTimeout) || txnTimeout < 1)) {
       throw new InvalidArgumentError('transactionTimeoutMs must be a positive integer (milliseconds)');
+    }
+    this.indexCheckpointEvents = options.indexCheckpointEvents ?? 20_000;
+    if (!Number.isInteger(this.indexCheckpointEvents) || this.indexCheckpointEvents < 1) {
+      throw new InvalidArgumentError('indexCheckpointEvents must be a positive integer');
     }
     this.partitions = partitions;
     this.names = new PulsarNames(this.#tenant, this.#namespace, prefix);
@@ -174,6 +192,7 @@ export class PulsarDriver implements PartitionOwnerDriver {
     await admin.ensureNamespace(this.#tenant, this.#namespace);
     await applyNamespacePolicies(admin, this.names.namespace, this.#policies);
     await admin.ensurePartitionedTopic(this.names.events, this.partitions);
+    await admin.ensurePartitionedTopic(this.names.index, this.partitions);
     await admin.ensureTopic(this.names.state);
     const client = new PulsarClient({
       serviceUrl: this.#options.serviceUrl ?? 'pulsar://127.0.0.1:6650',
@@ -181,7 +200,7 @@ export class PulsarDriver implements PartitionOwnerDriver {
       tls: this.#options.tls,
       operationTimeoutMs: this.#options.operationTimeoutMs,
     });
-    const log = new PulsarLog(client);
+    const log = new PulsarLog(client, this.#reads);
     this.#admin = admin;
     this.#client = client;
     this.#log = log;
@@ -191,6 +210,7 @@ export class PulsarDriver implements PartitionOwnerDriver {
       log,
       sendTimeoutMs: this.#options.sendTimeoutMs ?? 30_000,
       transactionTimeoutMs: this.#options.transactionTimeoutMs ?? 10_000,
+      indexRefs: this.#indexRefs,
     });
     this.#state = new KeyedTopic(this.names.state, client, log);
     this.#snapshots = new PulsarSnapshots(this.#state);
@@ -257,6 +277,26 @@ export class PulsarDriver implements PartitionOwnerDriver {
       for (const event of decodeCommit(message, partition)) if (wanted.has(event.position.offset)) out.push(event);
     }
     return out;
+  }
+
+  /**
+   * The last complete index checkpoints of a partition, read back from the end of its index
+   * partition in a few bounded windows (index-reader.ts): a cold start never reads the whole
+   * index topic. The full one's place is kept for the deltas this process writes after it.
+   */
+  async readIndexCheckpoints(partition: number): Promise<IndexCheckpoints> {
+    if (!this.#client || !this.#admin) throw new DriverError(NAME, 'not connected');
+    const read = await readIndexCheckpoints(
+      { client: this.#client, admin: this.#admin, counter: this.#reads },
+      this.names.indexPartition(partition),
+    );
+    if (read.full) this.#indexRefs.set(partition, read.full);
+    return read.checkpoints;
+  }
+
+  /** Messages the broker delivered to this driver's log and index readers: what reads cost (a test bounds a cold start by it). */
+  get messagesReceived(): number {
+    return this.#reads.received;
   }
 
   /** The last event: a claim marker is no head (no position ever reaches it), the one it records is. */

@@ -58,6 +58,18 @@ export class PulsarNames {
   partition(p: number): string {
     return `${this.events}-partition-${p}`;
   }
+  /**
+   * Checkpoints of the core's index of each store partition (index-checkpoints.ts), partitioned
+   * like the events: partition p holds store partition p's. The prefix is checked like every
+   * name here (pulsar-driver.ts), and no other topic of the store ends in `-index`.
+   */
+  get index(): string {
+    return `persistent://${this.namespace}/${this.prefix}-index`;
+  }
+  indexPartition(p: number): string {
+    if (!Number.isSafeInteger(p) || p < 0) throw new InvalidArgumentError(`partition must be a non-negative integer, got ${String(p)}`);
+    return `${this.index}-partition-${p}`;
+  }
   /** Snapshots and subscription checkpoints, keyed (keyed.ts). */
   get state(): string {
     return `persistent://${this.namespace}/${this.prefix}-state`;

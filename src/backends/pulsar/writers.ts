@@ -9,7 +9,8 @@ import { ServerError } from './client/proto/PulsarApi_pb.ts';
 import type { MessageId } from './client/message-id.ts';
 import type { Producer } from './client/producer.ts';
 import { TransactionCoordinators } from './client/transactions.ts';
-import { PulsarPartitionLease } from './lease.ts';
+import type { FullRef } from './index-checkpoints.ts';
+import { type IndexWriter, PulsarPartitionLease } from './lease.ts';
 import type { PulsarLog } from './log.ts';
 import { ENTRY_SPAN, entryOffset, kindOf, lastEventOffset, P, type PulsarNames } from './records.ts';
 import { appendInTransaction } from './transaction-append.ts';
@@ -22,6 +23,8 @@ export interface PulsarWritersContext {
   readonly sendTimeoutMs: number;
   /** How long an `appendAcross` transaction may stay open before the coordinator aborts it. */
   readonly transactionTimeoutMs: number;
+  /** The last full index checkpoint known of each partition (read or written here), which deltas name. */
+  readonly indexRefs?: Map<number, FullRef>;
 }
 
 /** A claim waits this much longer than a transaction may stay open for its marker to become readable. */
@@ -50,10 +53,12 @@ const MAX_CLAIM_TRIES = 10;
 export class PulsarWriters {
   readonly #ctx: PulsarWritersContext;
   readonly #leases = new Set<PulsarPartitionLease>();
+  readonly #indexRefs: Map<number, FullRef>;
   #coordinators: TransactionCoordinators | undefined;
 
   constructor(ctx: PulsarWritersContext) {
     this.#ctx = ctx;
+    this.#indexRefs = ctx.indexRefs ?? new Map();
   }
 
   /**
@@ -84,9 +89,17 @@ export class PulsarWriters {
       sendTimeoutMs: this.#ctx.sendTimeoutMs,
       maxPendingMessages: 1,
     });
+    let index: IndexWriter | undefined;
     try {
       const id = randomUUID();
-      const last = await this.#ctx.log.lastMessage(topic);
+      // The index producer opens after the events producer and before the marker: a claim that
+      // fences us later fences it too (lease.ts, writeIndexCheckpoint).
+      const opening = this.#indexWriter(partition); // never rejects
+      const last = await this.#ctx.log.lastMessage(topic).catch(async (error: unknown) => {
+        index = await opening;
+        throw error;
+      });
+      index = await opening;
       const before = last === undefined ? undefined : await this.headAt(partition, last);
       // Publish times never go back along the partition (lease.ts): at least 1, so a reset of a group to time 0 is before all.
       let published = Math.max(1, last?.publishTime ?? 1);
@@ -113,12 +126,34 @@ export class PulsarWriters {
         published,
         settle: (l) => this.#settle(partition, l),
         onRelease: () => this.#leases.delete(lease),
+        index,
       });
       this.#leases.add(lease);
       return lease;
     } catch (error) {
       await producer.close().catch(() => undefined);
+      await index?.producer?.close().catch(() => undefined);
       throw error;
+    }
+  }
+
+  /**
+   * The claim's writer of index checkpoints. Without one (the index topic missing, say) the
+   * claim still stands: only its checkpoints are refused, and cold starts scan.
+   */
+  async #indexWriter(partition: number): Promise<IndexWriter> {
+    const refs = this.#indexRefs;
+    const common = { full: () => refs.get(partition), setFull: (ref: FullRef) => refs.set(partition, ref) };
+    try {
+      const producer = await this.#ctx.client.createProducer({
+        topic: this.#ctx.names.indexPartition(partition),
+        accessMode: 'ExclusiveWithFencing',
+        sendTimeoutMs: this.#ctx.sendTimeoutMs,
+        maxPendingMessages: 1,
+      });
+      return { ...common, producer };
+    } catch (error) {
+      return { ...common, producer: undefined, missing: error };
     }
   }
 

@@ -17,6 +17,14 @@ export interface ConsumerOptions {
   readonly startMessageId?: MessageId | undefined;
   /** Messages the broker may push ahead of receive(). Default 1000. */
   readonly receiverQueueSize?: number | undefined;
+  /**
+   * A bounded read: the broker gets permits for at most this many messages per subscription
+   * (after a resubscription, this many less those already taken), so it pushes no more than the
+   * reader wants. Default: unbounded.
+   */
+  readonly maxMessages?: number | undefined;
+  /** Counts the messages the broker delivers to this consumer (shared by several consumers to total their reads). */
+  readonly counter?: { received: number } | undefined;
   readonly readCompacted?: boolean | undefined;
   readonly name?: string | undefined;
   /** How long subscribe() retries a broker that is unreachable or not ready. Default 30 s. */

@@ -57,6 +57,10 @@ export class Consumer {
   /** Called (and dropped) when a message is queued: see whenQueued(). */
   private readonly watchers = new Set<() => void>();
   private permits = 0;
+  /** Messages taken by receive() so far, and (maxMessages) what this subscription may still be sent and was granted. */
+  private taken = 0;
+  private budget = Number.POSITIVE_INFINITY;
+  private granted = 0;
   private lastDequeued: MessageId | undefined;
   private seekStart: MessageId | undefined;
   /** A reader drops messages at or before this id (its exclusive start). */
@@ -338,6 +342,7 @@ export class Consumer {
 
   private dequeued(message: Message): Message {
     this.lastDequeued = message.messageId;
+    this.taken++;
     const conn = this.readyConn();
     if (conn !== undefined) this.addPermits(conn, 1);
     return message;
@@ -347,8 +352,12 @@ export class Consumer {
   private addPermits(conn: Connection, n: number): void {
     this.permits += n;
     if (this.permits >= Math.max(1, Math.floor(this.queueSize / 2))) {
-      conn.send(command(T.FLOW, 'flow', create(CommandFlowSchema, { consumerId: this.id, messagePermits: this.permits })));
+      // A bounded reader (maxMessages) asks for no more than its budget; the rest are not needed.
+      const give = Math.min(this.permits, this.budget - this.granted);
       this.permits = 0;
+      if (give <= 0) return;
+      this.granted += give;
+      conn.send(command(T.FLOW, 'flow', create(CommandFlowSchema, { consumerId: this.id, messagePermits: give })));
     }
   }
 
@@ -422,7 +431,12 @@ export class Consumer {
     this.conn = conn;
     this.state = 'ready';
     this.backoff.reset();
-    conn.send(command(T.FLOW, 'flow', create(CommandFlowSchema, { consumerId: this.id, messagePermits: this.queueSize })));
+    const max = this.options.maxMessages;
+    this.budget = max === undefined ? Number.POSITIVE_INFINITY : Math.max(0, max - this.taken);
+    this.granted = Math.min(this.queueSize, this.budget);
+    if (this.granted > 0) {
+      conn.send(command(T.FLOW, 'flow', create(CommandFlowSchema, { consumerId: this.id, messagePermits: this.granted })));
+    }
   }
 
   private resubscribe(from: Connection): void {
@@ -475,6 +489,7 @@ export class Consumer {
       this.waiters.shift()?.reject(error);
       return;
     }
+    if (this.options.counter !== undefined) this.options.counter.received += parts.length;
     const meta = payload.metadata;
     const skip = this.skipUpTo;
     if (parts.length > 1 || parts[0]?.batchIndex !== -1)
@@ -483,6 +498,7 @@ export class Consumer {
       const messageId: MessageId = { ...id, batchIndex: part.batchIndex };
       // A reader resubscribed inside a batch gets the whole entry again: skip what it had.
       if (skip !== undefined && compareMessageIds(messageId, skip) <= 0) {
+        this.budget++; // it used a permit without being delivered
         this.addPermits(conn, 1);
         continue;
       }

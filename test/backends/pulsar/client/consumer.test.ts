@@ -78,6 +78,44 @@ test('permits bound what the broker pushes ahead; all messages still arrive in o
   );
 });
 
+test('maxMessages bounds what the broker sends a reader in all; counter counts what it sent', async () => {
+  const client = ns.client();
+  const { topic, ids } = await filled(client, 'bounded', 40);
+  const counter = { received: 0 };
+  const reader = await client.subscribe({
+    topic,
+    subscription: 'bounded',
+    durable: false,
+    startMessageId: ids[9]!,
+    receiverQueueSize: 4,
+    maxMessages: 10,
+    counter,
+  });
+  const got = await take(reader, 10);
+  assert.deepEqual(
+    payloads(got),
+    Array.from({ length: 10 }, (_, i) => `m${10 + i}`),
+  );
+  // Permits handed back after each half queue would let the broker push past the 10 asked for.
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(reader.queued, 0, 'nothing pushed past maxMessages');
+  // The broker starts a reader at its start entry, which the reader skips (its start is exclusive): 1 + 10.
+  assert.equal(counter.received, 11, 'the counter saw exactly what the broker sent');
+  await reader.close();
+  const unbounded = await client.subscribe({
+    topic,
+    subscription: 'unbounded',
+    durable: false,
+    startMessageId: ids[9]!,
+    receiverQueueSize: 4,
+    counter,
+  });
+  await take(unbounded, 10);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.ok(unbounded.queued > 0, 'without maxMessages the broker pushes ahead again');
+  await unbounded.close();
+});
+
 test('a negative ack on a Shared subscription redelivers the message with its redelivery count', async () => {
   const client = ns.client();
   const { topic } = await filled(client, 'nack', 3);
