@@ -102,5 +102,6 @@ describe('pulsar driver', () => {
     assert.throws(() => pulsar({ partitions: 0 }), InvalidArgumentError);
     assert.throws(() => pulsar({ serviceUrl: 42 as never }), InvalidArgumentError);
     assert.throws(() => pulsar({ token: 7 as never }), InvalidArgumentError);
+    assert.throws(() => pulsar({ routing: 'yes' as never }), /routing must be a boolean/);
   });
 });
