@@ -180,6 +180,24 @@ describe('partition index', () => {
     assert.deepEqual(await restore(first.bytes, new TextEncoder().encode('EFD1garbage')), { after: 999n, size: 1_000, version: 100 });
   });
 
+  it('a full checkpoint whose write failed is not the base of the next deltas: the next one is full again', () => {
+    const index = new PartitionIndex(0);
+    for (let i = 0; i < 1_000; i++) index.add(event(`s-${i % 10}`, Math.floor(i / 10) + 1, i));
+    const stored = index.checkpoint('full'); // through 999
+    for (let i = 1_000; i < 1_300; i++) index.add(event(`s-${i % 10}`, Math.floor(i / 10) + 1, i));
+    index.checkpoint('full').failed(); // through 1,299, never stored
+    for (let i = 1_300; i < 1_400; i++) index.add(event(`s-${i % 10}`, Math.floor(i / 10) + 1, i));
+    assert.equal(index.checkpointDue(100), 'full', 'a quarter past the stored full one (999): full again');
+    const delta = decodeIndexDelta(index.checkpoint('delta').bytes);
+    assert.equal(delta?.from, 999n, 'a delta is made against the stored full checkpoint');
+    assert.ok(stored.through === 999n);
+    // A failure of an older full checkpoint does not undo a newer one.
+    const older = index.checkpoint('full');
+    index.checkpoint('full');
+    older.failed();
+    assert.equal(decodeIndexDelta(index.checkpoint('delta').bytes)?.from, 1_399n);
+  });
+
   it('spaces full checkpoints by a quarter of the index, with deltas every interval between', () => {
     const index = new PartitionIndex(0);
     const kinds: string[] = [];

@@ -53,6 +53,8 @@ export class PartitionIndex {
   #hasFull = false;
   #fullThrough: bigint | undefined;
   #fullEvents = 0;
+  /** Counts the full checkpoints made or restored, so a failed one is taken back only if it is the last. */
+  #fullMark = 0;
   /** Events indexed when the last checkpoint (full or delta) was written or restored. */
   #checkpointEvents = 0;
   /** Streams that grew since the last full checkpoint: what a delta holds. */
@@ -168,7 +170,7 @@ export class PartitionIndex {
    * stream's offsets and the last `CHECKPOINT_IDS` event ids. Delta (after a full one): the
    * offsets of the streams that grew since it and the last `CHECKPOINT_IDS` ids since it.
    */
-  checkpoint(kind: IndexCheckpointKind = 'full'): { bytes: Uint8Array; through: bigint | undefined } {
+  checkpoint(kind: IndexCheckpointKind = 'full'): { bytes: Uint8Array; through: bigint | undefined; failed: () => void } {
     if (kind === 'delta' && this.#hasFull && this.#fullThrough !== undefined) {
       const end = Number(this.#fullThrough);
       const streams = new Map<string, number[]>();
@@ -180,16 +182,31 @@ export class PartitionIndex {
       for (const entry of this.#ids) if (entry[1] > end) ids.push(entry);
       const bytes = encodeIndexDelta({ from: this.#fullThrough, through: this.#through, streams, ids: ids.slice(-CHECKPOINT_IDS) });
       this.#checkpointEvents = this.#events;
-      return { bytes, through: this.#through };
+      // A delta that was not stored leaves the last one in place: nothing to take back.
+      return { bytes, through: this.#through, failed: () => undefined };
     }
     const ids = [...this.#ids];
     const bytes = encodeIndex({ through: this.#through, streams: this.#streams, ids: ids.slice(-CHECKPOINT_IDS) });
+    const before = { hasFull: this.#hasFull, through: this.#fullThrough, events: this.#fullEvents, grown: [...this.#grown] };
     this.#markFull(this.#through, this.#events);
+    const mark = this.#fullMark;
     this.#grown.clear();
-    return { bytes, through: this.#through };
+    // A full checkpoint that was not stored must not be the base of the next deltas (the stored
+    // one is older: deltas against this one would be ignored, and the cold tail grow): back to
+    // the last stored one, unless another full one was made since. The interval still counts,
+    // so a failing write is tried again one interval later, not on every append.
+    const failed = (): void => {
+      if (this.#fullMark !== mark) return;
+      this.#hasFull = before.hasFull;
+      this.#fullThrough = before.through;
+      this.#fullEvents = before.events;
+      for (const streamId of before.grown) this.#grown.add(streamId);
+    };
+    return { bytes, through: this.#through, failed };
   }
 
   #markFull(through: bigint | undefined, events: number): void {
+    this.#fullMark++;
     this.#hasFull = true;
     this.#fullThrough = through;
     this.#fullEvents = events;

@@ -362,8 +362,8 @@ export class PartitionOwners {
    * by a quarter since the last full one (`PartitionIndex.checkpointDue`). So a cold start reads
    * at most about `indexCheckpointEvents` events of tail, and the bytes written stay a small
    * multiple of the index's size. In the background, queued on the lease behind the append just
-   * made; a failure waits for the next interval (a fenced lease fails the next append, which
-   * claims again as usual).
+   * made; a failure waits for the next interval, and a failed full one is not taken as the base
+   * of later deltas (a fenced lease fails the next append, which claims again as usual).
    */
   #maybeCheckpoint(owned: OwnedPartition): void {
     const write = owned.lease.writeIndexCheckpoint?.bind(owned.lease);
@@ -371,8 +371,8 @@ export class PartitionOwners {
     if (!write || !this.#driver.readIndexCheckpoints) return;
     const kind = index.checkpointDue(this.#driver.indexCheckpointEvents ?? DEFAULT_CHECKPOINT_EVENTS);
     if (!kind) return;
-    const { bytes } = index.checkpoint(kind);
-    write(bytes, kind).catch(() => undefined);
+    const { bytes, failed } = index.checkpoint(kind);
+    write(bytes, kind).catch(failed);
   }
 
   async #claim(partition: number): Promise<OwnedPartition> {
