@@ -5,7 +5,7 @@
 //   npm run bench -- --rounds 5       # rounds per suite (default 3, --quick 2)
 //   npm run bench -- --suite kafka    # one suite: sqlite (vs Emmett), redis (vs raw node-redis) or kafka (vs raw @platformatic/kafka)
 //   npm run bench -- --suite postgres,postgres-emmett   # several suites, comma-separated: postgres (vs raw node-postgres), postgres-emmett (vs Emmett)
-//   npm run bench -- --suite scale    # 4 Kafka writer processes vs one (routed appends): bench/kafka-scale.ts
+//   npm run bench -- --suite scale    # 4 writer processes vs one (routed appends; --backend kafka|pulsar): bench/scale.ts
 //   npm run bench -- --suite projection   # sqlProjection into SQLite vs into PostgreSQL: bench/projection-bench.ts
 //   npm run bench -- --n 5000         # batch-1 appends (batch-100 calls scale with it)
 //   npm run bench -- --json           # JSON on stdout (the tables go to stderr); an array when several suites ran
@@ -36,9 +36,9 @@ import { runSuite } from './suite-run.ts';
 import type { BenchConfig, Suite } from './target.ts';
 import { suites } from './workloads/index.ts';
 
-// `--suite scale` is a bench of its own (several OS processes): kafka-scale.ts.
+// `--suite scale` is a bench of its own (several OS processes): scale.ts.
 if (process.argv.includes('scale') && process.argv[process.argv.indexOf('scale') - 1] === '--suite') {
-  await import('./kafka-scale.ts');
+  await import('./scale.ts');
   process.exit(0);
 }
 // `--suite projection` too (read-model writes, not the append/load/catch-up workload): projection-bench.ts.
@@ -65,7 +65,7 @@ const { values: args } = parseArgs({
 if (args.help) {
   console.log(
     `usage: npm run bench -- [--quick] [--rounds <n>] [--n <batch-1 appends>] [--json] [--suite all|${Object.keys(suites).join('|')}] [--redis-url <url>] [--kafka-brokers <host:port,…>] [--postgres-url <url>] [--no-memory]` +
-      '\n  --suite takes one name or several, comma-separated; also --suite scale (bench/kafka-scale.ts) and --suite projection (bench/projection-bench.ts)',
+      '\n  --suite takes one name or several, comma-separated; also --suite scale (bench/scale.ts) and --suite projection (bench/projection-bench.ts)',
   );
   process.exit(0);
 }

@@ -1,4 +1,4 @@
-// One writer process of the scale bench (kafka-scale.ts): opens the store, joins the writer
+// One writer process of the scale bench (scale.ts): opens the store, joins the writer
 // group with a first append, prints {"ready":true}, waits for the start time, then runs
 // `inFlight` loops until the stop time, each doing plain appends to random streams or transfers
 // (appendMany of a debit and a credit at the versions just read). Prints one JSON summary,
@@ -6,14 +6,15 @@
 //   node bench/scale-worker.ts <json config>
 import { subscribe } from 'node:diagnostics_channel';
 import { z } from 'zod';
-import { kafka } from '../src/backends/kafka/index.ts';
+import { kafka, type KafkaDriverOptions } from '../src/backends/kafka/index.ts';
+import { pulsar, type PulsarDriverOptions } from '../src/backends/pulsar/index.ts';
 import { createEventStore, defineEvent, ExpectedVersionConflictError, PartitionFencedError } from '../src/index.ts';
 import { benchEvent } from './target.ts';
 
 interface Config {
-  readonly brokers: string[];
-  readonly prefix: string;
-  readonly partitions: number;
+  readonly driver:
+    | { readonly backend: 'kafka'; readonly options: KafkaDriverOptions }
+    | { readonly backend: 'pulsar'; readonly options: PulsarDriverOptions };
   readonly workload: 'appends' | 'transfers';
   readonly streams: number;
   readonly inFlight: number;
@@ -25,7 +26,7 @@ const config = JSON.parse(process.argv[2]!) as Config;
 const Deposited = defineEvent({ type: 'Deposited', schema: z.object({ amount: z.number(), note: z.string() }) });
 const Withdrawn = defineEvent({ type: 'Withdrawn', schema: z.object({ amount: z.number(), note: z.string() }) });
 const store = createEventStore({
-  driver: kafka({ brokers: config.brokers, prefix: config.prefix, partitions: config.partitions }),
+  driver: config.driver.backend === 'kafka' ? kafka(config.driver.options) : pulsar(config.driver.options),
   events: [Deposited, Withdrawn],
 });
 await store.append(`warmup-${process.pid}`, Deposited(benchEvent(0)));

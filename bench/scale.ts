@@ -1,7 +1,8 @@
-// Several writer processes of one Kafka store against one process with the same number of
-// appends in flight: what stable ownership with routed appends (core/log/append-router.ts) buys.
+// Several writer processes of one store against one process with the same number of appends
+// in flight: what stable ownership with routed appends (core/log/append-router.ts) buys, on
+// Kafka or on Pulsar (`routing: true`).
 //
-//   npm run bench -- --suite scale [--rounds R] [--seconds S] [--processes P] [--in-flight F] [--json]
+//   npm run bench -- --suite scale [--backend kafka|pulsar] [--rounds R] [--seconds S] [--processes P] [--in-flight F] [--json]
 //
 // Per round and workload (plain appends to random streams, and transfers: an appendMany of a
 // debit and a credit between two of 20 accounts at the versions just read), two targets,
@@ -13,7 +14,8 @@
 // processes and of the local broker (what a 2-core machine runs out of), version conflicts, and
 // PartitionFencedErrors and other errors that reached a caller (the target: 0); the median
 // (min–max) of each over the rounds and of the ratio P processes / one process, round by round.
-// Needs the local broker (`scripts/services up kafka`) or EVENTFOLD_KAFKA_BROKERS.
+// Needs the local broker (`scripts/services up kafka` or `pulsar`), or EVENTFOLD_KAFKA_BROKERS /
+// EVENTFOLD_PULSAR_SERVICE_URL and EVENTFOLD_PULSAR_URL. Requests per op are counted on Kafka only.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -21,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { median, percentile } from './stats.ts';
 import { deleteNamed, kafkaBrokers, PARTITIONS } from './workloads/kafka-common.ts';
+import { dropPulsarNamespace, pulsarUrls } from './workloads/pulsar-common.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -28,6 +31,7 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '10' },
     processes: { type: 'string', default: '4' },
     'in-flight': { type: 'string', default: '4' },
+    backend: { type: 'string', default: 'kafka' },
     quick: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     suite: { type: 'string' },
@@ -45,6 +49,14 @@ const rounds = args.quick ? 1 : positive(args.rounds, 'rounds');
 const seconds = args.quick ? 4 : positive(args.seconds, 'seconds');
 const processes = positive(args.processes, 'processes');
 const inFlight = positive(args['in-flight'], 'in-flight');
+if (args.backend !== 'kafka' && args.backend !== 'pulsar') {
+  console.error(`--backend is kafka or pulsar, not ${JSON.stringify(args.backend)}`);
+  process.exit(2);
+}
+const backend: 'kafka' | 'pulsar' = args.backend;
+const BACKEND_NAME = backend === 'kafka' ? 'Kafka' : 'Pulsar';
+// Pulsar: one namespace for the whole run, a store prefix per measured run; dropped at the end.
+const pulsarNamespace = `bench-scale-${randomBytes(4).toString('hex')}`;
 const worker = fileURLToPath(new URL('./scale-worker.ts', import.meta.url));
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
@@ -126,10 +138,12 @@ async function measure(workload: Workload, writers: number, perWriter: number): 
     });
     // Start and stop are set once every writer has joined: passed through a shared clock.
     const startAt = { value: 0 };
+    const driver =
+      backend === 'kafka'
+        ? { backend, options: { brokers: kafkaBrokers(), prefix, partitions: PARTITIONS } }
+        : { backend, options: { ...pulsarUrls(), namespace: pulsarNamespace, prefix, partitions: PARTITIONS, routing: true } };
     const configs = Array.from({ length: writers }, () => ({
-      brokers: kafkaBrokers(),
-      prefix,
-      partitions: PARTITIONS,
+      driver,
       workload,
       streams: workload === 'transfers' ? 20 : 200,
       inFlight: perWriter,
@@ -165,17 +179,17 @@ async function measure(workload: Workload, writers: number, perWriter: number): 
       requestsPerOp: requestsPerOp(summaries, latencies.length),
     };
   } finally {
-    await deleteNamed(prefix).catch(() => undefined);
+    if (backend === 'kafka') await deleteNamed(prefix).catch(() => undefined);
   }
 }
 
 /**
- * CPU time (user + system) of the broker started by `scripts/services up kafka`, from /proc;
- * NaN when that pid file is not there (a remote broker). Kafka's work per op is part of the cost.
+ * CPU time (user + system) of the broker started by `scripts/services up <backend>`, from /proc;
+ * NaN when that pid file is not there (a remote broker). The broker's work per op is part of the cost.
  */
 function brokerCpuMs(): number {
   try {
-    const pid = readFileSync(new URL('../.services/kafka/pid', import.meta.url), 'utf8').trim();
+    const pid = readFileSync(new URL(`../.services/${backend}/pid`, import.meta.url), 'utf8').trim();
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, at 100 ticks/s
   } catch {
@@ -194,19 +208,24 @@ const results: Record<Workload, { one: Figures[]; many: Figures[] }> = {
   appends: { one: [], many: [] },
   transfers: { one: [], many: [] },
 };
-for (let round = 1; round <= rounds; round++) {
-  for (const workload of ['appends', 'transfers'] as const) {
-    log(`round ${round}/${rounds} ${workload}: one process × ${processes * inFlight} in flight`);
-    results[workload].one.push(await measure(workload, 1, processes * inFlight));
-    log(`round ${round}/${rounds} ${workload}: ${processes} processes × ${inFlight} in flight`);
-    results[workload].many.push(await measure(workload, processes, inFlight));
+try {
+  for (let round = 1; round <= rounds; round++) {
+    for (const workload of ['appends', 'transfers'] as const) {
+      log(`round ${round}/${rounds} ${workload}: one process × ${processes * inFlight} in flight`);
+      results[workload].one.push(await measure(workload, 1, processes * inFlight));
+      log(`round ${round}/${rounds} ${workload}: ${processes} processes × ${inFlight} in flight`);
+      results[workload].many.push(await measure(workload, processes, inFlight));
+    }
   }
+} finally {
+  if (backend === 'pulsar')
+    await dropPulsarNamespace(pulsarNamespace).catch((e: unknown) => log(`  (could not drop ${pulsarNamespace}: ${e})`));
 }
 
 const lines: string[] = [
-  `## Kafka scale: ${processes} writer processes vs one, ${processes * inFlight} appends in flight in total, ${PARTITIONS} partitions, ${seconds} s per run, ${rounds} interleaved round(s)`,
+  `## ${BACKEND_NAME} scale: ${processes} writer processes vs one, ${processes * inFlight} appends in flight in total, ${PARTITIONS} partitions, ${seconds} s per run, ${rounds} interleaved round(s)`,
   '',
-  '| workload | target | ops/s | p50 ms | p99 ms | CPU ms/op (writers) | CPU ms/op (broker) | Kafka requests/op | conflicts | fenced errors to callers | other errors |',
+  `| workload | target | ops/s | p50 ms | p99 ms | CPU ms/op (writers) | CPU ms/op (broker) | ${backend === 'kafka' ? 'Kafka requests/op' : 'requests/op (Kafka only)'} | conflicts | fenced errors to callers | other errors |`,
   '|---|---|---|---|---|---|---|---|---|---|---|',
 ];
 for (const workload of ['appends', 'transfers'] as const) {
@@ -233,8 +252,8 @@ for (const workload of ['appends', 'transfers'] as const) {
   const ratios = results[workload].many.map((m, i) => m.perSec / results[workload].one[i]!.perSec);
   lines.push(`| ${workload} | ratio ${processes} processes / one | ${fmt(ratios, 2)}× | | | | | | | | |`);
 }
-lines.push('', 'Kafka requests per op by API (medians over the rounds):', '');
-for (const workload of ['appends', 'transfers'] as const) {
+if (backend === 'kafka') lines.push('', 'Kafka requests per op by API (medians over the rounds):', '');
+for (const workload of backend === 'kafka' ? (['appends', 'transfers'] as const) : []) {
   for (const [label, figures] of [
     ['one process', results[workload].one],
     [`${processes} processes`, results[workload].many],
@@ -254,5 +273,6 @@ const errors = [...results.appends.many, ...results.transfers.many, ...results.a
   (f) => f.errors,
 );
 if (errors.length > 0) lines.push('', `errors seen: ${[...new Set(errors)].slice(0, 5).join(' | ')}`);
-if (args.json) process.stdout.write(`${JSON.stringify({ suite: 'scale', processes, inFlight, seconds, rounds, results }, null, 2)}\n`);
+if (args.json)
+  process.stdout.write(`${JSON.stringify({ suite: 'scale', backend, processes, inFlight, seconds, rounds, results }, null, 2)}\n`);
 else for (const line of lines) console.log(line);
