@@ -1,12 +1,12 @@
 // The README's scale bench command must keep working: a quick run (one round, 4 s per run) of
-// 4 writer processes against one (Kafka, and Pulsar with `routing: true`), checked for figures that come from real work and for
+// 4 Kafka writer processes against one, checked for figures that come from real work and for
 // the behaviour it exists to show — no PartitionFencedError and no other error reaches a caller
 // (not for speed: speed is claimed only from full runs, as ratios).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { it } from 'node:test';
 import { promisify } from 'node:util';
-import { KAFKA_BROKERS, PULSAR_SERVICE_URL, PULSAR_URL } from '../services/env.ts';
+import { KAFKA_BROKERS } from '../services/env.ts';
 
 const run = promisify(execFile);
 
@@ -68,29 +68,4 @@ it('npm run bench -- --suite scale --quick: both workloads on one and on 4 write
     (appends.many[0]!.requestsPerOp.Fetch ?? 0) > (appends.one[0]!.requestsPerOp.Fetch ?? 0),
     `routed appends fetch more per op: ${appends.many[0]!.requestsPerOp.Fetch} vs ${appends.one[0]!.requestsPerOp.Fetch}`,
   );
-});
-
-it('npm run bench -- --suite scale --backend pulsar --quick: the same on Pulsar with the writer group, no error reaches a caller', async () => {
-  const main = new URL('../../bench/run.ts', import.meta.url).pathname;
-  const { stdout } = await run(process.execPath, [main, '--suite', 'scale', '--backend', 'pulsar', '--quick', '--json'], {
-    env: { ...process.env, EVENTFOLD_PULSAR_SERVICE_URL: PULSAR_SERVICE_URL, EVENTFOLD_PULSAR_URL: PULSAR_URL },
-    maxBuffer: 64 * 1024 * 1024,
-    timeout: 300_000,
-  });
-  const report = JSON.parse(stdout) as Report;
-  assert.equal(report.suite, 'scale');
-  assert.equal(report.backend, 'pulsar');
-  for (const workload of ['appends', 'transfers'] as const) {
-    for (const target of ['one', 'many'] as const) {
-      const [f] = report.results[workload][target];
-      const label = `${workload}/${target}`;
-      assert.ok(f, `${label}: one round`);
-      assert.ok(f.perSec > 0, `${label}: ops completed (${f.perSec}/s)`);
-      assert.ok(f.p50 > 0 && f.p50 <= f.p99, `${label}: p50 ${f.p50} <= p99 ${f.p99}`);
-      assert.ok(f.cpuMsPerOp > 0, `${label}: CPU per op measured (${f.cpuMsPerOp} ms)`);
-      assert.equal(f.fenced, 0, `${label}: PartitionFencedErrors that reached a caller`);
-      assert.equal(f.failed, 0, `${label}: other errors that reached a caller: ${f.errors.join(' | ')}`);
-    }
-  }
-  assert.ok(report.results.transfers.one[0]!.conflicts > 0, 'transfers race on versions');
 });
