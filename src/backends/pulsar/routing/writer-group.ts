@@ -133,9 +133,15 @@ class WriterMember implements RoutingMember {
           initialPosition: 'earliest',
           receiverQueueSize: 1000,
           onActiveChange: (active) => {
+            const was = source.active;
             source.active = active;
             // No longer active: what is queued goes to the new active consumer too; do not hand it out here.
             if (!active) source.consumer?.dropQueued();
+            // Active again: the broker also says "inactive" when nothing moved (a consumer of
+            // another process joined or left), and then does not rewind, so what was dropped
+            // would wait for the sender's resend (30 s): ask for every unacknowledged request
+            // again (one served meanwhile is recognised by its event ids).
+            else if (was === false) source.consumer?.redeliverUnacknowledged();
             this.#changed();
           },
         });
