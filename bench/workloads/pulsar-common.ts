@@ -1,5 +1,6 @@
 // What Pulsar benches share: where the broker is (the env vars the tests use, or the local
-// standalone of `scripts/services up pulsar`) and the clean-up of a bench namespace.
+// standalone of `scripts/services up pulsar`) and the clean-up of a namespace (the Pulsar tests'
+// teardown uses it too: test/backends/pulsar/support.ts).
 
 /** Binary protocol and admin URLs; child processes inherit the env vars. */
 export const pulsarUrls = (): { serviceUrl: string; adminUrl: string } => ({
@@ -12,11 +13,13 @@ async function admin(method: string, path: string): Promise<Response> {
 }
 
 /**
- * Deletes a namespace of tenant `public` with its topics (the broker refuses a namespace that
- * still has topics, and closing consumers bring some back for a moment: tried for up to 30 s).
+ * Deletes a namespace with its topics, system topics included (a transactional ack leaves a
+ * `…__transaction_pending_ack` topic per subscription). The broker refuses a namespace that
+ * still has topics, and closing consumers or pending-ack state bring some back for a moment
+ * (409 "non empty bundle"): tried again for up to 30 s.
  */
-export async function dropPulsarNamespace(namespace: string): Promise<void> {
-  const ns = `public/${namespace}`;
+export async function dropPulsarNamespace(namespace: string, tenant = 'public'): Promise<void> {
+  const ns = `${tenant}/${namespace}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
     const partitioned = await admin('GET', `persistent/${ns}/partitioned`);
