@@ -1,3 +1,5 @@
+// The driver contract, in one file on purpose (over 400 lines, mostly doc comments): a backend
+// author reads it top to bottom, and the interfaces refer to each other.
 import type { ExpectedVersion } from './expected-version.ts';
 
 /**

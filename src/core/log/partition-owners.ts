@@ -1,3 +1,6 @@
+// Partition ownership for log backends (one job: check and append through leases). Over 400
+// lines because the single-append group commit and appendMany share the claim, drop and
+// serialization logic that keeps them from overtaking each other; split, that would leak.
 import type { AppendRequest, AppendResult, PartitionLease, PartitionOwnerDriver } from '../driver.ts';
 import { DriverError, ExpectedVersionConflictError, InvalidArgumentError, PartitionFencedError } from '../errors.ts';
 import { conflictIsCertain, matchesExpectedVersion } from '../expected-version.ts';

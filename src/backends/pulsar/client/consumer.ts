@@ -2,7 +2,9 @@
 // non-durable reader from a message id), flow control with permits, receive, ack, negative
 // ack / redelivery, seek by message id or publish time, GetLastMessageId, and resubscription
 // after CLOSE_CONSUMER (which the broker sends after every seek) or a lost connection.
-// Modelled on pulsar-client-go's consumer_partition.go.
+// Modelled on pulsar-client-go's consumer_partition.go. Over 400 lines on purpose: one state
+// machine (queue, permits, epoch, generation) that every one of those operations changes;
+// split, they would share its private state through a wider interface.
 
 import { create, isFieldSet } from '@bufbuild/protobuf';
 import { Backoff, sleep } from './backoff.ts';
