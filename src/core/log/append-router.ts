@@ -127,6 +127,10 @@ export class AppendRouter {
     for (let attempt = 1; ; attempt++) {
       const id = randomUUID();
       const reply = new Promise<readonly AppendResult[]>((resolve, reject) => this.#pending.set(id, { resolve, reject }));
+      // The answer can come before our send's receipt (a process resumed after SIGSTOP gets both
+      // at once): a typed error then rejects `reply` before the race below watches it, which
+      // Node treats as unhandled and kills the process. The race still gets the rejection.
+      reply.catch(() => undefined);
       let timer: ReturnType<typeof setTimeout> | undefined;
       const timeout = new Promise<'timeout'>((resolve) => {
         timer = setTimeout(() => resolve('timeout'), this.#replyTimeoutMs);
