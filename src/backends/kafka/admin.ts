@@ -40,10 +40,28 @@ export const KEEP_FOREVER: Readonly<Record<string, string>> = {
 };
 
 /**
+ * Answers to InitProducerId that pass: the coordinator is completing an earlier transaction
+ * or claim of the id, or is loading or moving its transaction log partition. PRODUCER_FENCED
+ * too: a claim of an id with a transaction open first aborts it, and when another claim bumps
+ * the epoch meanwhile that abort fails as fenced and the coordinator answers our InitProducerId
+ * with it (TransactionCoordinator.handleInitProducerId); seen with 4 routed writers borrowing
+ * partitions. A claim that asks for no particular epoch (producer id -1) cannot itself be
+ * fenced; a caller that does ask (the projector) refuses a real fence in `onError`.
+ */
+const CLAIM_CONTENTION = [
+  'CONCURRENT_TRANSACTIONS',
+  'PRODUCER_FENCED',
+  'INVALID_PRODUCER_EPOCH',
+  'COORDINATOR_LOAD_IN_PROGRESS',
+  'COORDINATOR_NOT_AVAILABLE',
+  'NOT_COORDINATOR',
+];
+
+/**
  * InitProducerId on a transactional id (run by the first `beginTransaction`): bumps its epoch,
  * fencing every earlier holder and completing whatever transaction it had open. While the
- * coordinator is still completing an earlier transaction or another claim it answers
- * CONCURRENT_TRANSACTIONS; when writers keep taking an id from each other that can outlast the
+ * coordinator is still completing an earlier transaction or another claim it answers one of
+ * CLAIM_CONTENTION; when writers keep taking an id from each other that can outlast the
  * client's retries, so keep trying, with a fresh producer each time (a failed init leaves the
  * client's transaction state behind), until `deadline`. Other errors go to `onError` first,
  * which may throw a more precise one.
@@ -61,7 +79,7 @@ export async function initTransactionalProducer(
     } catch (error) {
       await producer.close().catch(() => undefined);
       onError?.(error);
-      if (!hasApiError(error, 'CONCURRENT_TRANSACTIONS') || Date.now() > deadline) throw error;
+      if (!hasApiError(error, ...CLAIM_CONTENTION) || Date.now() > deadline) throw error;
       await sleep(Math.random() * Math.min(200, 10 * 2 ** attempt));
     }
   }

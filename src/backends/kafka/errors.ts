@@ -12,6 +12,32 @@ export function hasApiError(error: unknown, ...ids: string[]): boolean {
   return typeof findBy === 'function' && ids.some((id) => findBy.call(error, 'apiId', id));
 }
 
+/**
+ * The broker's error codes anywhere in the error (`['NOT_COORDINATOR']`): the client's message
+ * names only the API ("…while executing API InitProducerId(v5)"), and a message is all that
+ * crosses a routed reply, so errors that leave the driver say them.
+ */
+export function apiErrors(error: unknown): string[] {
+  const found = new Set<string>();
+  const visit = (e: unknown, depth: number): void => {
+    if (typeof e !== 'object' || e === null || depth > 8) return;
+    const apiId = (e as { apiId?: unknown }).apiId;
+    if (typeof apiId === 'string') found.add(apiId);
+    const errors = (e as { errors?: unknown }).errors;
+    if (Array.isArray(errors)) for (const inner of errors) visit(inner, depth + 1);
+    visit((e as { cause?: unknown }).cause, depth + 1);
+  };
+  visit(error, 0);
+  return [...found];
+}
+
+/** The error's message with the broker's error codes it carries, if any. */
+export function kafkaErrorMessage(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const codes = apiErrors(error).filter((code) => !message.includes(code));
+  return codes.length > 0 ? `${message} (${codes.join(', ')})` : message;
+}
+
 /** Leadership moved, or a new topic's partitions are not loaded yet: refresh metadata and retry. */
 export function hasStaleMetadata(error: unknown): boolean {
   const findBy = (error as KafkaClientError | undefined)?.findBy;

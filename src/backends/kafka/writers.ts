@@ -1,9 +1,9 @@
 import type { BaseOptions, Producer, ProducerOptions } from '@platformatic/kafka';
 import type { AppendRequest, AppendResult, PartitionLease } from '../../core/driver.ts';
-import { DriverError } from '../../core/errors.ts';
+import { DriverError, EventfoldError } from '../../core/errors.ts';
 import { sleep } from '../../core/sleep.ts';
 import { initTransactionalProducer } from './admin.ts';
-import { KAFKA as NAME } from './errors.ts';
+import { KAFKA as NAME, kafkaErrorMessage } from './errors.ts';
 import type { TopicLayout } from './layout.ts';
 import { KafkaPartitionLease } from './lease.ts';
 import type { PartitionLog } from './log.ts';
@@ -34,7 +34,12 @@ export class KafkaWriters {
 
   async claim(partition: number): Promise<KafkaPartitionLease> {
     const at = this.#ctx.layout.at(partition);
-    const producer = await this.#initWriter(partition);
+    const producer = await this.#initWriter(partition).catch((error: unknown) => {
+      if (error instanceof EventfoldError) throw error;
+      // Say the broker's error code: the client's message names only the API, and a routed
+      // reply carries only the message.
+      throw new DriverError(NAME, `claiming partition ${partition} failed: ${kafkaErrorMessage(error)}`, error);
+    });
     try {
       // Fencing completed our transactional id's open transaction, but a transaction of another
       // partition's writer (`appendAcross`) may still be open here, holding the stable offset
