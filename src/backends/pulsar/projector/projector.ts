@@ -6,7 +6,6 @@ import type { EventStore } from '../../../core/event-store.ts';
 import { sleep, untilAborted } from '../../../core/sleep.ts';
 import { type StoreContext, storeContext } from '../../../core/store-context.ts';
 import type { PulsarAdmin } from '../admin.ts';
-import type { PulsarClient } from '../client/client.ts';
 import type { Message } from '../client/consumer.ts';
 import { PULSAR } from '../client/errors.ts';
 import { TransactionCoordinators, type TxnId } from '../client/transactions.ts';
@@ -54,7 +53,6 @@ class Projector<E extends Event> implements PulsarProjector {
   readonly #stop = new AbortController();
   readonly #projection: Projection<E>;
   #resolveStarted!: () => void;
-  #client: PulsarClient | undefined;
   #admin: PulsarAdmin | undefined;
   #coordinators: TransactionCoordinators | undefined;
   #outputs: OutputProducers | undefined;
@@ -111,7 +109,6 @@ class Projector<E extends Event> implements PulsarProjector {
 
   async #main(): Promise<void> {
     const { client, admin, detach } = this.#driver.attach(() => this.stop());
-    this.#client = client;
     this.#admin = admin;
     try {
       // Opens the driver: the events topic exists from here on.
