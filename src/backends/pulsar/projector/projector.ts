@@ -22,7 +22,7 @@ interface Taken {
   readonly message: Message;
 }
 
-/** How often `caughtUp()` looks at the subscription's cursors when this instance did not commit the heads itself. */
+/** How often `caughtUp()` looks at the subscription's cursors. */
 const CAUGHT_UP_POLL_MS = 250;
 
 /**
@@ -207,7 +207,6 @@ class Projector<E extends Event> implements PulsarProjector {
       for (const source of new Set(taken.map((t) => t.source))) source.consumer.redeliverUnacknowledged();
       throw error;
     }
-    for (const { source, message } of taken) source.committed = message.messageId;
     // Counted once committed: an aborted batch's dead letters are retried with it.
     if (deadLettered > 0) this.#store.telemetry.deadLettered(this.group, 'pulsar_projector', deadLettered);
     this.#processed += events;

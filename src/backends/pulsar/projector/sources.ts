@@ -13,8 +13,6 @@ export interface Source {
   readonly consumer: Consumer;
   /** Set on subscribing and each time the broker makes this consumer the active one: fence before reading. */
   needsFence: boolean;
-  /** The last entry this instance committed the ack of. */
-  committed: MessageId | undefined;
 }
 
 /** Entries the broker may push ahead of a batch, per partition. */
@@ -51,7 +49,7 @@ export async function subscribeAll(
           else source.needsFence = true;
         },
       });
-      source = { partition, topic: names.partition(partition), consumer, needsFence: true, committed: undefined };
+      source = { partition, topic: names.partition(partition), consumer, needsFence: true };
       return source;
     }),
   );
@@ -75,11 +73,13 @@ export async function partitionHeads(sources: readonly Source[]): Promise<Map<nu
   return heads;
 }
 
-/** Whether the subscription has everything up to `head` acknowledged: this instance committed it, or the cursor is past it. */
+/**
+ * Whether the subscription has everything up to `head` acknowledged: its cursor's mark-delete
+ * position (all before it acked) is at or past it. Not "this instance committed `head`": the
+ * entries another transaction's pending acks hold are skipped by the dispatcher, so a later
+ * entry can be committed before them.
+ */
 export async function reached(admin: PulsarAdmin, source: Source, subscription: string, head: MessageId): Promise<boolean> {
-  const at = (id: MessageId | undefined): boolean =>
-    id !== undefined && compareMessageIds({ ...id, batchIndex: -1 }, { ...head, batchIndex: -1 }) >= 0;
-  if (at(source.committed)) return true;
   const stats = await admin.json<{ cursors?: Record<string, { markDeletePosition?: string }> }>(
     `persistent/${source.topic.slice('persistent://'.length)}/internalStats`,
   );
