@@ -220,6 +220,94 @@ describe('pulsar: projector', () => {
     assert.equal(messages.length, ids.size, 'exactly one output per event');
   });
 
+  it('two live instances share the partitions; the survivor takes over when one stops, each output once', {
+    timeout: 40_000,
+  }, async (t) => {
+    const prefix = uniqueName('pair');
+    const output = `o-${prefix}`;
+    const [one, two] = [openStore(prefix), openStore(prefix)];
+    try {
+      const ids = await seed(one, 8, 10);
+      const by = { a: 0, b: 0 };
+      const handle = (who: 'a' | 'b') => async (event: { id: string; streamId: string; version: number }) => {
+        by[who]++;
+        await new Promise((r) => setTimeout(r, 5));
+        return {
+          topic: output,
+          key: event.streamId,
+          value: JSON.stringify({ id: event.id, streamId: event.streamId, version: event.version }),
+        };
+      };
+      const a = pulsarProjector(one, { group: 'pair', batchSize: 5, handle: handle('a') });
+      const b = pulsarProjector(two, { group: 'pair', batchSize: 5, handle: handle('b') });
+      await Promise.all([a.started, b.started]);
+      for (let i = 0; i < 400 && (by.a < 5 || by.b < 5); i++) await new Promise((r) => setTimeout(r, 25));
+      assert.ok(by.a >= 5 && by.b >= 5, `both instances handle events (a ${by.a}, b ${by.b})`);
+      await a.stop();
+      const aStopped = a.processed;
+      await b.caughtUp();
+      await b.stop();
+      const messages = await readAll(`persistent://public/${namespace}/${output}`);
+      const { lost, duplicated, disordered } = tally(messages, ids);
+      t.diagnostic(
+        `events ${ids.size}; a processed ${aStopped} (handled ${by.a}), b ${b.processed} (handled ${by.b}); outputs ${messages.length}`,
+      );
+      assert.equal(lost, 0, 'no output lost');
+      assert.equal(duplicated, 0, 'no output duplicated');
+      assert.deepEqual(disordered, [], 'each stream in version order');
+      assert.equal(aStopped + b.processed, ids.size, 'each event committed by one instance');
+      assert.ok(b.processed > ids.size / 2, "the survivor took the stopped one's partition over");
+    } finally {
+      await one.close();
+      await two.close();
+    }
+  });
+
+  it('a live instance takes over the partition of one killed before END_TXN, fencing its open transaction', {
+    timeout: 60_000,
+  }, async (t) => {
+    const prefix = uniqueName('takeover');
+    const group = 'takeover';
+    const output = `o-${prefix}`;
+    const store = openStore(prefix);
+    try {
+      const ids = await seed(store, 10, 20);
+      const live = pulsarProjector(store, {
+        group,
+        batchSize: 5,
+        handle: async (event) => {
+          await new Promise((r) => setTimeout(r, 5));
+          return {
+            topic: output,
+            key: event.streamId,
+            value: JSON.stringify({ id: event.id, streamId: event.streamId, version: event.version }),
+          };
+        },
+      });
+      await live.started;
+      const killed = runWorker([namespace, prefix, group, output], { PROJECTOR_KILL: 'before-commit' });
+      const exit = await killed.exit;
+      assert.equal(exit.signal, 'SIGKILL', `the worker died by SIGKILL (stderr: ${exit.stderr})`);
+      assert.ok(
+        killed.lines.some((l) => l.killing),
+        'the worker killed itself before END_TXN',
+      );
+      await live.caughtUp();
+      await live.stop();
+      const messages = await readAll(`persistent://public/${namespace}/${output}`);
+      const { lost, duplicated, disordered } = tally(messages, ids);
+      t.diagnostic(
+        `events ${ids.size}; live instance processed ${live.processed}; outputs ${messages.length}; out of order ${disordered.length}`,
+      );
+      assert.equal(lost, 0, 'no output lost');
+      assert.equal(duplicated, 0, 'no output duplicated');
+      assert.deepEqual(disordered, [], 'each stream in version order');
+      assert.ok(live.processed < ids.size, 'the worker committed a batch before it died');
+    } finally {
+      await store.close();
+    }
+  });
+
   it('dead-letters a failing handler after its retries, in the transaction, and goes on', { timeout: 30_000 }, async () => {
     const prefix = uniqueName('dlq');
     const store = openStore(prefix, 1);
