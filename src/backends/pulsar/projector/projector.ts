@@ -178,6 +178,8 @@ class Projector<E extends Event> implements PulsarProjector {
     const taken: Taken[] = [];
     const messages: Outgoing[] = [];
     const seen = new Set<string>();
+    // Every consumer a message was taken from, projected or not: all of them deliver again after a failure.
+    const touched = new Set<Source>();
     let budget = this.#settings.batchSize;
     let events = 0;
     let deadLettered = 0;
@@ -187,6 +189,7 @@ class Projector<E extends Event> implements PulsarProjector {
         while (budget > 0) {
           const message = source.consumer.tryReceive();
           if (message === undefined) break;
+          touched.add(source);
           // The same entry twice in one batch (a redelivery racing the queue) is handled once.
           const key = `${source.partition}/${message.messageId.ledgerId}:${message.messageId.entryId}`;
           if (seen.has(key)) continue;
@@ -204,7 +207,7 @@ class Projector<E extends Event> implements PulsarProjector {
     } catch (error) {
       // Aborted (or never begun): the broker must deliver the batch again, in order. It does
       // redeliver an aborted transaction's acks by itself, but after what it pushed meanwhile.
-      for (const source of new Set(taken.map((t) => t.source))) source.consumer.redeliverUnacknowledged();
+      for (const source of touched) source.consumer.redeliverUnacknowledged();
       throw error;
     }
     // Counted once committed: an aborted batch's dead letters are retried with it.
