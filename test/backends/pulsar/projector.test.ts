@@ -308,6 +308,32 @@ describe('pulsar: projector', () => {
     }
   });
 
+  it("start: 'end' skips what was there before the subscription, then projects what comes after", { timeout: 30_000 }, async () => {
+    const prefix = uniqueName('end');
+    const store = openStore(prefix);
+    const output = `o-${prefix}`;
+    try {
+      for (let s = 0; s < 4; s++) await store.append(`acct-${s}`, Deposited({ amount: 1 }));
+      const projector = pulsarProjector(store, {
+        group: 'end',
+        start: 'end',
+        handle: (event) => ({ topic: output, value: event.streamId }),
+      });
+      await projector.caughtUp();
+      assert.equal(projector.processed, 0, 'nothing before the subscription');
+      await store.append('acct-late', Deposited({ amount: 2 }));
+      await projector.caughtUp();
+      await projector.stop();
+      assert.equal(projector.processed, 1);
+      assert.deepEqual(
+        (await readAll(`persistent://public/${namespace}/${output}`)).map((m) => Buffer.from(m.payload).toString()),
+        ['acct-late'],
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
   it('dead-letters a failing handler after its retries, in the transaction, and goes on', { timeout: 30_000 }, async () => {
     const prefix = uniqueName('dlq');
     const store = openStore(prefix, 1);
