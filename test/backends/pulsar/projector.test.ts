@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { after, describe, it } from 'node:test';
-import { createEventStore, InvalidArgumentError } from '../../../src/index.ts';
+import { createEventStore, InvalidArgumentError, UnknownEventTypeError } from '../../../src/index.ts';
 import { pulsar, pulsarProjector } from '../../../src/backends/pulsar/index.ts';
 import { PulsarClient } from '../../../src/backends/pulsar/client/client.ts';
 import type { Message } from '../../../src/backends/pulsar/client/consumer.ts';
@@ -14,7 +14,7 @@ import { readLetter } from '../../../src/backends/pulsar/groups/letters.ts';
 import { PulsarLog } from '../../../src/backends/pulsar/log.ts';
 import { PulsarNames } from '../../../src/backends/pulsar/records.ts';
 import { sqlite } from '../../../src/backends/sqlite/index.ts';
-import { Deposited, Withdrawn } from '../../conformance/fixtures.ts';
+import { Audited, Deposited, Withdrawn } from '../../conformance/fixtures.ts';
 import { PULSAR_SERVICE_URL, PULSAR_URL, uniqueName } from '../../services/env.ts';
 import { dropNamespace } from './support.ts';
 import { beforeCommit } from './txn-hooks.ts';
@@ -340,6 +340,13 @@ describe('pulsar: projector', () => {
     const output = `o-${prefix}`;
     try {
       for (let amount = 1; amount <= 10; amount++) await store.append('acct-1', Deposited({ amount }));
+      // An event of a type the projecting store does not know: a decode-stage dead letter.
+      const wider = createEventStore({
+        driver: pulsar({ serviceUrl: PULSAR_SERVICE_URL, adminUrl: PULSAR_URL, namespace, prefix, partitions: 1 }),
+        events: [Deposited, Withdrawn, Audited],
+      });
+      await wider.append('audit-1', Audited({ by: 'someone' }));
+      await wider.close();
       let calls = 0;
       const projector = pulsarProjector(store, {
         group: 'dlq',
@@ -353,8 +360,8 @@ describe('pulsar: projector', () => {
         },
       });
       await projector.caughtUp();
-      assert.equal(projector.deadLettered, 1);
-      assert.equal(projector.processed, 10);
+      assert.equal(projector.deadLettered, 2);
+      assert.equal(projector.processed, 11);
       assert.equal(calls, 9 + 3, 'the failing event ran once and was retried twice');
       await store.close(); // closes the projector too
       await projector.done;
@@ -370,13 +377,16 @@ describe('pulsar: projector', () => {
         'properties kept',
       );
       const letters = (await readAll(projector.deadLetterTopic)).map((m) => ({ read: readLetter(m), properties: m.properties }));
-      assert.equal(letters.length, 1);
-      const letter = letters[0]!;
+      assert.equal(letters.length, 2);
+      const decode = letters.find((l) => l.properties['ef-dlq-stage'] === 'decode');
+      assert.ok(decode?.read && 'letter' in decode.read, 'the unknown type is a decode-stage dead letter');
+      assert.equal(decode.read.letter.event.streamId, 'audit-1');
+      assert.equal(decode.properties['ef-dlq-code'], new UnknownEventTypeError('Audited', { streamId: 'x', version: 1 }).code);
+      const letter = letters.find((l) => l.properties['ef-dlq-stage'] === 'handle')!;
       assert.ok(letter.read && 'letter' in letter.read, "a dead letter of the consumer groups' layout");
       assert.equal(letter.read.letter.reason, 'boom 7');
       assert.equal(letter.read.letter.deliveries, 3);
       assert.equal(letter.read.letter.event.streamId, 'acct-1');
-      assert.equal(letter.properties['ef-dlq-stage'], 'handle');
     } finally {
       await store.close();
     }
