@@ -43,7 +43,7 @@ const REQUIRED_EXPORTS: Record<string, readonly string[]> = {
   './sqlite': ['sqlite', 'SqliteDriver'],
   './redis': ['redis', 'RedisDriver'],
   './kafka': ['kafka', 'KafkaDriver', 'kafkaProjector'],
-  './pulsar': ['pulsar', 'PulsarDriver'],
+  './pulsar': ['pulsar', 'PulsarDriver', 'pulsarProjector'],
   './protobuf': ['protobufCodec'],
   './testing': ['deciderSpec', 'storeSpec', 'runConformance', 'runConsumerGroupConformance'],
 };

@@ -259,7 +259,7 @@ export class Telemetry {
     if (events > 0) m.appended.add(events, this.#base as Otel.Attributes);
   }
 
-  deadLettered(group: string, source: 'consumer_group' | 'kafka_projector', count = 1): void {
+  deadLettered(group: string, source: 'consumer_group' | 'kafka_projector' | 'pulsar_projector', count = 1): void {
     this.#metrics()?.deadLetters.add(count, { ...this.#base, [ATTR.group]: group, [ATTR.source]: source } as Otel.Attributes);
   }
 

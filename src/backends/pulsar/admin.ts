@@ -20,12 +20,13 @@ export class PulsarAdmin {
     this.#options = options;
   }
 
-  async request(method: string, path: string, body?: unknown): Promise<Response> {
+  /** `path` under `/admin/<version>/` (v2 for most; transactions are under v3). */
+  async request(method: string, path: string, body?: unknown, version: 'v2' | 'v3' = 'v2'): Promise<Response> {
     const headers: Record<string, string> = {};
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.#options.token) headers.authorization = `Bearer ${await this.#options.token()}`;
     try {
-      return await fetch(`${this.#options.url.replace(/\/+$/, '')}/admin/v2/${path}`, {
+      return await fetch(`${this.#options.url.replace(/\/+$/, '')}/admin/${version}/${path}`, {
         method,
         headers,
         body: body === undefined ? null : JSON.stringify(body),
@@ -37,16 +38,16 @@ export class PulsarAdmin {
   }
 
   /** The request, which must succeed (or answer one of `also`, e.g. 409 for "exists"). */
-  async ok(method: string, path: string, body?: unknown, also: readonly number[] = []): Promise<Response> {
-    const res = await this.request(method, path, body);
+  async ok(method: string, path: string, body?: unknown, also: readonly number[] = [], version: 'v2' | 'v3' = 'v2'): Promise<Response> {
+    const res = await this.request(method, path, body, version);
     if (!res.ok && !also.includes(res.status)) {
-      throw new DriverError(NAME, `admin ${method} /admin/v2/${path} answered ${res.status}: ${(await res.text()).slice(0, 500)}`);
+      throw new DriverError(NAME, `admin ${method} /admin/${version}/${path} answered ${res.status}: ${(await res.text()).slice(0, 500)}`);
     }
     return res;
   }
 
-  async json<T>(path: string): Promise<T> {
-    const text = await (await this.ok('GET', path)).text();
+  async json<T>(path: string, version: 'v2' | 'v3' = 'v2'): Promise<T> {
+    const text = await (await this.ok('GET', path, undefined, [], version)).text();
     return (text.trim() === '' ? null : JSON.parse(text)) as T;
   }
 

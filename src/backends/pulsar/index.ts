@@ -22,3 +22,10 @@ export function pulsar(options?: PulsarDriverOptions): PulsarDriver {
   arg.optional(o.indexCheckpointEvents, (n) => arg.positiveInt(n, 'indexCheckpointEvents'));
   return new PulsarDriver(o);
 }
+export { pulsarProjector } from './projector/projector.ts';
+export type {
+  PulsarProjector,
+  PulsarProjectorOptions,
+  PulsarProjectorOutput,
+  PulsarProjectorRecord,
+} from './projector/options.ts';

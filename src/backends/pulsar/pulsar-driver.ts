@@ -126,6 +126,8 @@ export class PulsarDriver implements PartitionOwnerDriver {
   #state: KeyedTopic | undefined;
   #snapshots: PulsarSnapshots | undefined;
   #checkpoints: PulsarCheckpoints | undefined;
+  /** Close hooks of other parts on this store (projectors); run first by `close`. */
+  readonly #attached = new Set<() => Promise<void>>();
 
   constructor(options: PulsarDriverOptions = {}) {
     const partitions = options.partitions ?? 8;
@@ -185,21 +187,43 @@ export class PulsarDriver implements PartitionOwnerDriver {
         : new PulsarWriterGroup(() => ({ ...connected(), names: this.names, partitions: this.partitions }));
   }
 
-  async open(): Promise<void> {
+  /**
+   * A client and an admin of the store's cluster, with the store's connection settings, for a
+   * part built on the store that keeps its own connections (the projector). `onClose` runs
+   * when the driver closes, before the driver's own clients; `detach` forgets it.
+   */
+  attach(onClose: () => Promise<void>): { client: PulsarClient; admin: PulsarAdmin; detach: () => void } {
+    this.#attached.add(onClose);
+    return { client: this.#newClient(), admin: this.#newAdmin(), detach: () => this.#attached.delete(onClose) };
+  }
+
+  #tokenFn(): (() => string | Promise<string>) | undefined {
     const token = this.#options.token;
-    const tokenFn = token === undefined ? undefined : typeof token === 'function' ? token : () => token;
-    const admin = new PulsarAdmin({ url: this.#options.adminUrl ?? 'http://127.0.0.1:8080', token: tokenFn });
-    await admin.ensureNamespace(this.#tenant, this.#namespace);
-    await applyNamespacePolicies(admin, this.names.namespace, this.#policies);
-    await admin.ensurePartitionedTopic(this.names.events, this.partitions);
-    await admin.ensurePartitionedTopic(this.names.index, this.partitions);
-    await admin.ensureTopic(this.names.state);
-    const client = new PulsarClient({
+    return token === undefined ? undefined : typeof token === 'function' ? token : () => token;
+  }
+
+  #newAdmin(): PulsarAdmin {
+    return new PulsarAdmin({ url: this.#options.adminUrl ?? 'http://127.0.0.1:8080', token: this.#tokenFn() });
+  }
+
+  #newClient(): PulsarClient {
+    const tokenFn = this.#tokenFn();
+    return new PulsarClient({
       serviceUrl: this.#options.serviceUrl ?? 'pulsar://127.0.0.1:6650',
       auth: tokenFn === undefined ? undefined : tokenAuth(tokenFn),
       tls: this.#options.tls,
       operationTimeoutMs: this.#options.operationTimeoutMs,
     });
+  }
+
+  async open(): Promise<void> {
+    const admin = this.#newAdmin();
+    await admin.ensureNamespace(this.#tenant, this.#namespace);
+    await applyNamespacePolicies(admin, this.names.namespace, this.#policies);
+    await admin.ensurePartitionedTopic(this.names.events, this.partitions);
+    await admin.ensurePartitionedTopic(this.names.index, this.partitions);
+    await admin.ensureTopic(this.names.state);
+    const client = this.#newClient();
     const log = new PulsarLog(client, this.#reads);
     this.#admin = admin;
     this.#client = client;
@@ -224,6 +248,7 @@ export class PulsarDriver implements PartitionOwnerDriver {
   }
 
   async close(): Promise<void> {
+    await Promise.allSettled([...this.#attached].map((close) => close()));
     await this.consumerGroups.close();
     await this.#writers?.releaseAll();
     await this.#state?.close();

@@ -85,6 +85,24 @@ export class PulsarNames {
   deadLetters(group: string): string {
     return `persistent://${this.namespace}/${this.prefix}-cg=${group}-dlq`;
   }
+  /**
+   * A projector's Failover subscription on every events partition (projector/). Group names
+   * hold no "=", so `projector=<group>` is neither a consumer group's nor another projector's.
+   */
+  projectorSubscription(group: string): string {
+    return `projector=${group}`;
+  }
+  /** A projector's dead letters. */
+  projectorDeadLetters(group: string): string {
+    return `persistent://${this.namespace}/${this.prefix}-projector=${group}-dlq`;
+  }
+  /**
+   * Whether `topic` (a full name) is one of the store's own: every topic of the store is
+   * `<prefix>-…` in its namespace, so a projector must not write there.
+   */
+  owns(topic: string): boolean {
+    return topic.startsWith(`persistent://${this.namespace}/${this.prefix}-`) || topic === `persistent://${this.namespace}/${this.prefix}`;
+  }
   /** Where redriven dead letters go to be delivered to the group again. */
   redrive(group: string): string {
     return `persistent://${this.namespace}/${this.prefix}-cg=${group}-redrive`;
