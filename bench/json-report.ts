@@ -1,6 +1,6 @@
 // A suite's result as JSON: every round's raw figures per target, the summary of every table
 // row (each target's values per round with min / median / max, and the per-round ratio with
-// its min / median / max), the limit rows; written to bench/results/<suite>-<timestamp>.json.
+// its min / median / max), the limit rows (or `{ unavailable: reason }`); written to bench/results/<suite>-<timestamp>.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';

@@ -86,7 +86,16 @@ export function markdownReport(result: SuiteResult): string[] {
   if (setup) out(`- ${setup}`);
   for (const note of notesOverRounds(runs.map((r) => [...r.subject.notes, ...r.baseline.notes]))) out(`- ${note}`);
 
-  if (suite.limit && limit) {
+  const unavailable = limit !== null && 'unavailable' in limit ? limit.unavailable : null;
+  const limitRows = limit !== null && !('unavailable' in limit) ? limit : null;
+  if (suite.limit && unavailable !== null) {
+    out();
+    out(`#### ${suite.limit.title}`);
+    out();
+    out(`Not measured in this run: ${unavailable}`);
+    out();
+    for (const note of suite.limit.notes) out(`- ${note}`);
+  } else if (suite.limit && limitRows) {
     // The limit ran once; each target's batch-100 events/s is its median over the rounds.
     const batch100 = (pick: (r: RoundRun) => number): number => median(runs.map(pick));
     const subjectRate = batch100((r) => r.subject.figures.eventsPerSecBatch100);
@@ -99,14 +108,14 @@ export function markdownReport(result: SuiteResult): string[] {
       `| tool run | records | records/s | latency avg / p50 / p99 / max | ${subject} batch-100 events/s (median) as share | ${baseline} batch-100 events/s (median) as share |`,
     );
     out('|---|---:|---:|---:|---:|---:|');
-    for (const row of limit) {
+    for (const row of limitRows) {
       out(
         `| ${row.label} | ${formatNumber(row.records)} | ${formatNumber(row.recordsPerSec)} | ${row.avgLatencyMs} / ${row.p50LatencyMs} / ${row.p99LatencyMs} / ${row.maxLatencyMs} ms | ` +
           `${share(subjectRate, row.recordsPerSec)} | ${share(baselineRate, row.recordsPerSec)} |`,
       );
     }
     out();
-    for (const row of limit) out(`- tool summary (${row.label.split(',')[0]}): \`${row.summary}\``);
+    for (const row of limitRows) out(`- tool summary (${row.label.split(',')[0]}): \`${row.summary}\``);
     for (const note of suite.limit.notes) out(`- ${note}`);
   }
   return lines;

@@ -1,9 +1,9 @@
 // eventfold benchmark: eventfold on a backend vs a reference client of the same backend.
 //
-//   npm run bench                     # full run: sqlite, redis, kafka, postgres, postgres-emmett, 3 interleaved rounds each
+//   npm run bench                     # full run: sqlite, redis, kafka, pulsar, postgres, postgres-emmett, 3 interleaved rounds each
 //   npm run bench -- --quick          # small sizes and 2 rounds, a smoke test of the harness
 //   npm run bench -- --rounds 5       # rounds per suite (default 3, --quick 2)
-//   npm run bench -- --suite kafka    # one suite: sqlite (vs Emmett), redis (vs raw node-redis) or kafka (vs raw @platformatic/kafka)
+//   npm run bench -- --suite kafka    # one suite: sqlite (vs Emmett), redis (vs raw node-redis), kafka (vs raw @platformatic/kafka) or pulsar (vs eventfold's Pulsar client used raw)
 //   npm run bench -- --suite postgres,postgres-emmett   # several suites, comma-separated: postgres (vs raw node-postgres), postgres-emmett (vs Emmett)
 //   npm run bench -- --suite scale    # 4 writer processes vs one (routed appends; --backend kafka|pulsar): bench/scale.ts
 //   npm run bench -- --suite projection   # sqlProjection into SQLite vs into PostgreSQL: bench/projection-bench.ts
@@ -23,7 +23,10 @@
 // consumer groups live under a prefix made up per round and target, deleted after its round
 // (and at the end, after a failure). The kafka suite also runs Kafka's own producer perf tool
 // from the jars `scripts/services up kafka` installs in .services/kafka/lib, once after the
-// rounds, as the limit of this machine.
+// rounds, as the limit of this machine. The pulsar suite needs the local broker (`scripts/services up
+// pulsar`, or EVENTFOLD_PULSAR_SERVICE_URL / EVENTFOLD_PULSAR_URL) and, for its limit, Pulsar's
+// Java client jars from .services/pulsar/lib and a JDK (bench/workloads/pulsar-perf.ts); without
+// them the limit is reported as not measured, with the reason.
 //
 // Emmett's stores come from packages of their own under bench/comparisons/<name>/ (not in the
 // root install): the first run of a suite that needs one runs `npm ci` there (comparisons.ts).

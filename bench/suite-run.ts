@@ -3,7 +3,7 @@
 // summary of every figure over the rounds.
 import { type FigureSummary, summarizeRounds } from './round-summary.ts';
 import { type RoundRun, runRounds } from './rounds.ts';
-import type { BenchConfig, LimitRow, Suite } from './target.ts';
+import type { BenchConfig, LimitRow, LimitUnavailable, Suite } from './target.ts';
 
 export interface SuiteRunOptions {
   readonly config: BenchConfig;
@@ -21,7 +21,8 @@ export interface SuiteResult {
   readonly setup: string | null;
   readonly runs: readonly RoundRun[];
   readonly summaries: readonly FigureSummary[];
-  readonly limit: readonly LimitRow[] | null;
+  /** Null when the suite has no limit. */
+  readonly limit: readonly LimitRow[] | LimitUnavailable | null;
 }
 
 export async function runSuite(suite: Suite, options: SuiteRunOptions): Promise<SuiteResult> {
@@ -32,10 +33,11 @@ export async function runSuite(suite: Suite, options: SuiteRunOptions): Promise<
   );
   const setup = suite.describe ? await suite.describe() : null;
   const runs = await runRounds(suite, config, { rounds: options.rounds, memory: options.memory, log });
-  let limit: LimitRow[] | null = null;
+  let limit: LimitRow[] | LimitUnavailable | null = null;
   if (suite.limit) {
     log(`${suite.name} limit:`);
     limit = await suite.limit.run(config, log);
+    if ('unavailable' in limit) log(`  not measured: ${limit.unavailable}`);
   }
   return { suite, startedAt, options, setup, runs, summaries: summarizeRounds(config, runs), limit };
 }

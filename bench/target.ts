@@ -1,6 +1,7 @@
 // The common interface every benchmarked store implements. A suite pits eventfold on one
 // backend against a reference client of the same backend (SQLite: Emmett's SQLite event
-// store; Redis: the raw node-redis client; Kafka: the raw @platformatic/kafka client; later Pulsar against their raw clients). The measuring code in
+// store; Redis: the raw node-redis client; Kafka: the raw @platformatic/kafka client; Pulsar:
+// eventfold's own Pulsar client used directly). The measuring code in
 // measure.ts only talks to this interface, so every target is timed the same way.
 
 /** The payload every target appends: one small JSON event, the same bytes for everyone. */
@@ -91,8 +92,14 @@ export interface Suite {
   readonly limit?: {
     readonly title: string;
     readonly notes: readonly string[];
-    readonly run: (config: BenchConfig, log: (line: string) => void) => Promise<LimitRow[]>;
+    /** The tool's runs, or why it could not run here (then the report says so instead of a table). */
+    readonly run: (config: BenchConfig, log: (line: string) => void) => Promise<LimitRow[] | LimitUnavailable>;
   };
+}
+
+/** A limit that could not be measured on this machine: the reason, printed where its table would be. */
+export interface LimitUnavailable {
+  readonly unavailable: string;
 }
 
 /** One run of a backend's own load tool (Kafka: `kafka-producer-perf-test`). */

@@ -1,5 +1,4 @@
-// Suites by backend, in the order a default run measures them. Add `pulsar` here with its own
-// target files.
+// Suites by backend, in the order a default run measures them.
 import { comparisonTarget } from '../comparisons.ts';
 import type { Suite } from '../target.ts';
 import { describeKafka, preflightKafka, producerPerfTest } from './kafka-common.ts';
@@ -7,6 +6,10 @@ import { eventfoldKafka } from './kafka-eventfold.ts';
 import { rawKafka } from './kafka-raw.ts';
 import { describePostgres, preflightPostgres } from './postgres-common.ts';
 import { eventfoldPostgres } from './postgres-eventfold.ts';
+import { describePulsar, preflightPulsar } from './pulsar-common.ts';
+import { eventfoldPulsar } from './pulsar-eventfold.ts';
+import { pulsarProducePerf } from './pulsar-perf.ts';
+import { rawPulsar } from './pulsar-raw.ts';
 import { rawPostgres } from './postgres-raw.ts';
 import { countingForks, describeRedis, preflightRedis } from './redis-common.ts';
 import { eventfoldRedis } from './redis-eventfold.ts';
@@ -41,6 +44,23 @@ export const suites: Readonly<Record<string, Suite>> = {
         'It is a reference, not a strict ceiling: its records are small batches spread by the sticky partitioner (linger 5 ms) from a JVM that warms up during the run, while a 100-event append is one ready-made record batch to one partition, so raw batch-100 appends can beat it',
       ],
       run: producerPerfTest,
+    },
+  },
+  pulsar: {
+    name: 'pulsar',
+    subject: eventfoldPulsar,
+    baseline: rawPulsar,
+    preflight: preflightPulsar,
+    describe: describePulsar,
+    limit: {
+      title:
+        "Pulsar's own Java client configured like `pulsar-perf produce` (pulsar-perf itself is not served here): the limit of this machine",
+      notes: [
+        "`pulsar-perf` is in org.apache.pulsar:pulsar-testclient, which the Maven repositories reachable from this machine do not serve, so the limit is Pulsar's own Java client (pulsar-client-original, the broker's jar) doing what `pulsar-perf produce` does: scripts/backends/pulsar-perf/PulsarProducePerf.java, compiled once with javac, run in its own JVM against the same broker, once, after all rounds of both targets",
+        "It produces the bench's own JSON payloads (a random one of 1,000 per message, no key) with async sends to a partitioned topic of its own (8 partitions, round-robin, in a namespace with eventfold's policies: infinite retention, deduplication on), with pulsar-perf produce's producer defaults (batching on, 1 ms batch delay, at most 1,000 messages per batch, max pending 1,000 and 50,000 across partitions: its --max-outstanding and --max-outstanding-across-partitions) but unthrottled (pulsar-perf's default rate is 100 msg/s); a second run turns batching off, so each message is an entry, as both targets write them",
+        'Its sends pipeline (many in flight, not awaited one by one): compare its records/s with the events/s of batch-100 appends, not with batch-1 appends; its latency is send() to ack of a message inside that pipeline (including the wait for a pending slot), not of an awaited call',
+      ],
+      run: pulsarProducePerf,
     },
   },
   // Two suites, so each table stays one pair measured in interleaved rounds: eventfold vs raw
