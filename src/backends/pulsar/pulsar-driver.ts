@@ -33,7 +33,6 @@ import { PulsarWriterGroup } from './routing/writer-group.ts';
 import { PulsarWriters } from './writers.ts';
 import { applyNamespacePolicies, checkPolicies, type PulsarPolicies } from './policies.ts';
 import { firstEntryAtTime } from './time-index.ts';
-import { noOpenTransactions } from './open-transactions.ts';
 import { assertSchemaCompatibility, type PulsarSchemaCompatibility, PulsarSchemaRegistry } from './schema-registry.ts';
 
 export interface PulsarDriverOptions {
@@ -236,7 +235,6 @@ export class PulsarDriver implements PartitionOwnerDriver {
       sendTimeoutMs: this.#options.sendTimeoutMs ?? 30_000,
       transactionTimeoutMs: this.#options.transactionTimeoutMs ?? 10_000,
       indexRefs: this.#indexRefs,
-      noOpenTransactions: (topic, waitMs) => noOpenTransactions(admin, topic, waitMs),
     });
     this.#state = new KeyedTopic(this.names.state, client, log);
     this.#snapshots = new PulsarSnapshots(this.#state);

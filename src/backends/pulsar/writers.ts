@@ -25,8 +25,6 @@ export interface PulsarWritersContext {
   readonly transactionTimeoutMs: number;
   /** The last full index checkpoint known of each partition (read or written here), which deltas name. */
   readonly indexRefs?: Map<number, FullRef>;
-  /** Resolves once no transaction is open on the partition topic (open-transactions.ts). */
-  readonly noOpenTransactions: (topic: string, waitMs: number) => Promise<void>;
 }
 
 /** A claim waits this much longer than a transaction may stay open for its marker to become readable. */
@@ -97,19 +95,18 @@ export class PulsarWriters {
       // The index producer opens after the events producer and before the marker: a claim that
       // fences us later fences it too (lease.ts, writeIndexCheckpoint).
       const opening = this.#indexWriter(partition); // never rejects
-      // Our producer fenced the old owner: only its open transactions can still add commits
-      // before our marker, unseen by `lastMessage`. Their publish times must be in `last`'s.
-      const last = await this.#ctx
-        .noOpenTransactions(topic, this.#ctx.transactionTimeoutMs + READABLE_MARGIN_MS)
-        .then(() => this.#ctx.log.lastMessage(topic))
-        .catch(async (error: unknown) => {
-          index = await opening;
-          throw error;
-        });
+      const last = await this.#ctx.log.lastMessage(topic).catch(async (error: unknown) => {
+        index = await opening;
+        throw error;
+      });
       index = await opening;
       const before = last === undefined ? undefined : await this.headAt(partition, last);
-      // Publish times never go back along the partition (lease.ts): at least 1, so a reset of a group to time 0 is before all.
-      let published = Math.max(1, last?.publishTime ?? 1);
+      // Publish times never go back along the partition (lease.ts): at least 1, so a reset of a
+      // group to time 0 is before all. And at least now: an open transaction of the old owner
+      // may hold a commit before our marker that `last` (readable entries only) does not show,
+      // published up to now; a marker stamped with `last`'s time would then go back in time
+      // after it, and the broker's binary search by time (readSince) could skip that commit.
+      let published = Math.max(1, last?.publishTime ?? 1, Date.now());
       const { marker, sequenceId } = await this.#mark(producer, id, last, before, published);
       // An open transaction (another lease's appendAcross) may hold a commit before our marker
       // that readers do not get yet: catching up now could miss it if it commits later.

@@ -2,7 +2,6 @@
 // the writer reads on from its last entry until it finds its commit or another claim's marker.
 // Here a test seam on the producer makes the send fail at once on our side, while the message
 // either still goes to the broker (stored, receipt lost) or never leaves (not stored).
-import { noOpenTransactions } from '../../../src/backends/pulsar/open-transactions.ts';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { AppendRequest } from '../../../src/core/driver.ts';
@@ -69,15 +68,7 @@ async function commits(): Promise<string[]> {
 }
 
 describe('pulsar: settling a send without a receipt', () => {
-  const writers = (): PulsarWriters =>
-    new PulsarWriters({
-      client,
-      names,
-      log,
-      sendTimeoutMs: 30_000,
-      transactionTimeoutMs: 10_000,
-      noOpenTransactions: (topic, waitMs) => noOpenTransactions(new PulsarAdmin({ url: PULSAR_URL }), topic, waitMs),
-    });
+  const writers = (): PulsarWriters => new PulsarWriters({ client, names, log, sendTimeoutMs: 30_000, transactionTimeoutMs: 10_000 });
 
   it('stored although the receipt was lost: the append stands, with its position, stored once', async () => {
     const lease = await writers().claim(0);
