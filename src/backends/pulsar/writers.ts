@@ -101,12 +101,8 @@ export class PulsarWriters {
       });
       index = await opening;
       const before = last === undefined ? undefined : await this.headAt(partition, last);
-      // Publish times never go back along the partition (lease.ts): at least 1, so a reset of a
-      // group to time 0 is before all. And at least now: an open transaction of the old owner
-      // may hold a commit before our marker that `last` (readable entries only) does not show,
-      // published up to now; a marker stamped with `last`'s time would then go back in time
-      // after it, and the broker's binary search by time (readSince) could skip that commit.
-      let published = Math.max(1, last?.publishTime ?? 1, Date.now());
+      // Publish times never go back along the partition (lease.ts): at least 1, so a reset of a group to time 0 is before all.
+      let published = Math.max(1, last?.publishTime ?? 1);
       const { marker, sequenceId } = await this.#mark(producer, id, last, before, published);
       // An open transaction (another lease's appendAcross) may hold a commit before our marker
       // that readers do not get yet: catching up now could miss it if it commits later.
