@@ -5,6 +5,7 @@ import type { AppendRequest, AppendResult, PartitionLease, PartitionOwnerDriver 
 import { DriverError, ExpectedVersionConflictError, InvalidArgumentError, PartitionFencedError } from '../errors.ts';
 import { conflictIsCertain, matchesExpectedVersion } from '../expected-version.ts';
 import type { PartitionIndex, PartitionIndexes } from './partition-index.ts';
+import { sleep } from '../sleep.ts';
 import { storedIdError } from './stored-id.ts';
 
 /** A partition this writer owns: its lease, and the partition's index (complete up to the claim, then kept up by our appends). */
@@ -209,7 +210,8 @@ export class PartitionOwners {
         return [];
       }
       const fresh = !this.#owned.has(partition);
-      const owned = await this.#claim(partition);
+      const owned = await this.#claimOrPause(partition, [partition], takeovers, started);
+      if (!owned) continue;
       if (!fresh && owned.index.through !== owned.through) {
         // Another writer appended since our claim (a read saw it): claim back before trying.
         this.#drop(partition, owned);
@@ -293,7 +295,16 @@ export class PartitionOwners {
       if (this.#owns && !this.#owns(partitions[0]!)) throw new NotOwnerError(partitions[0]!);
       const fresh = new Set(partitions.filter((p) => !this.#owned.has(p)));
       const owned = new Map<number, OwnedPartition>();
-      for (const partition of partitions) owned.set(partition, await this.#claim(partition));
+      for (const partition of partitions) {
+        const claimed = await this.#claimOrPause(partition, partitions, takeovers, started);
+        if (!claimed) break;
+        owned.set(partition, claimed);
+      }
+      if (owned.size < partitions.length) {
+        // Partitions borrowed for this call go back until the next try.
+        for (const p of fresh) if (owned.has(p)) this.#drop(p, owned.get(p)!);
+        continue;
+      }
       const overtaken = partitions.filter((p) => !fresh.has(p) && owned.get(p)!.index.through !== owned.get(p)!.through);
       if (overtaken.length > 0) {
         // As in `append`: another writer appended there since our claim.
@@ -376,6 +387,28 @@ export class PartitionOwners {
     if (!kind) return;
     const { bytes, failed } = index.checkpoint(kind);
     write(bytes, kind).catch(failed);
+  }
+
+  /**
+   * Claims the partition; a claim fenced by racing claimers (the driver already tried a few
+   * times) pauses and returns undefined when the append may take over again, so the caller
+   * goes round once more instead of seeing `PartitionFencedError`.
+   */
+  async #claimOrPause(
+    partition: number,
+    partitions: readonly number[],
+    takeovers: number,
+    started: number,
+  ): Promise<OwnedPartition | undefined> {
+    try {
+      return await this.#claim(partition);
+    } catch (error) {
+      if (!(error instanceof PartitionFencedError)) throw error;
+      if (!this.#mayRetry(partitions, takeovers, started) && this.#owns?.(partitions[0]!) !== false) throw error;
+      // Random, growing with each try: claimers that fenced each other spread out.
+      await sleep(Math.random() * Math.min(1000, 50 * (takeovers + 1)));
+      return undefined;
+    }
   }
 
   async #claim(partition: number): Promise<OwnedPartition> {
