@@ -5,7 +5,7 @@
 // Runs unchanged against every backend with routing (test/backends/<backend>/routing.test.ts).
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import type { PartitionOwnerDriver } from '../../src/core/driver.ts';
 import { partitionOf } from '../../src/core/partition.ts';
 import { createEventStore, type EventStoreDriver } from '../../src/index.ts';
@@ -27,6 +27,12 @@ export interface RoutingProcessesTarget {
 }
 
 const worker = new URL('./routing-worker.ts', import.meta.url).pathname;
+/** A worker still running this long after its stop time is hung: it is killed and its run fails (a hung child would keep the test file from ever ending). */
+const HUNG_AFTER_STOP_MS = 60_000;
+const running = new Set<ChildProcess>();
+after(() => {
+  for (const child of running) child.kill('SIGKILL');
+});
 
 interface Ack {
   readonly stream: string;
@@ -49,6 +55,15 @@ interface Run {
 
 function start(config: Record<string, unknown>): Run {
   const child = spawn(process.execPath, [worker, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  let hung = false;
+  const watchdog = setTimeout(
+    () => {
+      hung = true;
+      child.kill('SIGKILL');
+    },
+    Number(config.stopAt) - Date.now() + HUNG_AFTER_STOP_MS,
+  );
   const acks: Run['acks'] = [];
   let summary: Summary | undefined;
   let buffered = '';
@@ -71,6 +86,9 @@ function start(config: Record<string, unknown>): Run {
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const done = new Promise<Summary | undefined>((resolve, reject) => {
     child.on('exit', (code, signal) => {
+      clearTimeout(watchdog);
+      running.delete(child);
+      if (hung) return reject(new Error(`worker hung: still running ${HUNG_AFTER_STOP_MS} ms after its stop time, killed; stderr: ${err}`));
       if (signal === 'SIGKILL') return resolve(undefined);
       if (code !== 0) return reject(new Error(`worker exited ${code}: ${err}`));
       resolve(summary);

@@ -198,6 +198,13 @@ export class Connection {
   registerConsumer(id: bigint, listener: ConnectionListener): void {
     this.consumers.set(id, listener);
   }
+  /** Whether the producer is still registered here: false once the connection closed or the broker closed it. */
+  hasProducer(id: bigint): boolean {
+    return this.producers.has(id);
+  }
+  hasConsumer(id: bigint): boolean {
+    return this.consumers.has(id);
+  }
   unregisterProducer(id: bigint): void {
     this.producers.delete(id);
   }

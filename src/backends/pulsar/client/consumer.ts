@@ -10,7 +10,15 @@ import { create, isFieldSet } from '@bufbuild/protobuf';
 import { Backoff, sleep } from './backoff.ts';
 import { type EntryMessage, entryMessages } from './batch.ts';
 import type { Connection, ConnectionSource } from './connection.ts';
-import { ClosedError, isRetriable, ProtocolError, PulsarClientError, PulsarServerError, PulsarTimeoutError } from './errors.ts';
+import {
+  ClosedError,
+  ConnectionClosedError,
+  isRetriable,
+  ProtocolError,
+  PulsarClientError,
+  PulsarServerError,
+  PulsarTimeoutError,
+} from './errors.ts';
 import { command, type Frame } from './frame.ts';
 import type { ConsumerOptions, Message, SubscriptionType } from './consumer-types.ts';
 import type { TxnId } from './transactions.ts';
@@ -333,6 +341,8 @@ export class Consumer {
       if (this.state === 'failed') throw this.failure!;
       const conn = this.readyConn();
       if (conn !== undefined) return conn;
+      // Ready on a connection that closed without telling us: subscribe again (never wait on it).
+      if (this.state === 'ready' && this.conn?.closed) this.resubscribe(this.conn);
       await sleep(20, this.stop.signal);
     }
   }
@@ -429,6 +439,22 @@ export class Consumer {
     } catch (e) {
       conn.unregisterConsumer(this.id);
       throw e;
+    }
+    if (this.stop.signal.aborted) {
+      // Closed while subscribing: close() had no connection to tell the broker on.
+      conn.unregisterConsumer(this.id);
+      const closing = conn.newRequestId();
+      const close = create(CommandCloseConsumerSchema, { consumerId: this.id, requestId: closing });
+      void conn
+        .request(command(T.CLOSE_CONSUMER, 'closeConsumer', close), closing, `close consumer of ${this.topic}`)
+        .catch(() => undefined);
+      return;
+    }
+    if (conn.closed || !conn.hasConsumer(this.id)) {
+      // The connection closed (or the broker closed us) between its answer and here: that news
+      // came while we were not "ready" and was dropped, so "ready" now would wait forever.
+      conn.unregisterConsumer(this.id);
+      throw new ConnectionClosedError(`subscription of ${this.topic} lost its connection as it was answered`);
     }
     this.conn = conn;
     this.state = 'ready';

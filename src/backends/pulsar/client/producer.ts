@@ -10,6 +10,7 @@ import { Backoff, sleep } from './backoff.ts';
 import type { Connection, ConnectionSource } from './connection.ts';
 import {
   ClosedError,
+  ConnectionClosedError,
   isRetriable,
   MessageTooLargeError,
   ProducerFencedError,
@@ -172,7 +173,10 @@ export class Producer {
         }, timeoutMs);
       }
       this.pending.set(sequenceId, entry);
-      if (this.state === 'ready') this.conn?.sendFrame(frame);
+      const conn = this.state === 'ready' ? this.conn : undefined;
+      // A connection that closed without telling us: register again; pending frames go after it.
+      if (conn?.closed) this.reconnect(conn);
+      else conn?.sendFrame(frame);
     });
   }
 
@@ -257,6 +261,11 @@ export class Producer {
     } catch (e) {
       conn.unregisterProducer(this.id);
       throw e;
+    }
+    if (conn.closed || !conn.hasProducer(this.id)) {
+      // Lost between the broker's answer and here (see Consumer.subscribeOnce): register again.
+      conn.unregisterProducer(this.id);
+      throw new ConnectionClosedError(`producer on ${this.topic} lost its connection as it was answered`);
     }
     this.name = answer.producerName;
     if (isFieldSet(answer, CommandProducerSuccessSchema.field.topicEpoch)) this.topicEpoch = answer.topicEpoch;
