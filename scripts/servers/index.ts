@@ -25,7 +25,7 @@ import { SERVICE_NAMES, SERVICES_DIR, type Service, type ServiceName } from './s
 export { type AptGetOptions, APT_LOCK_WAIT_SECONDS, aptGet } from './install.ts';
 export { KAFKA_VERSION, type PrivateKafka, type PrivateKafkaOptions, startPrivateKafka } from './kafka.ts';
 export { listenerPid, tailFile, treeRssBytes } from './process.ts';
-export { PULSAR_VERSION } from './pulsar.ts';
+export { type PrivatePulsar, type PrivatePulsarOptions, PULSAR_VERSION, startPrivatePulsar } from './pulsar.ts';
 export { REDIS_CLUSTER_PORTS } from './redis-cluster.ts';
 export { REPO_ROOT, SERVICE_NAMES, SERVICES_DIR, type Service, type ServiceName } from './service.ts';
 

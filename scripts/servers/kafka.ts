@@ -1,13 +1,13 @@
 // Kafka 4.1, KRaft, one combined broker+controller: the shared `kafka` service on 9092/9093,
 // and startPrivateKafka(), a broker of the caller's for tests that stop and kill it.
 
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fetchJars } from './install.ts';
 import { log4j2Config } from './java.ts';
-import { cmdline, listenerPid, readPidFile, runOrThrow, say, sleep, spawnDetached, stopPid, tailFile, withTimeout } from './process.ts';
+import { type PrivateServer, startPrivateServer } from './private-server.ts';
+import { readPidFile, runOrThrow, say, spawnDetached, stopPid, withTimeout } from './process.ts';
 import { SERVICES_DIR, type Service } from './service.ts';
 
 export const KAFKA_VERSION = '4.1.2';
@@ -49,22 +49,9 @@ export function kafkaService(): Service {
 // heap), on ports and a dir of the caller's, as a child of the calling process (not detached),
 // so the shared broker on 9092 is never touched.
 
-export interface PrivateKafka {
+export interface PrivateKafka extends PrivateServer {
   /** Bootstrap brokers, `['127.0.0.1:<port>']`. */
   readonly brokers: string[];
-  readonly dir: string;
-  /** The broker's output, appended across restarts. */
-  readonly log: string;
-  /** Pid of the running broker, if any. */
-  pid(): number | undefined;
-  /** Starts the broker on its existing data (after `stop`); resolves once it serves. */
-  start(): Promise<void>;
-  /** Sends `signal` (default SIGTERM: a controlled shutdown) and waits for the process to exit. */
-  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<void>;
-  /** `stop(signal)`, then `start()`. */
-  restart(signal?: NodeJS.Signals): Promise<void>;
-  /** Kills the broker if it runs and removes `dir`. Safe to call more than once. */
-  destroy(): Promise<void>;
 }
 
 interface KafkaNode {
@@ -175,14 +162,8 @@ export interface PrivateKafkaOptions {
 /** Formats storage (once) and starts a private one-node KRaft broker; resolves once it serves. */
 export async function startPrivateKafka(options: PrivateKafkaOptions): Promise<PrivateKafka> {
   const { port, controllerPort, dir } = options;
-  const readyTimeoutMs = options.readyTimeoutMs ?? 120_000;
-  for (const p of [port, controllerPort]) {
-    const holder = listenerPid(p);
-    if (holder !== undefined) throw new Error(`private kafka: port ${p} is held by pid ${holder} (${cmdline(holder)})`);
-  }
   const lib = await fetchJars('kafka', join(SERVICES_DIR, 'kafka'));
   mkdirSync(dir, { recursive: true });
-  const log = join(dir, 'kafka.log');
   const node = {
     lib,
     dir,
@@ -193,82 +174,15 @@ export async function startPrivateKafka(options: PrivateKafkaOptions): Promise<P
     controllerPort,
   };
   await prepareKafka(node, 'startPrivateKafka: like the shared kafka service, on private ports');
-
-  let child: ReturnType<typeof spawn> | undefined;
-  let exited: Promise<void> = Promise.resolve();
-  const alive = () => child !== undefined && child.exitCode === null && child.signalCode === null;
-
-  const probe = (): Promise<void> => probeKafka(port, 'eventfold-private-probe');
-
-  const start = async (): Promise<void> => {
-    if (alive()) throw new Error(`private kafka on ${port} already runs (pid ${child?.pid})`);
-    const fd = openSync(log, 'a');
-    try {
-      child = spawn('java', kafkaJavaArgs(node, ['-Xms128m', '-Xmx512m']), { cwd: dir, stdio: ['ignore', fd, fd] });
-    } finally {
-      closeSync(fd);
-    }
-    const proc = child;
-    exited = new Promise<void>((resolveExit) => {
-      proc.once('exit', () => resolveExit());
-      proc.once('error', (e) => {
-        say(`private kafka on ${port}: ${e.message}`);
-        resolveExit();
-      });
-    });
-    const deadline = Date.now() + readyTimeoutMs;
-    let lastError = 'no answer yet';
-    for (;;) {
-      try {
-        await probe();
-        return;
-      } catch (e) {
-        lastError = e instanceof Error ? e.message : String(e);
-      }
-      if (!alive()) throw new Error(`private kafka on ${port} exited before serving (last probe: ${lastError})\n${tailFile(log, 30)}`);
-      if (Date.now() > deadline) {
-        proc.kill('SIGKILL');
-        await exited;
-        throw new Error(
-          `private kafka on ${port} not serving after ${readyTimeoutMs / 1000} s (last probe: ${lastError})\n${tailFile(log, 30)}`,
-        );
-      }
-      await sleep(250);
-    }
-  };
-
-  const stop = async (signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 60_000): Promise<void> => {
-    if (!alive()) return;
-    child!.kill(signal);
-    let timer: NodeJS.Timeout | undefined;
-    const stopped = await Promise.race([
-      exited.then(() => true),
-      new Promise<boolean>((r) => {
-        timer = setTimeout(() => r(false), timeoutMs);
-      }),
-    ]).finally(() => clearTimeout(timer));
-    if (!stopped) {
-      say(`private kafka on ${port}: no exit within ${timeoutMs} ms of ${signal}: SIGKILL`);
-      child!.kill('SIGKILL');
-      await exited;
-    }
-  };
-
-  await start();
-  return {
-    brokers: [`127.0.0.1:${port}`],
+  const server = await startPrivateServer({
+    label: `private kafka on ${port}`,
+    ports: [port, controllerPort],
     dir,
-    log,
-    pid: () => (alive() ? child!.pid : undefined),
-    start,
-    stop,
-    async restart(signal: NodeJS.Signals = 'SIGTERM') {
-      await stop(signal);
-      await start();
-    },
-    async destroy() {
-      await stop('SIGKILL', 30_000);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+    log: join(dir, 'kafka.log'),
+    command: 'java',
+    args: kafkaJavaArgs(node, ['-Xms128m', '-Xmx512m']),
+    probe: () => probeKafka(port, 'eventfold-private-probe'),
+    readyTimeoutMs: options.readyTimeoutMs ?? 120_000,
+  });
+  return { ...server, brokers: [`127.0.0.1:${port}`] };
 }

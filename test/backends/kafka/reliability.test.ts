@@ -11,7 +11,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -22,6 +21,7 @@ import { KafkaNames } from '../../../src/backends/kafka/topics.ts';
 import { filterCommitted } from '../../../src/backends/kafka/log.ts';
 import { startPrivateKafka, type PrivateKafka } from '../../../scripts/services.ts';
 import { Deposited, Withdrawn } from '../../conformance/fixtures.ts';
+import { freePort } from '../../support/free-port.ts';
 import { deleteStoreTopics } from './cleanup.ts';
 import { KAFKA_BROKERS, uniqueName } from '../../services/env.ts';
 
@@ -433,14 +433,6 @@ describe('kafka reliability: a writer killed mid-transaction', () => {
 // ---------------------------------------------------------------------------------------
 // 2. A broker restart mid-load (a private broker: the shared one is never touched)
 
-/** A port nobody listens on now (the private broker's ports are picked per run, so two runs of this file never collide). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 let privateBroker: PrivateKafka | undefined;
 let privateDir: string | undefined;
 after(async () => {
