@@ -1,6 +1,7 @@
 import type { Position, StoredEvent } from './driver.ts';
 import { InvalidArgumentError } from './errors.ts';
 import { assertGroupName } from './group-name.ts';
+import { PartitionPages } from './partition-pages.ts';
 import type { Event } from './event-type.ts';
 import { arg } from './arguments.ts';
 import { untilAvailable, withRetries } from './retry.ts';
@@ -236,8 +237,12 @@ export class Subscription<E extends Event> {
       }
       this.#dirty = this.#positions.size > 0;
     }
+    const pages = new PartitionPages((partition, after) =>
+      this.#available(() => this.#store.runtime.use((d) => d.readPartition(partition, { after, limit: batchSize }))),
+    );
     while (!stop.aborted) {
       if (this.#pendingSeek) {
+        pages.clear();
         this.#positions = new Map(this.#pendingSeek.map((p) => [p.partition, p.offset]));
         this.#pendingSeek = undefined;
         this.#dirty = true;
@@ -246,10 +251,16 @@ export class Subscription<E extends Event> {
       const wake = this.#wakeUp(stop);
       try {
         let handled = 0;
+        // A page read ahead may have been read before this wake-up was armed: an empty one is no reason to wait.
+        let readAhead = false;
+        // Every partition's page of this round is read at once; they are handled in partition order.
+        const next = Array.from({ length: this.#store.partitions }, (_, p) => pages.next(p, this.#positions.get(p)));
         for (let partition = 0; partition < this.#store.partitions && !stop.aborted; partition++) {
-          const after = this.#positions.get(partition);
-          const page = await this.#available(() => this.#store.runtime.use((d) => d.readPartition(partition, { after, limit: batchSize })));
+          readAhead ||= next[partition]!.readAhead;
+          const page = await next[partition]!.page;
           if (page.length === 0) continue;
+          // A full page: there is likely more. Read on while this one is handled.
+          if (page.length === batchSize) pages.readAhead(partition, page[page.length - 1]!.position.offset);
           handled += await this.#store.telemetry.span(
             'eventfold.subscription.batch',
             'consumer',
@@ -257,7 +268,7 @@ export class Subscription<E extends Event> {
             () => this.#batch(partition, page, stop),
           );
         }
-        if (handled === 0 && !this.#pendingSeek) {
+        if (handled === 0 && !this.#pendingSeek && !readAhead) {
           await this.#save(true);
           await wake.wait();
         }
