@@ -1,9 +1,10 @@
-// What a cold process pays to index a Kafka partition's whole history: time and memory.
+// What a cold process pays to index a partition's whole history on Kafka or Pulsar: time and memory.
 //
-//   node bench/kafka-cold-load.ts [--events N] [--streams S] [--rounds R] [--compare DIR] [--heap-snapshot DIR]
+//   node bench/cold-load.ts [--backend kafka|pulsar] [--events N] [--streams S] [--rounds R] [--compare DIR] [--heap-snapshot DIR]
 //
 // Seeds N events (default 100,000) in one partition (`kafka({ partitions: 1 })` under a prefix
-// made up for the run), as appends of 100 events spread over S streams (default 1000), then
+// made up for the run; with --backend pulsar, `pulsar({ partitions: 1 })` in a namespace of that
+// name under the same prefix), as appends of 100 events spread over S streams (default 1000), then
 // measures, each in a FRESH child process (node --expose-gc), the first operation that must
 // index the whole partition:
 //   reader  the first `store.streamVersion(id)` (the driver's stream index: stream -> offsets)
@@ -25,8 +26,14 @@
 // --keep          keeps the topics (prints the prefix); --prefix P measures an earlier --keep
 //                 run's topics instead of seeding (pass its --events for the per-event figures).
 //
-// The topics are deleted at the end. Needs the local broker (`scripts/services up kafka`) or
-// EVENTFOLD_KAFKA_BROKERS.
+// "fetched" is what the driver read from the broker over the child's life: Kafka's
+// `recordsFetched` (records), Pulsar's `messagesReceived` (messages: one per commit, which
+// groups the appends in flight, and one per index checkpoint chunk). Index checkpoints keep
+// their default (`indexCheckpointEvents` 20,000) on both.
+//
+// The topics (Pulsar: the namespace) are deleted at the end. Needs the local broker
+// (`scripts/services up kafka|pulsar`) or EVENTFOLD_KAFKA_BROKERS / EVENTFOLD_PULSAR_SERVICE_URL
+// and EVENTFOLD_PULSAR_URL.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -35,12 +42,15 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { writeHeapSnapshot } from 'node:v8';
 import { z } from 'zod';
+import type { EventStoreDriver } from '../src/index.ts';
 import { benchEvent } from './target.ts';
 import { deleteNamed, kafkaBrokers } from './workloads/kafka-common.ts';
+import { dropPulsarNamespace, pulsarUrls } from './workloads/pulsar-common.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ownSrc = join(here, '..', 'src');
 type Kind = 'reader' | 'writer' | 'load';
+type Backend = 'kafka' | 'pulsar';
 
 interface ChildFigures {
   readonly kind: Kind;
@@ -62,11 +72,13 @@ interface ChildFigures {
   readonly heapAfterGc: number;
   readonly externalAfterGc: number;
   readonly arrayBuffersAfterGc: number;
+  /** Kafka: records fetched; Pulsar: messages received (see the header). */
   readonly recordsFetched: number;
 }
 
 const { values: args } = parseArgs({
   options: {
+    backend: { type: 'string', default: 'kafka' },
     events: { type: 'string', default: '100000' },
     streams: { type: 'string', default: '1000' },
     rounds: { type: 'string', default: '1' },
@@ -82,15 +94,39 @@ const { values: args } = parseArgs({
   },
 });
 
+if (args.backend !== 'kafka' && args.backend !== 'pulsar') throw new Error('--backend must be kafka or pulsar');
+const backend: Backend = args.backend;
+
+/** The backend's driver from a source tree (this one or --compare's), opened on one partition under `prefix`. */
+async function openDriver(src: string, prefix: string): Promise<{ driver: EventStoreDriver; fetched: () => number }> {
+  const module = (path: string): string => pathToFileURL(join(src, 'backends', backend, path)).href;
+  if (backend === 'kafka') {
+    const { kafka } = (await import(module('index.ts'))) as typeof import('../src/backends/kafka/index.ts');
+    const driver = kafka({ brokers: kafkaBrokers(), prefix, partitions: 1 });
+    return { driver, fetched: () => driver.recordsFetched };
+  }
+  const { pulsar } = (await import(module('index.ts'))) as typeof import('../src/backends/pulsar/index.ts');
+  // A namespace of the prefix's name (made by the driver), so the clean-up drops all of it.
+  const driver = pulsar({ ...pulsarUrls(), namespace: prefix, prefix, partitions: 1 });
+  return { driver, fetched: () => driver.messagesReceived };
+}
+
+/** Deletes what a run made under `prefix`; says what. */
+async function dropAll(prefix: string): Promise<string> {
+  if (backend === 'pulsar') {
+    await dropPulsarNamespace(prefix);
+    return `deleted the namespace public/${prefix}`;
+  }
+  const deleted = await deleteNamed(prefix).catch(() => undefined);
+  return `deleted ${deleted?.topics ?? '?'} topics under ${prefix}`;
+}
+
 async function load(src: string) {
   const { createEventStore, defineEvent } = (await import(pathToFileURL(join(src, 'index.ts')).href)) as typeof import('../src/index.ts');
-  const { kafka } = (await import(
-    pathToFileURL(join(src, 'backends', 'kafka', 'index.ts')).href
-  )) as typeof import('../src/backends/kafka/index.ts');
   const Deposited = defineEvent({ type: 'Deposited', schema: z.object({ amount: z.number(), note: z.string() }) });
-  const open = (prefix: string) => {
-    const driver = kafka({ brokers: kafkaBrokers(), prefix, partitions: 1 });
-    return { driver, store: createEventStore({ driver, events: [Deposited] as const }) };
+  const open = async (prefix: string) => {
+    const { driver, fetched } = await openDriver(src, prefix);
+    return { fetched, store: createEventStore({ driver, events: [Deposited] as const }) };
   };
   return { open, Deposited };
 }
@@ -108,9 +144,10 @@ async function child(kind: Kind): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) throw new Error('run the child with --expose-gc');
   const { open, Deposited } = await load(args.src ?? ownSrc);
-  const { store, driver } = open(args.prefix!);
+  const { store, fetched } = await open(args.prefix!);
   // Connected and metadata loaded without touching the partition's history: a checkpoint read
-  // (OffsetFetch of a group that does not exist) opens the driver and reads no events.
+  // (Kafka: OffsetFetch of a group that does not exist; Pulsar: the checkpoints table, outside
+  // the partition) opens the driver and reads no events.
   await store.subscriptions.position('warm-up');
   gc();
   gc();
@@ -160,7 +197,7 @@ async function child(kind: Kind): Promise<void> {
     heapAfterGc: afterGc.heapUsed - before.heapUsed,
     externalAfterGc: afterGc.external - before.external,
     arrayBuffersAfterGc: afterGc.arrayBuffers - before.arrayBuffers,
-    recordsFetched: driver.recordsFetched,
+    recordsFetched: fetched(),
   };
   // Keep the store (and so its index) alive up to the measurement above.
   await store.close();
@@ -191,17 +228,14 @@ async function main(): Promise<void> {
     }
   } finally {
     if (args.keep || reuse) log(`kept the topics under ${prefix}`);
-    else {
-      const deleted = await deleteNamed(prefix).catch(() => undefined);
-      log(`deleted ${deleted?.topics ?? '?'} topics under ${prefix}`);
-    }
+    else log(await dropAll(prefix).catch((error: unknown) => `clean-up under ${prefix} failed: ${String(error)}`));
   }
   if (args.json) process.stdout.write(`${JSON.stringify(all, null, 2)}\n`);
 }
 
 async function seed(prefix: string, events: number, streams: number, log: (line: string) => void): Promise<void> {
   const { open, Deposited } = await load(ownSrc);
-  const { store } = open(prefix);
+  const { store } = await open(prefix);
   const seedStart = performance.now();
   const batches = Math.ceil(events / 100);
   let next = 0;
@@ -223,7 +257,8 @@ async function seed(prefix: string, events: number, streams: number, log: (line:
 }
 
 async function runChild(kind: Kind, prefix: string, tree: { label: string; src: string }, events: number): Promise<ChildFigures> {
-  const childArgs = ['--expose-gc', fileURLToPath(import.meta.url), '--child', kind, '--prefix', prefix, '--src', tree.src];
+  const childArgs = ['--expose-gc', fileURLToPath(import.meta.url), '--backend', backend, '--child', kind, '--prefix', prefix];
+  childArgs.push('--src', tree.src);
   childArgs.push('--label', tree.label, '--events', String(events));
   if (args['heap-snapshot']) childArgs.push('--heap-snapshot', args['heap-snapshot']);
   const { stdout } = await promisify(execFile)(process.execPath, childArgs, { maxBuffer: 1 << 20, timeout: 600_000 });
