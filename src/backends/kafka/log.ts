@@ -19,7 +19,7 @@ import { hasStaleMetadata, KAFKA as NAME } from './errors.ts';
  * the young generation, so every page was promoted and a cold scan of 250k events peaked at
  * ~+450 MiB RSS with ~31 MiB kept by the cache. 256 KiB pages (~1.3k records, ~3 MB decoded)
  * mostly die young; a record batch larger than this still comes whole (the broker always
- * returns the first batch). bench/kafka-cold-load.ts measures it.
+ * returns the first batch). bench/cold-load.ts measures it.
  */
 const MAX_BYTES = 256 * 1024;
 

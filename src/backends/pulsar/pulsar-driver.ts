@@ -115,6 +115,8 @@ export class PulsarDriver implements PartitionOwnerDriver {
   readonly #schemaCompatibility: PulsarSchemaCompatibility;
   /** Entries read lately, for `readAt`. */
   readonly #cache = new EntryCache();
+  /** Per partition, the entries of the last page a scan read, in order, and where that page ended (`#pages`). */
+  readonly #lastPages = new Map<number, { entries: bigint[]; next: bigint }>();
   /** What the readers received from the broker (`messagesReceived`). */
   readonly #reads = { received: 0 };
   /** The last full index checkpoint known of each partition (writers.ts, for the deltas). */
@@ -358,14 +360,40 @@ export class PulsarDriver implements PartitionOwnerDriver {
     return this.#connected().checkpoints.delete(group);
   }
 
+  /**
+   * Pages of a partition for scans. A scan that stops inside a page (`readPartition`'s limit: the
+   * core catches up 1,000 events at a time, a page is up to 500 messages) goes on, at its next
+   * call, from the rest of that page in the entry cache, then from the reader the page left at
+   * its end: a new reader there would receive the rest again (a cold start's 28-message tail was
+   * received about ten times over).
+   */
   #pages(partition: number): PageReader<Message> {
     const topic = this.names.partition(partition);
     const log = this.#connected().log;
     return async (from) => {
+      const rest = this.#restOfLastPage(partition, from);
+      // Not `end`: messages may have come since that page was read; the next call asks the log.
+      if (rest) return { records: rest.records, next: rest.next, end: false };
       const page = await log.page(topic, from, 500);
       for (const m of page.messages) this.#cache.add(partition, m);
+      this.#lastPages.set(partition, { entries: page.messages.map((m) => entryOffset(m.messageId)), next: page.next });
       return { records: page.messages, next: page.next, end: page.end };
     };
+  }
+
+  /** The messages of the partition's last page from the entry holding `from` on, if that page holds it and the cache still has them. */
+  #restOfLastPage(partition: number, from: bigint): { records: Message[]; next: bigint } | undefined {
+    const last = this.#lastPages.get(partition);
+    if (!last || last.entries.length === 0 || from < last.entries[0]! || from >= last.next) return undefined;
+    const i = last.entries.findIndex((at) => at + ENTRY_SPAN > from);
+    if (i < 0) return undefined;
+    const records: Message[] = [];
+    for (const at of last.entries.slice(i)) {
+      const message = this.#cache.get(partition, at);
+      if (!message) return undefined;
+      records.push(message);
+    }
+    return { records, next: last.next };
   }
 
   #connected(): { log: PulsarLog; writers: PulsarWriters; snapshots: PulsarSnapshots; checkpoints: PulsarCheckpoints } {

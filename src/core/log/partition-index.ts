@@ -24,7 +24,7 @@ export const ID_WINDOW_SLACK = ID_WINDOW / 8;
  * Memory, per event: one offset in a packed array of doubles (8 bytes); per stream, a map entry,
  * the name and an array (~100 bytes); and the last `ID_WINDOW` to `ID_WINDOW + ID_WINDOW_SLACK`
  * event ids of the partition (the id string, ~16 + its length bytes, a hash-map slot and a
- * small-integer offset: ~90 bytes each for 36-character ids, so at most ~10 MiB per partition). `bench/kafka-cold-load.ts` measures it.
+ * small-integer offset: ~90 bytes each for 36-character ids, so at most ~10 MiB per partition). `bench/cold-load.ts` measures it.
  *
  * Duplicate ids (driver contract point 5) are refused over that window: an id among the last
  * `ID_WINDOW` of the partition this process has read or written (after a restore: among the
