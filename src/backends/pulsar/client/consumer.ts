@@ -136,6 +136,11 @@ export class Consumer {
   }
 
   /** The next queued message, or undefined when none is queued (never waits). */
+  /** Closed, or failed for good (a resubscribe the broker refused): nothing more will come. */
+  get ended(): boolean {
+    return this.state === 'closed' || this.state === 'failed';
+  }
+
   tryReceive(): Message | undefined {
     if (this.state === 'closed' || this.state === 'failed') return undefined;
     const next = this.queue.shift();
@@ -144,10 +149,14 @@ export class Consumer {
 
   /**
    * Resolves once a message is queued (at once if one is), or after `timeoutMs`, or when the
-   * consumer closes; takes nothing, so several consumers can be waited on together.
+   * consumer closes or fails meanwhile; takes nothing, so several consumers can be waited on
+   * together.
    */
   whenQueued(timeoutMs: number): Promise<void> {
-    if (this.queue.length > 0 || this.state === 'closed' || this.state === 'failed') return Promise.resolve();
+    if (this.queue.length > 0) return Promise.resolve();
+    // Already ended: nothing will come; wait the timeout out, so a loop that waits here and
+    // does not look at `ended` idles instead of spinning (it starved the event loop).
+    if (this.ended) return sleep(timeoutMs);
     return new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(timer);

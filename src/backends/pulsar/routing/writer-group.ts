@@ -6,7 +6,7 @@ import type { PulsarAdmin } from '../admin.ts';
 import type { PulsarClient } from '../client/client.ts';
 import type { Consumer, Message } from '../client/consumer.ts';
 import { PULSAR as NAME } from '../client/errors.ts';
-import { LATEST } from '../client/message-id.ts';
+import { EARLIEST, LATEST, type MessageId } from '../client/message-id.ts';
 import type { Producer } from '../client/producer.ts';
 import { applyTopicRetention } from '../policies.ts';
 import { entryOffset, type PulsarNames } from '../records.ts';
@@ -104,12 +104,16 @@ class WriterMember implements RoutingMember {
 
   async start(): Promise<void> {
     const { client, names, partitions } = this.#ctx;
-    // Replies from where we join: none is addressed to us before.
+    // Replies from where we join (none is addressed to us before), given as that message's id,
+    // not LATEST: a reader resubscribes after what it took last, else at its start, and LATEST
+    // there would skip a reply sent while it reconnected before taking any (the sender then
+    // waited for its resend, 30 s).
+    const topic = partitionOf(names.replies, this.#replyPartition);
     this.#replies = await client.subscribe({
-      topic: partitionOf(names.replies, this.#replyPartition),
+      topic,
       subscription: `eventfold-replies-${this.#id}`,
       durable: false,
-      startMessageId: LATEST,
+      startMessageId: (await lastMessageIdOf(client, topic)) ?? EARLIEST,
       receiverQueueSize: 1000,
     });
     this.#track(this.#readReplies(this.#replies));
@@ -204,6 +208,13 @@ class WriterMember implements RoutingMember {
     while (!this.#stopped) {
       await consumer.whenQueued(WAIT_MS);
       if (this.#stopped) return;
+      if (consumer.ended) {
+        // Closed or failed under us (whenQueued answers at once then: looping would spin): this
+        // process no longer serves the partition; the broker gives it to another writer.
+        (source as { active: boolean | undefined }).active = false;
+        this.#changed();
+        return;
+      }
       const batch: Message[] = [];
       for (let m = consumer.tryReceive(); m; m = batch.length < MAX_BATCH ? consumer.tryReceive() : undefined) batch.push(m);
       if (batch.length === 0) continue;
@@ -233,6 +244,9 @@ class WriterMember implements RoutingMember {
   async #readReplies(consumer: Consumer): Promise<void> {
     while (!this.#stopped) {
       await consumer.whenQueued(WAIT_MS);
+      // Closed or failed under us: nothing more comes (and whenQueued answers at once: no spin).
+      // Routed appends then end in the reply timeout's DriverError.
+      if (consumer.ended) return;
       for (let m = consumer.tryReceive(); m; m = consumer.tryReceive()) {
         if (m.key === this.#id) this.#handler.reply(m.payload);
       }
@@ -243,6 +257,23 @@ class WriterMember implements RoutingMember {
     const tracked = loop.catch(() => undefined);
     this.#loops.add(tracked);
     void tracked.finally(() => this.#loops.delete(tracked));
+  }
+}
+
+/** The id of the topic's last message (undefined: it has none), asked through a reader opened for that alone. */
+async function lastMessageIdOf(client: PulsarClient, topic: string): Promise<MessageId | undefined> {
+  const probe = await client.subscribe({
+    topic,
+    subscription: `eventfold-probe-${randomUUID()}`,
+    durable: false,
+    startMessageId: LATEST,
+    receiverQueueSize: 1,
+  });
+  try {
+    const last = await probe.getLastMessageId();
+    return last.entryId < 0n || last.entryId > 1n << 62n || last.ledgerId > 1n << 62n ? undefined : last;
+  } finally {
+    await probe.close().catch(() => undefined);
   }
 }
 

@@ -229,6 +229,23 @@ test('a consumer resubscribes after its connection drops and goes on where the a
   assert.deepEqual(payloads(await take(reader, 4)), ['m2', 'm3', 'm4', 'm5']);
 });
 
+test('whenQueued on a consumer that has ended waits its timeout out: a loop waiting on it idles, it does not spin', async () => {
+  const client = ns.client();
+  const consumer = await client.subscribe({ topic: ns.topic('ended'), subscription: 'ended', initialPosition: 'earliest' });
+  await consumer.close();
+  assert.ok(consumer.ended);
+  const started = Date.now();
+  await consumer.whenQueued(200);
+  assert.ok(Date.now() - started >= 190, `waited ${Date.now() - started} ms`);
+  // A consumer closed while one waits wakes it at once.
+  const open = await client.subscribe({ topic: ns.topic('ended'), subscription: 'ended-2', initialPosition: 'earliest' });
+  const waiting = open.whenQueued(10_000);
+  const closing = Date.now();
+  await open.close();
+  await waiting;
+  assert.ok(Date.now() - closing < 2000, 'woken by the close');
+});
+
 test('whenQueued waits without taking, tryReceive takes without waiting, ackAndWait resolves once the cursor has the ack', async () => {
   const client = ns.client();
   const empty = await client.subscribe({ topic: ns.topic('empty'), subscription: 'idle', initialPosition: 'earliest' });
