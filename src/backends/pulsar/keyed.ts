@@ -11,9 +11,10 @@ import type { PulsarLog } from './log.ts';
  * A keyed topic read as a table (snapshots and subscription checkpoints share one, `<prefix>-state`): every write is a
  * message keyed by what it is the value of; a read catches a view up to the topic's last
  * message and takes the newest value of the key (last write wins, in log order, across
- * processes). Kept in the log rather than compacted: the simplest correct choice. A process
- * reads the topic once, then only its tail; the topic keeps every write (infinite retention),
- * which is what a compaction policy on these topics would bound.
+ * processes). A process reads the topic once, then only its tail. The broker compacts the
+ * topic (a threshold set on open), and reads are compacted: a cold read gets the newest message
+ * per key up to the last compaction, then the writes since. A deletion is a message with the
+ * `ef-deleted` property, so compaction keeps it as the key's newest value.
  */
 export class KeyedTopic {
   readonly #topic: string;
@@ -24,6 +25,8 @@ export class KeyedTopic {
   constructor(topic: string, client: PulsarClient, log: PulsarLog) {
     this.#topic = topic;
     this.#client = client;
+    // Compacted by the broker (its threshold is set on open): a cold read gets the newest value per key, then the tail.
+    log.readCompacted(topic);
     this.#view = new CompactedView<Message, Message>(
       async (from) => log.page(topic, from, 1000).then((p) => ({ records: p.messages, next: p.next, end: p.end })),
       (m) => (m.key === undefined ? undefined : { key: m.key, value: m.properties['ef-deleted'] === '1' ? undefined : m }),

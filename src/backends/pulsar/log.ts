@@ -49,6 +49,7 @@ const isNone = (id: MessageId): boolean => id.entryId > 1n << 62n || id.ledgerId
 export class PulsarLog {
   readonly #client: PulsarClient;
   readonly #idle = new Map<string, Reader[]>();
+  readonly #compacted = new Set<string>();
   readonly #counter: { received: number } | undefined;
   #closed = false;
 
@@ -156,6 +157,11 @@ export class PulsarLog {
     });
   }
 
+  /** Reads `topic` compacted from now on (the newest message per key, then the tail): for topics read as tables. */
+  readCompacted(topic: string): void {
+    this.#compacted.add(topic);
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     const readers = [...this.#idle.values()].flat();
@@ -189,6 +195,7 @@ export class PulsarLog {
       startMessageId: start === 0n ? EARLIEST : entryStart(start),
       receiverQueueSize: queue,
       counter: this.#counter,
+      readCompacted: this.#compacted.has(topic),
     });
     return { consumer, next: start, last: undefined, end: undefined, queue };
   }

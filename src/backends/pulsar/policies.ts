@@ -222,3 +222,14 @@ export async function applyTopicRetention(admin: PulsarAdmin, topic: string, min
     await write(admin, 'retention', `topic ${topic}`, 'POST', path, want);
   }
 }
+
+/**
+ * A topic-level compaction threshold of `bytes` on `topic` (the broker compacts the topic once
+ * that much is written since the last compaction: readers with `readCompacted` then read the
+ * newest value per key and the tail). Read, compare, write.
+ */
+export async function applyCompactionThreshold(admin: PulsarAdmin, topic: string, bytes: number): Promise<void> {
+  const path = `persistent/${topic.slice('persistent://'.length)}/compactionThreshold`;
+  const current = await admin.json<number | null>(path);
+  if (current !== bytes) await write(admin, 'compactionThreshold', `topic ${topic}`, 'POST', path, bytes);
+}

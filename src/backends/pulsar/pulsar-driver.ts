@@ -31,9 +31,12 @@ import { PulsarConsumerGroups } from './groups/consumer-groups.ts';
 import { decodeCommit, ENTRY_SPAN, entryOffset, PulsarNames } from './records.ts';
 import { PulsarWriterGroup } from './routing/writer-group.ts';
 import { PulsarWriters } from './writers.ts';
-import { applyNamespacePolicies, checkPolicies, type PulsarPolicies } from './policies.ts';
+import { applyCompactionThreshold, applyNamespacePolicies, checkPolicies, type PulsarPolicies } from './policies.ts';
 import { firstEntryAtTime } from './time-index.ts';
 import { assertSchemaCompatibility, type PulsarSchemaCompatibility, PulsarSchemaRegistry } from './schema-registry.ts';
+
+/** Bytes written to the state topic since its last compaction that start the next one. */
+const STATE_COMPACTION_BYTES = 4 * 1024 * 1024;
 
 export interface PulsarDriverOptions {
   /** Binary protocol: `pulsar://host:6650` or `pulsar+ssl://host:6651`. Default `pulsar://127.0.0.1:6650`. */
@@ -225,6 +228,9 @@ export class PulsarDriver implements PartitionOwnerDriver {
     await admin.ensurePartitionedTopic(this.names.events, this.partitions);
     await admin.ensurePartitionedTopic(this.names.index, this.partitions);
     await admin.ensureTopic(this.names.state);
+    // Every snapshot and checkpoint write is a message there (a subscription saves about once a
+    // second): compacted, a cold process reads the newest value per key plus the tail.
+    await applyCompactionThreshold(admin, this.names.state, STATE_COMPACTION_BYTES);
     const client = this.#newClient();
     const log = new PulsarLog(client, this.#reads);
     this.#admin = admin;
