@@ -37,7 +37,8 @@ export async function pulsarAdminOk(method: string, path: string, body?: unknown
  * Deletes a namespace with its topics, system topics included (a transactional ack leaves a
  * `…__transaction_pending_ack` topic per subscription). The broker refuses a namespace that
  * still has topics, and closing consumers or pending-ack state bring some back for a moment
- * (409 "non empty bundle"): tried again for up to 30 s.
+ * (409 "non empty bundle"), or a topic's delete failed during a compaction (422): tried again
+ * for up to 30 s.
  */
 export async function dropPulsarNamespace(namespace: string, tenant = 'public'): Promise<void> {
   const ns = `${tenant}/${namespace}`;
@@ -53,7 +54,9 @@ export async function dropPulsarNamespace(namespace: string, tenant = 'public'):
     }
     const gone = await pulsarAdmin('DELETE', `namespaces/${ns}`);
     if (gone.ok || gone.status === 404) return;
-    if (gone.status !== 409 || Date.now() > deadline)
+    // 422: a topic's delete failed while the broker compacted it (a compacted topic of ours, or
+    // the broker's own __transaction_buffer_snapshot); it goes on the next try.
+    if ((gone.status !== 409 && gone.status !== 422) || Date.now() > deadline)
       throw new Error(`deleting namespace ${ns} answered ${gone.status}: ${await gone.text()}`);
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
