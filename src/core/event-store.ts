@@ -343,13 +343,22 @@ export class EventStore<E extends Event = Event> {
     await this.#runtime.close(() => this.#streams.release());
   }
 
+  /** A partition's events page by page; a full page's next page is read while the caller takes this one (one broker round trip less to wait for per page). */
   async *#scanPartition(partition: number, after: bigint | undefined, batch: number): AsyncGenerator<StoredEvent> {
-    let cursor = after;
+    const read = (cursor: bigint | undefined) => {
+      const page = this.#runtime.use((d) => d.readPartition(partition, { after: cursor, limit: batch }));
+      page.catch(() => undefined); // awaited below, or dropped when the caller stops early
+      return page;
+    };
+    let next = read(after);
     for (;;) {
-      const page = await this.#runtime.use((d) => d.readPartition(partition, { after: cursor, limit: batch }));
+      const page = await next;
+      if (page.length < batch) {
+        yield* page;
+        return;
+      }
+      next = read(page[page.length - 1]!.position.offset);
       yield* page;
-      if (page.length < batch) return;
-      cursor = page[page.length - 1]!.position.offset;
     }
   }
 
