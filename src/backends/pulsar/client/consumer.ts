@@ -135,12 +135,12 @@ export class Consumer {
     return this.queue.length;
   }
 
-  /** The next queued message, or undefined when none is queued (never waits). */
   /** Closed, or failed for good (a resubscribe the broker refused): nothing more will come. */
   get ended(): boolean {
     return this.state === 'closed' || this.state === 'failed';
   }
 
+  /** The next queued message, or undefined when none is queued (never waits). */
   tryReceive(): Message | undefined {
     if (this.state === 'closed' || this.state === 'failed') return undefined;
     const next = this.queue.shift();
