@@ -38,6 +38,12 @@ const SETTLE_READ_MS = 15_000;
 const MAX_MARKER_TRIES = 100;
 /** Claims in a row a partition's claim may lose to other claimers before it gives up. */
 const MAX_CLAIM_TRIES = 10;
+/**
+ * Pause after a lost claim, times the attempt, ±50 %. Not shorter: fencing in quick succession
+ * (a producer fenced while its marker is in flight, then fenced again) is what deadlocks the
+ * 4.0.7 broker (docs/architecture/pulsar.md, "Broker traps"): claim storms must thin out.
+ */
+const CLAIM_PAUSE_MS = 50;
 
 /**
  * Partition ownership on Pulsar. A claim opens an ExclusiveWithFencing producer (fencing the
@@ -75,7 +81,7 @@ export class PulsarWriters {
         const busy = error instanceof PulsarServerError && error.serverError === ServerError.ProducerBusy;
         if (!(error instanceof ProducerFencedError) && !busy) throw error;
         if (attempt >= MAX_CLAIM_TRIES) throw new PartitionFencedError(NAME, partition, error);
-        await sleep(Math.random() * 20 * attempt);
+        await sleep(CLAIM_PAUSE_MS * attempt * (0.5 + Math.random()));
       }
     }
   }

@@ -405,8 +405,9 @@ export class PartitionOwners {
     } catch (error) {
       if (!(error instanceof PartitionFencedError)) throw error;
       if (!this.#mayRetry(partitions, takeovers, started) && this.#owns?.(partitions[0]!) !== false) throw error;
-      // Random, growing with each try: claimers that fenced each other spread out.
-      await sleep(Math.random() * Math.min(1000, 50 * (takeovers + 1)));
+      // At least 100 ms, random and growing with each try: claimers that fenced each other
+      // spread out (on Pulsar 4.0.7 a storm of fencing claims can deadlock the broker).
+      await sleep(100 + Math.random() * Math.min(1000, 100 * (takeovers + 1)));
       return undefined;
     }
   }
