@@ -1,3 +1,6 @@
+// The event store a user holds (createEventStore): appends, reads, aggregates, subscriptions and
+// consumer groups over any driver. Over 400 lines because it is the public surface in one place;
+// each feature's logic lives in its own file (aggregate.ts, subscription.ts, stream-access.ts…).
 import { jsonCodec } from './json-codec.ts';
 import { AggregateRepository, type AggregateDefinition } from './aggregate.ts';
 import type { Codec } from './codec.ts';

@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import { sqlite } from '../../src/backends/sqlite/index.ts';
 import { createEventStore } from '../../src/index.ts';
 import { accountEvents, Deposited } from '../conformance/fixtures.ts';
+import { recordReads } from '../support/recorded-reads.ts';
 
 async function seeded() {
   const driver = sqlite({ database: new DatabaseSync(':memory:') });
@@ -16,12 +17,7 @@ async function seeded() {
       `account-${i}`,
       Array.from({ length: 21 }, () => Deposited({ amount: 1 })),
     );
-  const readsAfter: (bigint | undefined)[] = [];
-  const read = driver.readPartition.bind(driver);
-  driver.readPartition = (partition, range) => {
-    readsAfter.push(range.after);
-    return read(partition, range);
-  };
+  const readsAfter = recordReads(driver);
   return { store, readsAfter };
 }
 

@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { sqlite } from '../../src/backends/sqlite/index.ts';
 import { createEventStore } from '../../src/index.ts';
 import { accountEvents, Deposited } from '../conformance/fixtures.ts';
+import { recordReads } from '../support/recorded-reads.ts';
 
 describe('subscription pages read ahead', () => {
   it('a seek in the middle of a page: processing resumes right after the position sought, not at the page read ahead', async () => {
@@ -45,12 +46,7 @@ describe('subscription pages read ahead', () => {
         `account-${i % 3}`,
         Array.from({ length: 37 }, () => Deposited({ amount: 1 })),
       );
-    const readsAfter: (bigint | undefined)[] = [];
-    const read = driver.readPartition.bind(driver);
-    driver.readPartition = (partition, range) => {
-      readsAfter.push(range.after);
-      return read(partition, range);
-    };
+    const readsAfter = recordReads(driver);
     const seen: bigint[] = [];
     /** Full pages whose last event was handled after the read of the page that follows had started. */
     let readAheadInTime = 0;

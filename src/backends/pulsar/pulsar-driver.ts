@@ -15,11 +15,10 @@ import type {
   StoredSnapshot,
 } from '../../core/driver.ts';
 import { DriverError, InvalidArgumentError } from '../../core/errors.ts';
-import { type PageReader, scanLog } from '../log/scan.ts';
+import { scanLog } from '../log/scan.ts';
 import { PulsarAdmin } from './admin.ts';
 import { PulsarClient } from './client/client.ts';
 import { tokenAuth } from './client/connection.ts';
-import type { Message } from './client/consumer.ts';
 import { PULSAR as NAME } from './client/errors.ts';
 import type { FullRef } from './index-checkpoints.ts';
 import { readIndexCheckpoints } from './index-reader.ts';
@@ -27,6 +26,7 @@ import { KeyedTopic, PulsarCheckpoints, PulsarSnapshots } from './keyed.ts';
 import type { PulsarPartitionLease } from './lease.ts';
 import { PulsarLog } from './log.ts';
 import { EntryCache } from './entry-cache.ts';
+import { ScanPages } from './scan-pages.ts';
 import { PulsarConsumerGroups } from './groups/consumer-groups.ts';
 import { decodeCommit, ENTRY_SPAN, entryOffset, PulsarNames } from './records.ts';
 import { PulsarWriterGroup } from './routing/writer-group.ts';
@@ -118,8 +118,7 @@ export class PulsarDriver implements PartitionOwnerDriver {
   readonly #schemaCompatibility: PulsarSchemaCompatibility;
   /** Entries read lately, for `readAt`. */
   readonly #cache = new EntryCache();
-  /** Per partition, the entries of the last page a scan read, in order, and where that page ended (`#pages`). */
-  readonly #lastPages = new Map<number, { entries: bigint[]; next: bigint }>();
+  readonly #scans = new ScanPages(this.#cache);
   /** What the readers received from the broker (`messagesReceived`). */
   readonly #reads = { received: 0 };
   /** The last full index checkpoint known of each partition (writers.ts, for the deltas). */
@@ -280,7 +279,7 @@ export class PulsarDriver implements PartitionOwnerDriver {
   async readPartition(partition: number, range: PartitionRange): Promise<StoredEvent[]> {
     const out: StoredEvent[] = [];
     const from = range.after === undefined ? 0n : range.after + 1n;
-    await scanLog(this.#pages(partition), from, (message) => {
+    await scanLog(this.#scans.reader(this.#connected().log, this.names.partition(partition), partition), from, (message) => {
       for (const event of decodeCommit(message, partition, range.streamId)) {
         if (event.position.offset < from) continue;
         out.push(event);
@@ -364,42 +363,6 @@ export class PulsarDriver implements PartitionOwnerDriver {
 
   deleteCheckpoint(group: string): Promise<void> {
     return this.#connected().checkpoints.delete(group);
-  }
-
-  /**
-   * Pages of a partition for scans. A scan that stops inside a page (`readPartition`'s limit: the
-   * core catches up 1,000 events at a time, a page is up to 500 messages) goes on, at its next
-   * call, from the rest of that page in the entry cache, then from the reader the page left at
-   * its end: a new reader there would receive the rest again (a cold start's 28-message tail was
-   * received about ten times over).
-   */
-  #pages(partition: number): PageReader<Message> {
-    const topic = this.names.partition(partition);
-    const log = this.#connected().log;
-    return async (from) => {
-      const rest = this.#restOfLastPage(partition, from);
-      // Not `end`: messages may have come since that page was read; the next call asks the log.
-      if (rest) return { records: rest.records, next: rest.next, end: false };
-      const page = await log.page(topic, from, 500);
-      for (const m of page.messages) this.#cache.add(partition, m);
-      this.#lastPages.set(partition, { entries: page.messages.map((m) => entryOffset(m.messageId)), next: page.next });
-      return { records: page.messages, next: page.next, end: page.end };
-    };
-  }
-
-  /** The messages of the partition's last page from the entry holding `from` on, if that page holds it and the cache still has them. */
-  #restOfLastPage(partition: number, from: bigint): { records: Message[]; next: bigint } | undefined {
-    const last = this.#lastPages.get(partition);
-    if (!last || last.entries.length === 0 || from < last.entries[0]! || from >= last.next) return undefined;
-    const i = last.entries.findIndex((at) => at + ENTRY_SPAN > from);
-    if (i < 0) return undefined;
-    const records: Message[] = [];
-    for (const at of last.entries.slice(i)) {
-      const message = this.#cache.get(partition, at);
-      if (!message) return undefined;
-      records.push(message);
-    }
-    return { records, next: last.next };
   }
 
   #connected(): { log: PulsarLog; writers: PulsarWriters; snapshots: PulsarSnapshots; checkpoints: PulsarCheckpoints } {

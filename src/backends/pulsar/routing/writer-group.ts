@@ -6,14 +6,17 @@ import type { PulsarAdmin } from '../admin.ts';
 import type { PulsarClient } from '../client/client.ts';
 import type { Consumer, Message } from '../client/consumer.ts';
 import { PULSAR as NAME } from '../client/errors.ts';
-import { EARLIEST, LATEST, type MessageId } from '../client/message-id.ts';
+import { EARLIEST } from '../client/message-id.ts';
 import type { Producer } from '../client/producer.ts';
+import type { PulsarLog } from '../log.ts';
 import { applyTopicRetention } from '../policies.ts';
 import { entryOffset, type PulsarNames } from '../records.ts';
 
 export interface PulsarWriterGroupContext {
   readonly client: PulsarClient;
   readonly admin: PulsarAdmin;
+  /** For the reply partition's last message id at join (a pooled reader, retried). */
+  readonly log: PulsarLog;
   readonly names: PulsarNames;
   readonly partitions: number;
 }
@@ -103,7 +106,7 @@ class WriterMember implements RoutingMember {
   }
 
   async start(): Promise<void> {
-    const { client, names, partitions } = this.#ctx;
+    const { client, log, names, partitions } = this.#ctx;
     // Replies from where we join (none is addressed to us before), given as that message's id,
     // not LATEST: a reader resubscribes after what it took last, else at its start, and LATEST
     // there would skip a reply sent while it reconnected before taking any (the sender then
@@ -113,7 +116,7 @@ class WriterMember implements RoutingMember {
       topic,
       subscription: `eventfold-replies-${this.#id}`,
       durable: false,
-      startMessageId: (await lastMessageIdOf(client, topic)) ?? EARLIEST,
+      startMessageId: (await log.lastMessageId(topic)) ?? EARLIEST,
       receiverQueueSize: 1000,
     });
     this.#track(this.#readReplies(this.#replies));
@@ -257,23 +260,6 @@ class WriterMember implements RoutingMember {
     const tracked = loop.catch(() => undefined);
     this.#loops.add(tracked);
     void tracked.finally(() => this.#loops.delete(tracked));
-  }
-}
-
-/** The id of the topic's last message (undefined: it has none), asked through a reader opened for that alone. */
-async function lastMessageIdOf(client: PulsarClient, topic: string): Promise<MessageId | undefined> {
-  const probe = await client.subscribe({
-    topic,
-    subscription: `eventfold-probe-${randomUUID()}`,
-    durable: false,
-    startMessageId: LATEST,
-    receiverQueueSize: 1,
-  });
-  try {
-    const last = await probe.getLastMessageId();
-    return last.entryId < 0n || last.entryId > 1n << 62n || last.ledgerId > 1n << 62n ? undefined : last;
-  } finally {
-    await probe.close().catch(() => undefined);
   }
 }
 
